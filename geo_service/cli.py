@@ -1,0 +1,224 @@
+"""The `geo-service` command line: database, loading, the sample, and the server."""
+
+from __future__ import annotations
+
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from geo_service.errors import GeoServiceError
+
+app = typer.Typer(help="geo_service: the civil-affairs bureau's layers in PostGIS.",
+                  no_args_is_help=True, pretty_exceptions_enable=False)
+db_app = typer.Typer(help="The PostGIS database: local cluster and migrations.",
+                     no_args_is_help=True)
+app.add_typer(db_app, name="db")
+err = Console(stderr=True, soft_wrap=True)
+out = Console(soft_wrap=True)
+
+
+@contextmanager
+def progress_bar(enabled: bool = True):
+    """A rich progress bar on stderr; yields a (stage, done, total) callback."""
+    if not enabled:
+        yield None
+        return
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=err, transient=True) as bar:
+        tasks: dict[str, int] = {}
+
+        def update(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(stage, total=total)
+            bar.update(tasks[stage], completed=done, total=total)
+
+        yield update
+
+
+def _engine():
+    from geo_service.db.engine import get_engine
+
+    return get_engine()
+
+
+@db_app.command("start")
+def db_start() -> None:
+    """Start the embedded PostGIS cluster (initialising it the first time)."""
+    from geo_service.db.cluster import LocalCluster
+    from geo_service.db.engine import uses_local_cluster
+    from geo_service.settings import database_settings
+
+    if not uses_local_cluster():
+        out.print("GEO_SERVICE_DATABASE_URL is set: using that database, the local cluster "
+                  "is left alone")
+        return
+    cluster = LocalCluster.from_settings(database_settings())
+    cluster.start()
+    out.print(f"local PostGIS running on 127.0.0.1:{cluster.port}, data in {cluster.data_dir}")
+
+
+@db_app.command("stop")
+def db_stop() -> None:
+    """Stop the embedded PostGIS cluster."""
+    from geo_service.db.cluster import LocalCluster
+    from geo_service.db.engine import uses_local_cluster
+    from geo_service.settings import database_settings
+
+    if not uses_local_cluster():
+        out.print("GEO_SERVICE_DATABASE_URL is set: the local cluster is not in use")
+        return
+    stopped = LocalCluster.from_settings(database_settings()).stop()
+    out.print("local PostGIS stopped" if stopped else "local PostGIS was not running")
+
+
+@db_app.command("status")
+def db_status() -> None:
+    """Which database is in use, whether it is up, and its migration revision."""
+    from geo_service.db import migrate
+    from geo_service.db.cluster import LocalCluster
+    from geo_service.db.engine import make_engine, redact, resolve_url, uses_local_cluster
+    from geo_service.settings import database_settings
+
+    settings = database_settings()
+    if uses_local_cluster(settings):
+        cluster = LocalCluster.from_settings(settings)
+        running = cluster.is_running()
+        out.print(f"database: local cluster in {cluster.data_dir} (port {cluster.port})")
+        out.print(f"running: {'yes' if running else 'no'}")
+        if not running:
+            raise typer.Exit(3)
+    url = resolve_url(settings, start=False)
+    out.print(f"url: {redact(url)}")
+    engine = make_engine(url)
+    try:
+        current = migrate.current_revision(engine)
+    except Exception as exc:  # unreachable database: say so, not a traceback
+        raise GeoServiceError(f"cannot reach the database: {exc}") from exc
+    head = migrate.head_revision(engine)
+    out.print(f"schema: {current or 'empty'} (newest {head})"
+              + ("" if current == head else " — run geo-service db upgrade"))
+
+
+@db_app.command("upgrade")
+def db_upgrade(
+    revision: Annotated[str, typer.Argument(help="target revision")] = "heads",
+) -> None:
+    """Create or migrate the schema (Alembic)."""
+    from geo_service.db import migrate
+
+    engine = _engine()
+    migrate.upgrade(engine, revision)
+    out.print(f"schema at revision {migrate.current_revision(engine)}")
+
+
+@db_app.command("downgrade")
+def db_downgrade(
+    revision: Annotated[str, typer.Argument(help="target revision or 'base'")],
+) -> None:
+    """Migrate the schema down (base = drop the service's tables)."""
+    from geo_service.db import migrate
+
+    engine = _engine()
+    migrate.downgrade(engine, revision)
+    out.print(f"schema at revision {migrate.current_revision(engine) or 'base'}")
+
+
+def _parse_mapping(pairs: list[str]) -> dict[str, str]:
+    mapping = {}
+    for pair in pairs:
+        header, sep, field = pair.partition("=")
+        if not sep or not header or not field:
+            raise GeoServiceError(f"--map {pair!r}: write it as 'file header=field'")
+        mapping[header.strip()] = field.strip()
+    return mapping
+
+
+@app.command("load")
+def load(
+    layer: Annotated[str, typer.Argument(help="layer id, e.g. eldercare_sites")],
+    file: Annotated[Path, typer.Argument(
+        help="GeoJSON, GeoPackage, zipped Shapefile, CSV or XLSX")],
+    crs: Annotated[str | None, typer.Option(
+        help="CRS of the coordinates: EPSG:n, gcj02 (Amap/Tencent) or bd09 (Baidu); "
+             "default: the file's own, else EPSG:4490")] = None,
+    kind: Annotated[str | None, typer.Option(help="kind for rows without a 类型 column")] = None,
+    map_: Annotated[list[str], typer.Option("--map", help="column mapping 'header=field'")] = [],  # noqa: B006
+    sheet: Annotated[str | None, typer.Option(help="Excel sheet name (default: first)")] = None,
+    skip_bad: Annotated[bool, typer.Option(help="load good rows, report bad ones")] = False,
+) -> None:
+    """Load a file into a layer, all-or-nothing (or skipping bad rows if asked)."""
+    from geo_service.ingest.loader import load_file
+
+    engine = _engine()
+    with progress_bar(sys.stderr.isatty()) as progress:
+        report = load_file(engine, layer, file, input_crs=crs, kind=kind,
+                           mapping=_parse_mapping(map_), sheet=sheet, skip_bad=skip_bad,
+                           progress=progress)
+    for note in report.notes:
+        err.print(f"note: {note}")
+    for problem in report.skipped:
+        err.print(f"skipped {problem}")
+    out.print(report.summary())
+
+
+@app.command("sample")
+def sample(
+    rebuild: Annotated[bool, typer.Option(
+        help="regenerate layers/sample from ../shared/data first")] = False,
+) -> None:
+    """Load the 大足 sample (illustrative facilities and areas; real outline and names)."""
+    from geo_service.db import migrate
+    from geo_service.sample import load_sample, rebuild_sample
+
+    engine = _engine()
+    migrate.upgrade(engine)
+    if rebuild:
+        rebuild_sample()
+    with progress_bar(sys.stderr.isatty()) as progress:
+        reports = load_sample(engine, progress=progress)
+    for report in reports:
+        out.print(report.summary())
+
+
+@app.command("serve")
+def serve(
+    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port")] = 8000,
+) -> None:
+    """Run the HTTP service."""
+    import uvicorn
+
+    from geo_service.db import migrate
+
+    migrate.upgrade(_engine())
+    out.print(f"geo_service on http://{host}:{port}")
+    uvicorn.run("geo_service.api.app:create_app", factory=True, host=host, port=port,
+                log_level="info")
+
+
+def main() -> None:
+    """Entry point: user errors go to stderr with exit code 1, never a traceback."""
+    try:
+        app()
+    except GeoServiceError as exc:
+        err.print(f"error: {exc}", markup=False, highlight=False)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except Exception as exc:  # last resort: a message, not a traceback
+        from sqlalchemy.exc import OperationalError
+
+        if isinstance(exc, OperationalError):
+            err.print(f"error: database unavailable: {exc.orig}", markup=False)
+        else:
+            err.print(f"error: {type(exc).__name__}: {exc}", markup=False)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

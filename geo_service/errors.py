@@ -1,0 +1,52 @@
+"""Exceptions the service raises on purpose, and the HTTP status each maps to."""
+
+from __future__ import annotations
+
+
+class GeoServiceError(Exception):
+    """Base of every error meant for the user; its message says what and where."""
+
+    status_code = 400
+
+
+class DatabaseUnavailableError(GeoServiceError):
+    """The database cannot be reached, started or used."""
+
+    status_code = 503
+
+
+class UnknownLayerError(GeoServiceError):
+    """A layer id that the catalogue does not define."""
+
+    status_code = 404
+
+
+class NotFoundError(GeoServiceError):
+    """A record that does not exist (or is not visible to the caller)."""
+
+    status_code = 404
+
+
+class InputFileError(GeoServiceError):
+    """A file that cannot be read as a layer at all (format, encoding, missing columns)."""
+
+    status_code = 400
+
+
+class LoadRejectedError(GeoServiceError):
+    """A load with bad rows: nothing was written."""
+
+    status_code = 422
+
+    def __init__(self, message: str, problems: list) -> None:
+        super().__init__(message)
+        self.problems = problems
+
+
+HTTP_STATUS: dict[type[Exception], int] = {
+    cls: cls.status_code
+    for cls in (
+        GeoServiceError, DatabaseUnavailableError, UnknownLayerError, NotFoundError,
+        InputFileError, LoadRejectedError,
+    )
+}

@@ -1,0 +1,1 @@
+"""Gazetteer: standard place names (地名), their romanisation and search keys."""

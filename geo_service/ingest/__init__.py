@@ -1,0 +1,1 @@
+"""Loading a bureau's files into the layers."""

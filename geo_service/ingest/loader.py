@@ -1,0 +1,220 @@
+"""Load a file into a layer: read, validate every row, then upsert all-or-nothing."""
+
+from __future__ import annotations
+
+import getpass
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import shapely
+from geoalchemy2.shape import from_shape
+from shapely.prepared import prep
+from sqlalchemy import Connection, Engine, literal_column, select, tuple_
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.exc import DBAPIError, IntegrityError
+
+from geo_service import crs as crsmod
+from geo_service.catalog import LayerSpec, catalogue
+from geo_service.db.models import LAYER_TABLES, admin_areas, ingest_runs
+from geo_service.errors import LoadRejectedError
+from geo_service.ingest.readers import read_source
+from geo_service.ingest.rows import Context, Problem, RowBuilder, map_columns
+from geo_service.settings import data_settings
+
+ProgressFn = Callable[[str, int, int], None]
+_CHUNK = 500
+_GEOMETRY_COLUMNS = ("geom", "rep_point", "site_area")
+
+
+@dataclass
+class LoadReport:
+    """What a load did: counts, skipped rows and notes."""
+
+    layer: str
+    file: str
+    rows_read: int = 0
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    skipped: list[Problem] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        """One line for people."""
+        return (
+            f"{self.layer} ← {self.file}: {self.rows_read} rows read, {self.inserted} inserted, "
+            f"{self.updated} updated, {self.unchanged} unchanged, {len(self.skipped)} skipped"
+        )
+
+
+def load_context(conn: Connection, layer: LayerSpec) -> Context:
+    """The district outline (with tolerance) and townships, if loaded, for validation."""
+    settings = data_settings()
+    ctx = Context()
+    rows = conn.execute(
+        select(admin_areas.c.code, admin_areas.c.level, admin_areas.c.geom.ST_AsBinary())
+        .where(admin_areas.c.level.in_(["district", "township"]))
+    ).all()
+    district = next((r for r in rows if r.code == settings.district_code), None)
+    if district is None:
+        ctx.notes.append("the district outline is not loaded yet: positions were not checked "
+                         "against it")
+    elif layer.id != "admin_areas":
+        outline = shapely.from_wkb(bytes(district[2]))
+        zone = crsmod.from_metric(crsmod.to_metric(outline).buffer(settings.district_tolerance_m))
+        ctx.district = outline
+        ctx.district_zone = prep(zone)
+    for row in rows:
+        if row.level == "township":
+            ctx.townships.append((row.code, prep(shapely.from_wkb(bytes(row[2])))))
+            ctx.known_codes.add(row.code)
+    return ctx
+
+
+def prepare(
+    conn: Connection,
+    layer_id: str,
+    path: Path,
+    *,
+    input_crs: str | None = None,
+    kind: str | None = None,
+    mapping: dict[str, str] | None = None,
+    sheet: str | None = None,
+    progress: ProgressFn | None = None,
+) -> tuple[list[dict], list[Problem], LoadReport, str, crsmod.InputCRS]:
+    """Read and validate a file; nothing is written."""
+    cat = catalogue()
+    layer = cat.layer(layer_id)
+    table = read_source(path, sheet)
+    columns = map_columns(table, layer, cat, mapping)
+    chosen = crsmod.parse_crs(input_crs or table.file_crs or None)
+    ctx = load_context(conn, layer)
+    builder = RowBuilder(layer, columns, chosen, ctx, default_kind=kind, source_name=path.name)
+    report = LoadReport(layer=layer_id, file=path.name, rows_read=len(table.frame))
+    report.notes.extend(ctx.notes)
+    extra = builder.extra_columns(list(table.frame.columns))
+    records: list[dict] = []
+    problems: list[Problem] = []
+    seen: dict[str, str] = {}
+    total = len(table.frame)
+    for index, row in enumerate(table.frame.to_dict("records")):
+        label = table.labels[index]
+        geometry = table.geometries[index] if table.geometries is not None else None
+        record, row_problems = builder.build(row, label, geometry, extra)
+        if record is not None:
+            key = record["external_id"]
+            if key in seen:
+                row_problems.append(Problem(label, f"duplicate key {key!r}: same as {seen[key]}"))
+                record = None
+            else:
+                seen[key] = label
+        problems.extend(row_problems)
+        if record is not None:
+            records.append(record)
+        if progress and (index % 200 == 0 or index == total - 1):
+            progress("checking rows", index + 1, total)
+    if layer_id == "place_names":
+        _fill_pinyin(records)
+    return records, problems, report, table.sha256, chosen
+
+
+def _fill_pinyin(records: list[dict]) -> None:
+    """Place names without a spelling get the orthographic pinyin."""
+    from geo_service.gazetteer.pinyin import place_name_pinyin
+
+    for record in records:
+        if not record.get("pinyin"):
+            record["pinyin"] = place_name_pinyin(record["name"])
+
+
+def load_file(
+    engine: Engine,
+    layer_id: str,
+    path: Path,
+    *,
+    input_crs: str | None = None,
+    kind: str | None = None,
+    mapping: dict[str, str] | None = None,
+    sheet: str | None = None,
+    skip_bad: bool = False,
+    progress: ProgressFn | None = None,
+) -> LoadReport:
+    """Validate a file and upsert its rows in one transaction; bad rows reject it all."""
+    with engine.begin() as conn:
+        records, problems, report, sha, chosen = prepare(
+            conn, layer_id, path, input_crs=input_crs, kind=kind, mapping=mapping, sheet=sheet,
+            progress=progress,
+        )
+        if problems and not skip_bad:
+            shown = "\n".join(f"  {p}" for p in problems[:50])
+            more = f"\n  … and {len(problems) - 50} more" if len(problems) > 50 else ""
+            raise LoadRejectedError(
+                f"{path.name}: {len(problems)} problem(s); nothing was loaded "
+                f"(use --skip-bad to load the good rows):\n{shown}{more}",
+                problems,
+            )
+        report.skipped = problems
+        inserted, updated = upsert(conn, LAYER_TABLES[layer_id], records, progress)
+        report.inserted, report.updated = inserted, updated
+        report.unchanged = len(records) - inserted - updated
+        conn.execute(ingest_runs.insert().values(
+            layer=layer_id, file_name=path.name, file_sha256=sha, input_crs=chosen.name,
+            rows_read=report.rows_read, rows_inserted=inserted, rows_updated=updated,
+            rows_unchanged=report.unchanged, rows_skipped=len(problems),
+            problems=[p.as_dict() for p in problems], loaded_by=_who(),
+        ))
+    return report
+
+
+def upsert(
+    conn: Connection, table, records: list[dict], progress: ProgressFn | None = None
+) -> tuple[int, int]:
+    """Insert or update rows by external_id; unchanged rows are not touched. → (ins, upd)."""
+    if not records:
+        return 0, 0
+    columns = sorted({k for r in records for k in r})
+    inserted = updated = 0
+    for start in range(0, len(records), _CHUNK):
+        chunk = [_bind(r, columns) for r in records[start:start + _CHUNK]]
+        stmt = insert(table).values(chunk)
+        changing = [c for c in columns if c != "external_id"]
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["external_id"],
+            set_={c: stmt.excluded[c] for c in changing},
+            where=tuple_(*[table.c[c] for c in changing]).is_distinct_from(
+                tuple_(*[stmt.excluded[c] for c in changing])
+            ),
+        ).returning(literal_column("xmax") == literal_column("0"))
+        try:
+            flags = [row[0] for row in conn.execute(stmt)]
+        except IntegrityError as exc:
+            raise LoadRejectedError(
+                f"the database refused the rows: {exc.orig}".strip(), []
+            ) from exc
+        except DBAPIError as exc:
+            raise LoadRejectedError(f"the database refused the rows: {exc.orig}", []) from exc
+        inserted += sum(1 for f in flags if f)
+        updated += sum(1 for f in flags if not f)
+        if progress:
+            progress("writing", min(start + _CHUNK, len(records)), len(records))
+    return inserted, updated
+
+
+def _bind(record: dict, columns: list[str]) -> dict:
+    """A record with geometries as CGCS2000 WKB elements and every column present."""
+    out = {}
+    for column in columns:
+        value = record.get(column)
+        if column in _GEOMETRY_COLUMNS and value is not None:
+            value = from_shape(value, srid=crsmod.STORAGE_SRID)
+        out[column] = value
+    return out
+
+
+def _who() -> str:
+    """The OS user running the load."""
+    try:
+        return getpass.getuser()
+    except Exception:  # no passwd entry in some containers
+        return "unknown"

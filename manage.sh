@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# geo_service set-up and run, for a fresh Debian 12 machine (as root, or a user with sudo).
+#   ./manage.sh serve   install everything, start the local PostGIS, load the 大足 sample,
+#                       serve on http://127.0.0.1:8000
+#   ./manage.sh test    install everything, run the whole test suite (extra args go to pytest)
+#   ./manage.sh setup   install everything, nothing else
+set -euo pipefail
+cd "$(dirname "$(readlink -f "$0")")"
+
+APT_PACKAGES=(postgresql postgis python3 python3-venv python3-dev gcc util-linux)
+VENV=.venv
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+as_root() {
+    if [ "$(id -u)" -eq 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@";
+    else echo "need root (or sudo) to install: $*" >&2; exit 1; fi
+}
+
+install_system_packages() {
+    local missing=()
+    for pkg in "${APT_PACKAGES[@]}"; do
+        dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" \
+            || missing+=("$pkg")
+    done
+    if [ ${#missing[@]} -gt 0 ]; then
+        say "installing Debian packages: ${missing[*]}"
+        as_root apt-get update -qq
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+            "${missing[@]}" >/dev/null
+    fi
+}
+
+install_python() {
+    local stamp="$VENV/.installed-$(sha256sum pyproject.toml | cut -c1-16)"
+    if [ ! -x "$VENV/bin/python" ]; then
+        say "creating the virtualenv in $VENV"
+        python3 -m venv "$VENV"
+    fi
+    if [ ! -f "$stamp" ]; then
+        say "installing Python packages"
+        "$VENV/bin/python" -m pip install -q --upgrade pip
+        "$VENV/bin/python" -m pip install -q -e '.[test]'
+        rm -f "$VENV"/.installed-*
+        touch "$stamp"
+    fi
+}
+
+setup() {
+    install_system_packages
+    install_python
+}
+
+case "${1:-}" in
+    setup)
+        setup ;;
+    serve)
+        setup
+        "$VENV/bin/geo-service" db start
+        "$VENV/bin/geo-service" db upgrade
+        "$VENV/bin/geo-service" sample
+        exec "$VENV/bin/geo-service" serve --host "${GEO_SERVICE_HOST:-127.0.0.1}" \
+            --port "${GEO_SERVICE_PORT:-8000}" ;;
+    test)
+        shift
+        setup
+        exec "$VENV/bin/python" -m pytest "$@" ;;
+    *)
+        sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//' >&2
+        exit 2 ;;
+esac
