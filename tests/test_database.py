@@ -18,7 +18,7 @@ from geo_service.db.models import metadata
 
 CLI = [sys.executable, "-m", "geo_service.cli"]
 TABLES = {"admin_areas", "eldercare_sites", "funeral_sites", "child_sites", "place_names",
-          "neighbour_areas", "ingest_runs"}
+          "neighbour_areas", "ingest_runs", "audit_log"}
 
 
 def _free_port() -> int:
@@ -112,3 +112,20 @@ def test_every_layer_has_stable_id_timestamps_and_source(engine, layer):
     columns = {c["name"] for c in inspect(engine).get_columns(layer)}
     assert {"id", "external_id", "created_at", "updated_at", "source", "geometry_accuracy",
             "is_public", "geom"} <= columns
+
+
+def test_audit_log_is_append_only(engine):
+    from geo_service import audit
+    from geo_service.access import Principal, Role
+
+    with engine.begin() as conn:
+        entry = audit.record(conn, Principal("alice", Role.data_editor), "update",
+                             "eldercare_sites", 1, {"beds": 1}, {"beds": 2})
+    for statement in ("UPDATE audit_log SET actor = 'mallory' WHERE id = :id",
+                      "DELETE FROM audit_log WHERE id = :id"):
+        with pytest.raises(Exception, match="append-only"), engine.begin() as conn:
+            conn.execute(text(statement), {"id": entry})
+    with engine.connect() as conn:
+        row = conn.execute(text("SELECT actor, before, after FROM audit_log WHERE id = :id"),
+                           {"id": entry}).one()
+    assert tuple(row) == ("alice", {"beds": 1}, {"beds": 2})

@@ -181,3 +181,18 @@ ingest_runs = Table(
 LAYER_TABLES: dict[str, Table] = {
     t.name: t for t in (eldercare_sites, funeral_sites, child_sites, admin_areas, place_names)
 }
+
+audit_log = Table(
+    "audit_log", metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column("at", DateTime(timezone=True), nullable=False, server_default=func.clock_timestamp()),
+    Column("actor", Text, nullable=False),
+    Column("role", Text, nullable=False),
+    Column("action", Text, nullable=False),
+    Column("table_name", Text, nullable=False),
+    Column("record_id", Text),
+    Column("before", JSONB),
+    Column("after", JSONB),
+    Column("request_id", Text),
+    Column("note", Text),
+)
