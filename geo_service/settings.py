@@ -39,6 +39,9 @@ class DataSettings(BaseSettings):
     district_tolerance_m: float = Field(
         default=200.0, description="How far outside the district outline a site may lie"
     )
+    media_dir: Path = Field(
+        default=REPO_ROOT / ".media", description="Uploaded photos, stored by content hash"
+    )
 
 
 class ServerSettings(BaseSettings):

@@ -41,3 +41,10 @@ def test_layer_listing_counts_only_public_rows(sample_url, sample_engine):
     assert kinds["老年食堂"] == canteens == 25
     assert layers["eldercare_sites"]["illustrative_count"] == layers["eldercare_sites"]["count"]
     assert "示意" in listing["note"]
+
+
+def test_the_real_server_starts_and_answers(live_server):
+    import httpx
+
+    layers = httpx.get(f"{live_server}/layers", timeout=10).json()["layers"]
+    assert {entry["id"] for entry in layers} >= {"eldercare_sites", "admin_areas"}
