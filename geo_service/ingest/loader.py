@@ -98,10 +98,10 @@ def prepare(
     problems: list[Problem] = []
     seen: dict[str, str] = {}
     total = len(table.frame)
-    for index, row in enumerate(table.frame.to_dict("records")):
+    rows = table.frame.to_dict("records")
+    built = builder.build_many(rows, table.labels, table.geometries, extra)
+    for index, (record, row_problems) in enumerate(built):
         label = table.labels[index]
-        geometry = table.geometries[index] if table.geometries is not None else None
-        record, row_problems = builder.build(row, label, geometry, extra)
         if record is not None:
             key = record["external_id"]
             if key in seen:

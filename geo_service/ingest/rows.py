@@ -6,7 +6,7 @@ import difflib
 import json
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -24,8 +24,7 @@ _TRUE = {"是", "有", "公开", "true", "yes", "y", "1", "t", "√", "提供"}
 _FALSE = {"否", "无", "不公开", "false", "no", "n", "0", "f", "×", "不提供"}
 _LIST_SPLIT = re.compile(r"[、,，;；/|\s]+")
 ACCURACIES = ("surveyed", "published", "geocoded", "illustrative", "unknown")
-_BASE_FIELDS = ("external_id", "name", "kind", "lon", "lat", "wkt", "is_public", "source",
-                "geometry_accuracy")
+Converted = tuple[BaseGeometry | None, tuple[str, str | None] | None]
 
 
 @dataclass
@@ -238,8 +237,19 @@ class RowBuilder:
         header = self.columns.get(field_name)
         return row.get(header, "") if header else ""
 
+    def build_many(
+        self, rows: list[dict[str, str]], labels: list[str],
+        geometries: list[BaseGeometry | None] | None, extra: list[str],
+    ) -> Iterator[tuple[dict | None, list[Problem]]]:
+        """Records (or problems) for many rows, converting coordinates in one batch."""
+        sources = [self.source_geometry(row, geometries[i] if geometries else None)
+                   for i, row in enumerate(rows)]
+        for row, label, converted in zip(rows, labels, self.to_storage(sources), strict=True):
+            yield self.build(row, label, None, extra, converted=converted)
+
     def build(
-        self, row: dict[str, str], label: str, geometry: BaseGeometry | None, extra: list[str]
+        self, row: dict[str, str], label: str, geometry: BaseGeometry | None, extra: list[str],
+        *, converted: Converted | None = None,
     ) -> tuple[dict | None, list[Problem]]:
         """One record, or None and the row's problems."""
         problems: list[Problem] = []
@@ -268,7 +278,9 @@ class RowBuilder:
                 bad(f"{spec.title}: {exc}", spec.name)
         self._provenance(row, record, bad)
         self._cross_checks(record, bad)
-        geom = self._geometry(row, geometry, bad)
+        if converted is None:
+            converted = self.to_storage([self.source_geometry(row, geometry)])[0]
+        geom = self._checked(converted, bad)
         if geom is not None:
             self._place(record, geom, bad)
         record["extra"] = {h: row[h] for h in extra if row.get(h, "") != ""}
@@ -316,10 +328,8 @@ class RowBuilder:
             if isinstance(a, int) and isinstance(b, int) and a > b:
                 bad(f"{part} ({a}) is larger than {whole} ({b})", part)
 
-    def _geometry(
-        self, row: dict[str, str], geometry: BaseGeometry | None, bad: Callable
-    ) -> BaseGeometry | None:
-        """The row's geometry in the storage CRS, from the file's geometry, WKT or lon/lat."""
+    def source_geometry(self, row: dict[str, str], geometry: BaseGeometry | None) -> Converted:
+        """The row's geometry in the file's CRS (file geometry, WKT or lon/lat), or why not."""
         if geometry is None:
             wkt = self.cell(row, "wkt")
             lon_text, lat_text = self.cell(row, "lon"), self.cell(row, "lat")
@@ -327,38 +337,50 @@ class RowBuilder:
                 try:
                     geometry = parse_wkt(wkt)
                 except ValueError as exc:
-                    bad(f"the WKT geometry cannot be read ({exc})", "wkt")
-                    return None
+                    return None, (f"the WKT geometry cannot be read ({exc})", "wkt")
             elif lon_text or lat_text:
                 if not (lon_text and lat_text):
                     which = "经度 (longitude)" if not lon_text else "纬度 (latitude)"
-                    bad(f"{which} is empty", "lon" if not lon_text else "lat")
-                    return None
+                    return None, (f"{which} is empty", "lon" if not lon_text else "lat")
                 try:
                     lon, lat = _float(lon_text), _float(lat_text)
                 except ValueError:
-                    bad(f"经度/纬度 ({lon_text!r}, {lat_text!r}) are not both numbers", "lon")
-                    return None
+                    return None, (f"经度/纬度 ({lon_text!r}, {lat_text!r}) are not both numbers",
+                                  "lon")
                 geometry = Point(lon, lat)
             else:
-                bad("no geometry: 经度/纬度 (or a WKT column) are empty", "lon")
-                return None
+                return None, ("no geometry: 经度/纬度 (or a WKT column) are empty", "lon")
         if geometry is None or geometry.is_empty:
-            bad("the geometry is empty")
+            return None, ("the geometry is empty", None)
+        coords = shapely.get_coordinates(geometry)
+        if not np.isfinite(coords).all():
+            return None, ("the geometry has NaN or infinite coordinates", None)
+        geographic = self.crs.pyproj_crs is None or self.crs.pyproj_crs.is_geographic
+        if geographic and ((np.abs(coords[:, 0]) > 180).any() or (np.abs(coords[:, 1]) > 90).any()):
+            lon, lat = coords[0]
+            if abs(lon) <= 90 and abs(lat) <= 180:
+                return None, (f"longitude/latitude look swapped (经度 {lon}, 纬度 {lat})", "lon")
+            return None, (f"coordinates ({lon}, {lat}) are outside longitude/latitude range",
+                          "lon")
+        return geometry, None
+
+    def to_storage(self, sources: list[Converted]) -> list[Converted]:
+        """Convert every row's source geometry to CGCS2000 in one vectorised call."""
+        out = list(sources)
+        index = [i for i, (geom, _) in enumerate(sources) if geom is not None]
+        if index:
+            batch = np.empty(len(index), dtype=object)
+            batch[:] = [sources[i][0] for i in index]
+            for i, stored in zip(index, crsmod.geometry_to_storage(batch, self.crs), strict=True):
+                out[i] = (stored, None)
+        return out
+
+    def _checked(self, converted: Converted, bad: Callable) -> BaseGeometry | None:
+        """The stored geometry if it suits the layer and lies in the district, else None."""
+        stored, why = converted
+        if why is not None or stored is None:
+            bad(*(why or ("no geometry", None)))
             return None
-        if not np.isfinite(shapely.get_coordinates(geometry)).all():
-            bad("the geometry has NaN or infinite coordinates")
-            return None
-        if self.crs.pyproj_crs is None or self.crs.pyproj_crs.is_geographic:
-            coords = shapely.get_coordinates(geometry)
-            if (np.abs(coords[:, 0]) > 180).any() or (np.abs(coords[:, 1]) > 90).any():
-                lon, lat = coords[0]
-                if abs(lon) <= 90 and abs(lat) <= 180:
-                    bad(f"longitude/latitude look swapped (经度 {lon}, 纬度 {lat})", "lon")
-                else:
-                    bad(f"coordinates ({lon}, {lat}) are outside longitude/latitude range", "lon")
-                return None
-        stored = crsmod.geometry_to_storage(geometry, self.crs)
         if self.layer.geometry == "MultiPolygon" and isinstance(stored, Polygon):
             stored = MultiPolygon([stored])
         problem = _geometry_problem(stored, self.layer, self.ctx)
