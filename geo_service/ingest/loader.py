@@ -7,12 +7,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import psycopg
 import shapely
-from geoalchemy2.shape import from_shape
+from psycopg import sql
+from psycopg.types.json import Jsonb
 from shapely.prepared import prep
-from sqlalchemy import Connection, Engine, literal_column, select, tuple_
-from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy import Connection, Engine, Table, select
 
 from geo_service import crs as crsmod
 from geo_service.catalog import LayerSpec, catalogue
@@ -23,8 +23,8 @@ from geo_service.ingest.rows import Context, Problem, RowBuilder, map_columns
 from geo_service.settings import data_settings
 
 ProgressFn = Callable[[str, int, int], None]
-_CHUNK = 500
 _GEOMETRY_COLUMNS = ("geom", "rep_point", "site_area")
+_JSON_COLUMNS = ("extra", "aliases")
 
 
 @dataclass
@@ -164,52 +164,72 @@ def load_file(
             rows_unchanged=report.unchanged, rows_skipped=len(problems),
             problems=[p.as_dict() for p in problems], loaded_by=_who(),
         ))
+        from geo_service.gazetteer.index import refresh_search_index
+
+        refresh_search_index(conn)  # the gazetteer's search keys of changed rows
     return report
 
 
 def upsert(
-    conn: Connection, table, records: list[dict], progress: ProgressFn | None = None
+    conn: Connection, table: Table, records: list[dict], progress: ProgressFn | None = None
 ) -> tuple[int, int]:
-    """Insert or update rows by external_id; unchanged rows are not touched. → (ins, upd)."""
+    """Insert or update rows by external_id; unchanged rows are not touched. → (ins, upd).
+
+    Rows are streamed with COPY into a temporary table, then merged with one
+    INSERT … ON CONFLICT that only rewrites rows whose values differ.
+    """
     if not records:
         return 0, 0
     columns = sorted({k for r in records for k in r})
-    inserted = updated = 0
-    for start in range(0, len(records), _CHUNK):
-        chunk = [_bind(r, columns) for r in records[start:start + _CHUNK]]
-        stmt = insert(table).values(chunk)
-        changing = [c for c in columns if c != "external_id"]
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["external_id"],
-            set_={c: stmt.excluded[c] for c in changing},
-            where=tuple_(*[table.c[c] for c in changing]).is_distinct_from(
-                tuple_(*[stmt.excluded[c] for c in changing])
-            ),
-        ).returning(literal_column("xmax") == literal_column("0"))
-        try:
-            flags = [row[0] for row in conn.execute(stmt)]
-        except IntegrityError as exc:
-            raise LoadRejectedError(
-                f"the database refused the rows: {exc.orig}".strip(), []
-            ) from exc
-        except DBAPIError as exc:
-            raise LoadRejectedError(f"the database refused the rows: {exc.orig}", []) from exc
-        inserted += sum(1 for f in flags if f)
-        updated += sum(1 for f in flags if not f)
-        if progress:
-            progress("writing", min(start + _CHUNK, len(records)), len(records))
-    return inserted, updated
+    changing = [c for c in columns if c != "external_id"]
+    stage = sql.Identifier(f"stage_{table.name}")
+    target = sql.Identifier(table.name)
+    cols = sql.SQL(", ").join(map(sql.Identifier, columns))
+    merge = sql.SQL(
+        "INSERT INTO {target} ({cols}) SELECT {cols} FROM {stage} "
+        "ON CONFLICT (external_id) DO UPDATE SET {sets} "
+        "WHERE ({old}) IS DISTINCT FROM ({new}) RETURNING (xmax = 0)"
+    ).format(
+        target=target, cols=cols, stage=stage,
+        sets=sql.SQL(", ").join(sql.SQL("{0} = excluded.{0}").format(sql.Identifier(c))
+                                for c in changing),
+        old=sql.SQL(", ").join(sql.SQL("{}.{}").format(target, sql.Identifier(c))
+                               for c in changing),
+        new=sql.SQL(", ").join(sql.SQL("excluded.{}").format(sql.Identifier(c))
+                               for c in changing),
+    )
+    raw = conn.connection.dbapi_connection
+    try:
+        with raw.cursor() as cursor:
+            cursor.execute(sql.SQL(
+                "CREATE TEMP TABLE {stage} ON COMMIT DROP AS SELECT {cols} FROM {target} "
+                "WITH NO DATA"
+            ).format(stage=stage, target=target, cols=cols))
+            with cursor.copy(sql.SQL("COPY {stage} ({cols}) FROM STDIN").format(
+                    stage=stage, cols=cols)) as copy:
+                for done, record in enumerate(records, 1):
+                    copy.write_row([_copy_value(c, record.get(c)) for c in columns])
+                    if progress and (done % 2000 == 0 or done == len(records)):
+                        progress("writing", done, len(records))
+            cursor.execute(merge)
+            flags = [row[0] for row in cursor.fetchall()]
+            cursor.execute(sql.SQL("DROP TABLE {stage}").format(stage=stage))
+    except psycopg.Error as exc:
+        raise LoadRejectedError(f"the database refused the rows: {exc}", []) from exc
+    inserted = sum(1 for f in flags if f)
+    return inserted, len(flags) - inserted
 
 
-def _bind(record: dict, columns: list[str]) -> dict:
-    """A record with geometries as CGCS2000 WKB elements and every column present."""
-    out = {}
-    for column in columns:
-        value = record.get(column)
-        if column in _GEOMETRY_COLUMNS and value is not None:
-            value = from_shape(value, srid=crsmod.STORAGE_SRID)
-        out[column] = value
-    return out
+def _copy_value(column: str, value: object) -> object:
+    """A record value in the form COPY takes: geometry as EWKB hex, JSON wrapped."""
+    if value is None:
+        return None
+    if column in _GEOMETRY_COLUMNS:
+        return shapely.to_wkb(shapely.set_srid(value, crsmod.STORAGE_SRID), hex=True,
+                              include_srid=True)
+    if isinstance(value, dict) or (column in _JSON_COLUMNS and isinstance(value, list)):
+        return Jsonb(value)
+    return value
 
 
 def _who() -> str:
