@@ -7,7 +7,9 @@
 set -euo pipefail
 cd "$(dirname "$(readlink -f "$0")")"
 
-APT_PACKAGES=(postgresql postgis python3 python3-venv python3-dev gcc util-linux)
+APT_PACKAGES=(postgresql postgis python3 python3-venv python3-dev gcc util-linux
+              chromium fonts-wqy-microhei gdal-bin)  # gdal-bin: ogrinfo in tests/test_ogc_clients.py
+NODE_APT_PACKAGES=(nodejs npm)  # only when no npm is on PATH (NodeSource's nodejs bundles npm)
 VENV=.venv
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
@@ -46,9 +48,25 @@ install_python() {
     fi
 }
 
+install_web_map() {  # the care map's Leaflet + plugins, from web_map/package-lock.json
+    local stamp="web_map/node_modules/.installed-$(sha256sum web_map/package-lock.json | cut -c1-16)"
+    if [ ! -f "$stamp" ]; then
+        if ! command -v npm >/dev/null; then
+            say "installing Debian packages: ${NODE_APT_PACKAGES[*]}"
+            as_root apt-get update -qq
+            as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+                --no-install-recommends "${NODE_APT_PACKAGES[@]}" >/dev/null
+        fi
+        say "installing the web map's npm packages (web_map/node_modules)"
+        npm ci --prefix web_map --no-audit --no-fund --loglevel=error
+        touch "$stamp"
+    fi
+}
+
 setup() {
     install_system_packages
     install_python
+    install_web_map
 }
 
 case "${1:-}" in

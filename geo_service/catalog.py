@@ -43,6 +43,7 @@ class LayerSpec:
     kind_aliases: dict[str, str]
     fields: tuple[FieldSpec, ...]
     key: str | None = None
+    public: bool = True  # false: the whole layer is hidden from the anonymous view
 
     @property
     def has_kind(self) -> bool:
@@ -116,6 +117,7 @@ def parse_catalogue(path: Path) -> Catalogue:
             kind_aliases=dict(entry.get("kind_aliases", {})),
             fields=tuple(_field(f) for f in entry.get("fields", [])),
             key=entry.get("key"),
+            public=entry.get("public", True),
         )
         layers[spec.id] = spec
     common = {k: tuple(v) for k, v in raw.get("common", {}).get("aliases", {}).items()}

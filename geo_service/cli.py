@@ -18,6 +18,23 @@ app = typer.Typer(help="geo_service: the civil-affairs bureau's layers in PostGI
 db_app = typer.Typer(help="The PostGIS database: local cluster and migrations.",
                      no_args_is_help=True)
 app.add_typer(db_app, name="db")
+from geo_service.auth.cli import user_app  # noqa: E402
+from geo_service.ops.backup_cli import backup_app  # noqa: E402
+
+app.add_typer(user_app, name="user")
+app.add_typer(backup_app)  # backup FILE, restore FILE
+from geo_service.gazetteer.cli import places_app  # noqa: E402
+
+app.add_typer(places_app, name="places")  # places search|reverse|hierarchy|export|import
+from geo_service.boundaries.cli import boundary_app  # noqa: E402
+
+app.add_typer(boundary_app, name="boundary")  # boundary derive|check|sample-markers|report
+from geo_service.coverage.cli import app as coverage_app  # noqa: E402
+
+app.add_typer(coverage_app, name="coverage")  # coverage [options] | coverage indicators|suggest
+from geo_service.maps.cli import maps_app  # noqa: E402
+
+app.add_typer(maps_app)  # export-map OUT.html [--kinds …] (the care map, self-contained)
 err = Console(stderr=True, soft_wrap=True)
 out = Console(soft_wrap=True)
 

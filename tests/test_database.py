@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -31,7 +35,16 @@ def run_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]
     return subprocess.run([*CLI, *args], env=env, capture_output=True, text=True, timeout=300)
 
 
-def test_local_cluster_start_status_stop(tmp_path):
+@pytest.fixture
+def cluster_dir() -> Iterator[Path]:
+    """A folder outside pytest's private (mode 0700, pruned) temp tree for a whole cluster."""
+    folder = Path(tempfile.mkdtemp(prefix="geo-service-cluster-"))
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_local_cluster_start_status_stop(cluster_dir):
+    tmp_path = cluster_dir
     env = {k: v for k, v in os.environ.items() if k != "GEO_SERVICE_DATABASE_URL"}
     env["GEO_SERVICE_LOCAL_DIR"] = str(tmp_path / "pg")
     env["GEO_SERVICE_LOCAL_PORT"] = str(_free_port())

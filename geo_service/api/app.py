@@ -11,8 +11,15 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
 
 from geo_service import __version__
+from geo_service.api.routes import boundaries as boundaries_routes
+from geo_service.api.routes import care_map as care_map_routes
+from geo_service.api.routes import coverage as coverage_routes
 from geo_service.api.routes import health, layers
+from geo_service.api.routes import ogc as ogc_routes
+from geo_service.api.routes import ogc_tiles as ogc_tiles_routes
+from geo_service.api.routes import places as places_routes
 from geo_service.errors import GeoServiceError
+from geo_service.ops.install import install as install_ops
 
 
 @asynccontextmanager
@@ -21,7 +28,10 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     from geo_service.db.engine import get_engine
 
     if getattr(app.state, "engine", None) is None:
+        from geo_service.auth.dbrole import use_app_role
+
         app.state.engine = get_engine()
+        use_app_role(app.state.engine)
     yield
     app.state.engine.dispose()
 
@@ -47,6 +57,13 @@ def create_app(engine: Engine | None = None) -> FastAPI:
     app.state.engine = engine
     app.add_exception_handler(GeoServiceError, _service_error)
     app.add_exception_handler(OperationalError, _database_error)
+    install_ops(app)  # request ids, limits, metrics, DB errors; accounts, editing, /ready
     app.include_router(health.router)
     app.include_router(layers.router)
+    app.include_router(ogc_routes.router)  # OGC API – Features: /, /collections, ...
+    app.include_router(ogc_tiles_routes.router)  # OGC API – Tiles: /tiles, /tileMatrixSets
+    app.include_router(places_routes.router)  # the gazetteer: /places/...
+    app.include_router(care_map_routes.router)  # /map, /vendor, /map/api (public care map)
+    app.include_router(coverage_routes.router)  # /coverage, /indicators (planners)
+    app.include_router(boundaries_routes.router)  # /boundaries/... (staff: lines, 联检, disputes)
     return app

@@ -1,11 +1,14 @@
-"""FastAPI dependencies shared by every route."""
+"""FastAPI dependencies shared by every route: the engine, the caller, and role checks."""
 
 from __future__ import annotations
 
-from fastapi import Request
+import time
+from collections.abc import Callable
+
+from fastapi import Depends, HTTPException, Request
 from sqlalchemy import Engine
 
-from geo_service.access import ANONYMOUS, Principal
+from geo_service.access import ANONYMOUS, Principal, Role
 
 
 def get_engine_dep(request: Request) -> Engine:
@@ -13,6 +16,61 @@ def get_engine_dep(request: Request) -> Engine:
     return request.app.state.engine
 
 
+def bearer_token(request: Request) -> tuple[str | None, str]:
+    """The login token of a request and where it came from ('bearer', 'cookie' or '')."""
+    header = request.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip(), "bearer"
+    from geo_service.auth.config import AuthSettings
+
+    cookie = request.cookies.get(AuthSettings().cookie_name)
+    return (cookie, "cookie") if cookie else (None, "")
+
+
 def get_principal(request: Request) -> Principal:
-    """The caller; anonymous until the accounts module authenticates requests."""
-    return getattr(request.state, "principal", ANONYMOUS)
+    """The caller: the user of a live bearer token or session cookie, else anonymous.
+
+    A bearer token that is unknown, expired or revoked is a 401 (so clients know to log in
+    again); a stale cookie simply browses as the public.
+    """
+    cached = getattr(request.state, "principal", None)
+    if cached is not None:
+        return cached
+    token, source = bearer_token(request)
+    principal = ANONYMOUS
+    if token:
+        from geo_service.auth import tokens
+
+        with request.app.state.engine.connect() as conn:
+            found = tokens.resolve(conn, token)
+        if found is None and source == "bearer":
+            raise HTTPException(401, "the login token is invalid or has expired; log in again",
+                                headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+        principal = found or ANONYMOUS
+        verified = getattr(request.app.state, "verified_tokens", None)
+        if found is not None and verified is not None:  # exempt from the anonymous rate limit
+            from geo_service.ops.middleware import token_key
+
+            if len(verified) > 10_000:
+                verified.clear()
+            verified[token_key(token)] = time.monotonic()
+    request.state.principal = principal
+    return principal
+
+
+def require(*roles: Role) -> Callable[..., Principal]:
+    """A dependency admitting callers with one of `roles` (admin always): 401 / 403 otherwise."""
+    names = ", ".join(r.value for r in roles) or "admin"
+
+    def dependency(principal: Principal = Depends(get_principal)) -> Principal:  # noqa: B008
+        if principal.is_anonymous:
+            raise HTTPException(401, f"log in first: this needs the role {names}",
+                                headers={"WWW-Authenticate": "Bearer"})
+        if not principal.has(*roles):
+            raise HTTPException(403, f"your role {principal.role.value} may not do this; "
+                                     f"it needs {names}")
+        return principal
+
+    dependency.__doc__ = f"Admits the roles: {names} (and admin)."
+    return dependency

@@ -9,7 +9,10 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Date,
     DateTime,
+    Double,
+    ForeignKey,
     Integer,
     MetaData,
     SmallInteger,
@@ -195,4 +198,249 @@ audit_log = Table(
     Column("after", JSONB),
     Column("request_id", Text),
     Column("note", Text),
+)
+
+
+# Boundary lines, markers, joint inspections, photos and disputes (migration 0005).
+boundary_lines = Table(
+    "boundary_lines", metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column("line_key", Text, nullable=False, unique=True),
+    Column("level", Text, nullable=False),
+    Column("side_a_code", String(12), nullable=False),
+    Column("side_a_name", Text, nullable=False),
+    Column("side_b_code", String(12), nullable=False),
+    Column("side_b_name", Text, nullable=False),
+    _geom("MULTILINESTRING"),
+    Column("length_m", Double, nullable=False),
+    Column("geom_hash", CHAR(64), nullable=False),
+    Column("geometry_accuracy", Text, nullable=False, server_default=text("'illustrative'")),
+    Column("status", Text, nullable=False, server_default=text("'current'")),
+    Column("created_at", DateTime(timezone=True), nullable=False,
+           server_default=func.clock_timestamp()),
+    Column("updated_at", DateTime(timezone=True), nullable=False,
+           server_default=func.clock_timestamp()),
+    Column("retired_at", DateTime(timezone=True)),
+)
+
+boundary_derivations = Table(
+    "boundary_derivations", metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column("at", DateTime(timezone=True), nullable=False, server_default=func.clock_timestamp()),
+    Column("actor", Text, nullable=False),
+    Column("tolerance_m", Double, nullable=False),
+    Column("summary", JSONB, nullable=False),
+    Column("leftovers", JSONB, nullable=False, server_default=text("'[]'::jsonb")),
+)
+
+boundary_markers = Table(
+    "boundary_markers", metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column("number", Text, nullable=False, unique=True),
+    Column("marker_type", Text, nullable=False),
+    Column("material", Text),
+    _geom("POINT"),
+    Column("elevation_m", Double),
+    Column("installed_on", Date),
+    Column("line_id", BigInteger, ForeignKey("boundary_lines.id"), nullable=False),
+    Column("note", Text),
+    Column("geometry_accuracy", Text, nullable=False, server_default=text("'surveyed'")),
+    Column("created_at", DateTime(timezone=True), nullable=False,
+           server_default=func.clock_timestamp()),
+    Column("updated_at", DateTime(timezone=True), nullable=False,
+           server_default=func.clock_timestamp()),
+)
+
+marker_references = Table(
+    "marker_references", metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column("marker_id", BigInteger, ForeignKey("boundary_markers.id", ondelete="CASCADE"),
+           nullable=False),
+    Column("name", Text, nullable=False),
+    Column("bearing_deg", Double, nullable=False),
+    Column("distance_m", Double, nullable=False),
+    Column("note", Text),
+)
+
+inspections = Table(
+    "inspections", metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column("line_id", BigInteger, ForeignKey("boundary_lines.id"), nullable=False),
+    Column("round", Text, nullable=False),
+    Column("inspected_on", Date, nullable=False),
+    Column("side_a_code", String(12), nullable=False),
+    Column("side_a_officers", ARRAY(Text), nullable=False, server_default=text("'{}'")),
+    Column("side_b_code", String(12), nullable=False),
+    Column("side_b_officers", ARRAY(Text), nullable=False, server_default=text("'{}'")),
+    Column("summary", Text),
+    Column("corrects_id", BigInteger, ForeignKey("inspections.id")),
+    Column("side_a_signed_by", Text),
+    Column("side_a_signed_at", DateTime(timezone=True)),
+    Column("side_b_signed_by", Text),
+    Column("side_b_signed_at", DateTime(timezone=True)),
+    Column("signed_off_at", DateTime(timezone=True)),
+    Column("created_by", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False,
+           server_default=func.clock_timestamp()),
+    Column("updated_at", DateTime(timezone=True), nullable=False,
+           server_default=func.clock_timestamp()),
+)
+
+inspection_findings = Table(
+    "inspection_findings", metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column("inspection_id", BigInteger, ForeignKey("inspections.id"), nullable=False),
+    Column("marker_id", BigInteger, ForeignKey("boundary_markers.id"), nullable=False),
+    Column("condition", Text, nullable=False),
+    _geom("POINT", nullable=True, name="measured_geom"),
+    Column("displacement_m", Double),
+    Column("note", Text),
+    Column("created_by", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False,
+           server_default=func.clock_timestamp()),
+    Column("updated_at", DateTime(timezone=True), nullable=False,
+           server_default=func.clock_timestamp()),
+)
+
+inspection_segment_notes = Table(
+    "inspection_segment_notes", metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column("inspection_id", BigInteger, ForeignKey("inspections.id"), nullable=False),
+    Column("category", Text, nullable=False),
+    _geom("GEOMETRY", nullable=True),
+    Column("note", Text, nullable=False),
+    Column("created_by", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False,
+           server_default=func.clock_timestamp()),
+)
+
+photos = Table(
+    "photos", metadata,
+    Column("sha256", CHAR(64), primary_key=True),
+    Column("content_type", Text, nullable=False),
+    Column("size_bytes", Integer, nullable=False),
+    Column("uploaded_by", Text, nullable=False),
+    Column("uploaded_at", DateTime(timezone=True), nullable=False,
+           server_default=func.clock_timestamp()),
+)
+
+photo_attachments = Table(
+    "photo_attachments", metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column("sha256", CHAR(64), ForeignKey("photos.sha256"), nullable=False),
+    Column("marker_id", BigInteger, ForeignKey("boundary_markers.id")),
+    Column("inspection_id", BigInteger, ForeignKey("inspections.id")),
+    Column("finding_id", BigInteger, ForeignKey("inspection_findings.id")),
+    Column("caption", Text),
+    Column("attached_by", Text, nullable=False),
+    Column("attached_at", DateTime(timezone=True), nullable=False,
+           server_default=func.clock_timestamp()),
+)
+
+disputes = Table(
+    "disputes", metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column("title", Text, nullable=False),
+    Column("nature", Text, nullable=False),
+    _geom("GEOMETRY"),
+    Column("parties", ARRAY(Text), nullable=False),
+    Column("line_id", BigInteger, ForeignKey("boundary_lines.id")),
+    Column("status", Text, nullable=False, server_default=text("'reported'")),
+    Column("description", Text),
+    Column("created_by", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False,
+           server_default=func.clock_timestamp()),
+    Column("updated_at", DateTime(timezone=True), nullable=False,
+           server_default=func.clock_timestamp()),
+)
+
+dispute_events = Table(
+    "dispute_events", metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column("dispute_id", BigInteger, ForeignKey("disputes.id"), nullable=False),
+    Column("status", Text, nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False, server_default=func.clock_timestamp()),
+    Column("actor", Text, nullable=False),
+    Column("note", Text),
+)
+
+dispute_inspections = Table(
+    "dispute_inspections", metadata,
+    Column("dispute_id", BigInteger, ForeignKey("disputes.id"), primary_key=True),
+    Column("inspection_id", BigInteger, ForeignKey("inspections.id"), primary_key=True),
+)
+
+idempotency_keys = Table(
+    "idempotency_keys", metadata,
+    Column("actor", Text, primary_key=True),
+    Column("key", Text, primary_key=True),
+    Column("request_hash", CHAR(64), nullable=False),
+    Column("status_code", Integer, nullable=False),
+    Column("response", JSONB, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False,
+           server_default=func.clock_timestamp()),
+)
+
+users = Table(
+    "users", metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column("username", Text, nullable=False, unique=True),
+    Column("password_hash", Text, nullable=False),
+    Column("role", Text, nullable=False),
+    Column("full_name", Text),
+    Column("is_active", Boolean, nullable=False, server_default=text("true")),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("last_login_at", DateTime(timezone=True)),
+)
+
+sessions = Table(
+    "sessions", metadata,
+    Column("token_hash", CHAR(64), primary_key=True),
+    Column("user_id", BigInteger, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("revoked_at", DateTime(timezone=True)),
+    Column("client", Text),
+)
+
+feature_versions = Table(
+    "feature_versions", metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column("layer", Text, nullable=False),
+    Column("feature_id", BigInteger, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("data", JSONB, nullable=False),
+    Column("changed_by", Text, nullable=False),
+    Column("changed_at", DateTime(timezone=True), nullable=False,
+           server_default=func.clock_timestamp()),
+)
+
+# The gazetteer's search index (migration 0003): one row per name, alias, former name or
+# facility address, with pinyin keys; refreshed by geo_service.gazetteer.index.
+place_search = Table(
+    "place_search", metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column("source_table", Text, nullable=False),
+    Column("source_id", BigInteger, nullable=False),
+    Column("name", Text, nullable=False),
+    Column("term", Text, nullable=False),
+    Column("term_type", Text, nullable=False),
+    Column("from_year", Integer),
+    Column("to_year", Integer),
+    Column("pinyin_full", Text),
+    Column("pinyin_initials", Text),
+    Column("grams", ARRAY(Text), nullable=False, server_default=text("'{}'")),
+    Column("category", Text),
+    Column("category_code", Text),
+    Column("importance", SmallInteger, nullable=False),
+    Column("township_code", String(12)),
+    Column("is_public", Boolean, nullable=False),
+    _geom("GEOMETRY"),
+)
+
+place_search_pending = Table(
+    "place_search_pending", metadata,
+    Column("source_table", Text, primary_key=True),
+    Column("source_id", BigInteger, primary_key=True),
 )

@@ -1,0 +1,154 @@
+"""Benchmark: time-to-interactive of the care map with the sample + 10 000 extra facilities.
+
+Creates a throwaway database on the configured PostGIS (the local cluster by default), loads
+the 大足 sample, adds 10 000 public facilities at random points inside the district, serves
+it with `geo-service serve` on a free port, and measures in headless Chromium (Debian's
+/usr/bin/chromium) the time from navigation to the page's ready flag (markers added and
+clustered, legend and background drawn). Goal: < 1.5 s on loopback. Prints the figures.
+
+    .venv/bin/python bench/bench_care_map.py [--extra 10000] [--runs 7]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+
+import httpx
+import psycopg
+from psycopg import sql
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+
+from geo_service.db import migrate
+from geo_service.db.engine import make_engine, resolve_url
+from geo_service.sample import load_sample
+from geo_service.settings import database_settings
+
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                 "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+# (layer, kind, share of the extra rows)
+EXTRA = (("eldercare_sites", "村级互助养老点", 0.4), ("eldercare_sites", "养老机构", 0.1),
+         ("eldercare_sites", "老年食堂", 0.2), ("child_sites", "儿童之家", 0.2),
+         ("funeral_sites", "治丧服务点", 0.1))
+
+
+def _admin(url: str) -> str:
+    return make_url(url).set(drivername="postgresql", database="postgres").render_as_string(
+        hide_password=False)
+
+
+def _add_extra(engine, count: int) -> None:
+    """`count` extra public facilities at random points inside the district outline."""
+    start = 0
+    with engine.begin() as conn:
+        for layer, kind, share in EXTRA:
+            n = round(count * share)
+            conn.execute(text(f"""
+                INSERT INTO {layer} (external_id, name, kind, source, geometry_accuracy, geom)
+                SELECT 'BENCH-' || (:start + p.path[1]), '基准设施' || (:start + p.path[1]),
+                       :kind, 'benchmark (random points)', 'illustrative', p.geom
+                FROM admin_areas a, ST_Dump(ST_GeneratePoints(a.geom, :n, :seed)) p
+                WHERE a.level = 'district'"""), {"start": start, "kind": kind, "n": n,
+                                                  "seed": 7 + start})
+            start += n
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _measure(base: str, runs: int, size: tuple[int, int]) -> list[float]:
+    from playwright.sync_api import sync_playwright
+
+    times = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        for _ in range(runs):
+            context = browser.new_context(viewport={"width": size[0], "height": size[1]})
+            page = context.new_page()
+            page.goto(base + "/map", wait_until="commit")
+            page.wait_for_function("window.careMap && window.careMap.ready", timeout=60_000)
+            ready, data = page.evaluate(
+                "['care-map-ready', 'care-map-data'].map("
+                "n => performance.getEntriesByName(n)[0].startTime)")
+            print(f"  run: data at {data / 1000:.2f} s, interactive at {ready / 1000:.2f} s")
+            markers = page.locator(".leaflet-marker-icon").count()
+            times.append(ready / 1000)
+            assert markers > 0
+            context.close()
+        browser.close()
+    return times
+
+
+def main() -> None:
+    """Build the database, serve it, measure, clean up."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--extra", type=int, default=10_000)
+    parser.add_argument("--runs", type=int, default=7)
+    args = parser.parse_args()
+
+    server = resolve_url(database_settings())
+    name = f"geo_bench_care_map_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(_admin(server), autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    url = make_url(server).set(database=name).render_as_string(hide_password=False)
+    process = None
+    try:
+        engine = make_engine(url)
+        migrate.upgrade(engine)
+        load_sample(engine)
+        _add_extra(engine, args.extra)
+        with engine.connect() as conn:
+            total = sum(conn.execute(text(f"SELECT count(*) FROM {t} WHERE is_public")).scalar()
+                        for t in ("eldercare_sites", "child_sites", "funeral_sites"))
+        engine.dispose()
+        port = _free_port()
+        env = dict(os.environ, GEO_SERVICE_DATABASE_URL=url.replace("postgresql+psycopg",
+                                                                    "postgresql"))
+        process = subprocess.Popen([sys.executable, "-m", "geo_service.cli", "serve",
+                                    "--port", str(port)], env=env,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(base + "/health", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise SystemExit("the service did not start")
+            time.sleep(0.2)
+        started = time.perf_counter()
+        size = len(httpx.get(base + "/map/api/facilities", timeout=60).content)
+        api = time.perf_counter() - started
+        print(f"public facilities: {total} (sample + {args.extra} extra)")
+        print(f"/map/api/facilities: {size / 1024:.0f} KiB in {api * 1000:.0f} ms")
+        for label, viewport in (("desktop 1366x768", (1366, 768)), ("phone 390x844", (390, 844))):
+            times = _measure(base, args.runs, viewport)
+            median = statistics.median(times)
+            print(f"time to interactive, {label}: median {median:.2f} s, "
+                  f"best {min(times):.2f} s, worst {max(times):.2f} s over {len(times)} runs "
+                  f"(goal < 1.5 s: {'met' if median < 1.5 else 'NOT met'}, "
+                  f"ratio {median / 1.5:.2f})")
+    finally:
+        if process is not None:
+            process.terminate()
+            process.wait(timeout=10)
+        with psycopg.connect(_admin(server), autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                sql.Identifier(name)))
+
+
+if __name__ == "__main__":
+    main()

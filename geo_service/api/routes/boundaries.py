@@ -1,0 +1,376 @@
+"""Boundary lines, topology, markers, joint inspections, photos and disputes (staff only).
+
+Reads need a planner, boundary officer or admin; changes need a boundary officer or admin.
+Anonymous callers get 401 on every endpoint here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, File, Form, Header, Query, Request, UploadFile
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse
+from sqlalchemy import Connection, Engine, select
+
+from geo_service.access import Principal, Role
+from geo_service.api.deps import get_engine_dep, require
+from geo_service.boundaries import (
+    disputes,
+    idempotency,
+    inspections,
+    lines,
+    markers,
+    photos,
+    report,
+    topology,
+)
+from geo_service.boundaries.errors import PayloadTooLargeError
+from geo_service.boundaries.geometry import as_geojson, from_db
+from geo_service.boundaries.schemas import (
+    DisputeIn,
+    DisputePatch,
+    DisputeStatusIn,
+    FindingIn,
+    FindingPatch,
+    InspectionIn,
+    InspectionPatch,
+    LinkIn,
+    MarkerIn,
+    MarkerPatch,
+    NoteIn,
+    SignIn,
+)
+from geo_service.db.models import boundary_lines
+from geo_service.errors import NotFoundError
+from geo_service.settings import REPO_ROOT
+
+router = APIRouter(prefix="/boundaries", tags=["boundaries 界线联检"])
+FIELD_DIR = REPO_ROOT / "web_map" / "field"
+
+Reader = Annotated[Principal, Depends(require(Role.planner, Role.boundary_officer))]
+Officer = Annotated[Principal, Depends(require(Role.boundary_officer))]
+EngineDep = Annotated[Engine, Depends(get_engine_dep)]
+IfMatch = Annotated[str | None, Header(description="ETag of the version you edit")]
+IdemKey = Annotated[str | None, Header(alias="Idempotency-Key",
+                                       description="repeat a POST safely: one record per key")]
+
+
+def _json(body: Any, status: int = 200) -> JSONResponse:
+    """JSON with the record's ETag as a header when it has one."""
+    headers = {"ETag": body["etag"]} if isinstance(body, dict) and "etag" in body else {}
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def _create(engine: Engine, principal: Principal, request: Request, key: str | None,
+            payload: Any, work: Callable[[Connection], dict]) -> JSONResponse:
+    """Run a creating POST once per Idempotency-Key (a replay returns the first answer)."""
+    actor = principal.username or "anonymous"
+    with engine.begin() as conn:
+        if key is not None:
+            fingerprint = idempotency.request_hash("POST", request.url.path, payload)
+            stored = idempotency.claim(conn, actor, key, fingerprint)
+            if stored is not None:
+                response = _json(stored[1], stored[0])
+                response.headers["Idempotency-Replayed"] = "true"
+                return response
+        body = work(conn)
+        if key is not None:
+            idempotency.complete(conn, actor, key, 201, body)
+    return _json(body, 201)
+
+
+# --- lines and topology ---------------------------------------------------------------
+
+@router.get("/lines", summary="Boundary lines as GeoJSON (planner, officer, admin)")
+def list_lines(engine: EngineDep, _: Reader,
+               level: Annotated[str | None, Query(pattern="^(township|county|provincial)$")]
+               = None,
+               include_retired: bool = False) -> dict:
+    """Every current line with both sides, level and length in metres."""
+    query = select(boundary_lines).order_by(boundary_lines.c.id)
+    if level:
+        query = query.where(boundary_lines.c.level == level)
+    if not include_retired:
+        query = query.where(boundary_lines.c.status == "current")
+    with engine.connect() as conn:
+        rows = conn.execute(query).all()
+    features = []
+    for r in rows:
+        props = {k: v for k, v in r._mapping.items() if k != "geom"}
+        props = {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in props.items()}
+        features.append({"type": "Feature", "id": r.id, "properties": props,
+                         "geometry": as_geojson(from_db(r.geom), 6)})
+    return {"type": "FeatureCollection", "features": features,
+            "note": "township lines follow the illustrative township polygons (示意); the "
+                    "district's outer lines follow the published outline"}
+
+
+@router.get("/lines/{line_id}", summary="One boundary line (planner, officer, admin)")
+def get_line(line_id: int, engine: EngineDep, _: Reader) -> dict:
+    """A line with its geometry."""
+    with engine.connect() as conn:
+        row = conn.execute(select(boundary_lines).where(boundary_lines.c.id == line_id)).first()
+    if row is None:
+        raise NotFoundError(f"boundary line {line_id} not found")
+    return lines.line_record(row) | {"created_at": row.created_at.isoformat(),
+                                     "updated_at": row.updated_at.isoformat()}
+
+
+@router.post("/lines/derive", summary="Re-derive the lines from the areas (officer, admin)")
+def derive_lines(engine: EngineDep, who: Officer,
+                 tolerance_m: Annotated[float, Query(gt=0, le=5000)]
+                 = lines.DEFAULT_TOLERANCE_M) -> dict:
+    """Unchanged lines keep their ids; leftovers (unmatched outer edge) are listed."""
+    result = lines.derive_and_save(engine, who, tolerance_m)
+    return {"summary": result.summary(), "leftovers": result.leftovers}
+
+
+@router.get("/topology", summary="Topology report of the administrative areas "
+            "(planner, officer, admin)")
+def topology_report(engine: EngineDep, _: Reader) -> dict:
+    """Gaps, overlaps, slivers, invalid rings, children outside parents, located (GeoJSON)."""
+    with engine.connect() as conn:
+        return topology.check(conn)
+
+
+# --- markers --------------------------------------------------------------------------
+
+@router.get("/markers", summary="Markers 界桩 (planner, officer, admin)")
+def list_markers(engine: EngineDep, _: Reader, line_id: int | None = None) -> dict:
+    """Markers with references and photos, optionally of one line."""
+    with engine.connect() as conn:
+        return {"markers": markers.list_markers(conn, line_id)}
+
+
+@router.get("/markers/{marker_id}", summary="One marker (planner, officer, admin)")
+def get_marker(marker_id: int, engine: EngineDep, _: Reader) -> JSONResponse:
+    """A marker with its ETag."""
+    with engine.connect() as conn:
+        return _json(markers.get(conn, marker_id))
+
+
+@router.post("/markers", status_code=201, summary="Register a marker (officer, admin)")
+def create_marker(body: MarkerIn, request: Request, engine: EngineDep, who: Officer,
+                  key: IdemKey = None) -> JSONResponse:
+    """A marker within 200 m of its line, with at least three reference objects."""
+    return _create(engine, who, request, key, body.model_dump(mode="json"),
+                   lambda conn: markers.create(conn, who, body))
+
+
+@router.patch("/markers/{marker_id}", summary="Change a marker (officer, admin; If-Match)")
+def patch_marker(marker_id: int, body: MarkerPatch, engine: EngineDep, who: Officer,
+                 if_match: IfMatch = None) -> JSONResponse:
+    """412 if someone changed it since you read it; 428 without If-Match."""
+    with engine.begin() as conn:
+        return _json(markers.update(conn, who, marker_id, body, if_match))
+
+
+@router.post("/markers/{marker_id}/photos", status_code=201,
+             summary="Upload a photo of a marker (officer, admin)")
+def marker_photo(marker_id: int, engine: EngineDep, who: Officer,
+                 file: Annotated[UploadFile, File()],
+                 caption: Annotated[str | None, Form(max_length=200)] = None) -> JSONResponse:
+    """JPEG/PNG/WebP/HEIC up to 15 MB, checked by content."""
+    data = photos.read_limited(file.file)
+    with engine.begin() as conn:
+        stored = photos.store(conn, who, data, file.filename or "")
+        return _json(markers.add_photo(conn, who, marker_id, stored["sha256"], caption), 201)
+
+
+# --- photos ---------------------------------------------------------------------------
+
+def _check_length(request: Request) -> None:
+    length = request.headers.get("content-length")
+    if length and length.isdigit() and int(length) > photos.MAX_PHOTO_BYTES + 64 * 1024:
+        raise PayloadTooLargeError("upload larger than 15 MB: refused")
+
+
+@router.post("/photos", status_code=201, summary="Upload a photo (officer, admin)",
+             dependencies=[Depends(_check_length)])
+def upload_photo(engine: EngineDep, who: Officer,
+                 file: Annotated[UploadFile, File()]) -> JSONResponse:
+    """Stored once per content (sha256); attach it by its sha256 to findings or notes."""
+    data = photos.read_limited(file.file)
+    with engine.begin() as conn:
+        return _json(photos.store(conn, who, data, file.filename or ""), 201)
+
+
+@router.get("/photos/{sha256}", summary="A photo (planner, officer, admin)")
+def get_photo(sha256: str, engine: EngineDep, _: Reader) -> FileResponse:
+    """The stored bytes with their checked content type (never cached by shared caches)."""
+    if len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256):
+        raise NotFoundError(f"photo {sha256!r} not found")
+    with engine.connect() as conn:
+        path, content_type = photos.lookup(conn, sha256)
+    return FileResponse(path, media_type=content_type, headers={
+        "Cache-Control": "private, max-age=86400, immutable", "ETag": f'"{sha256}"',
+        "X-Content-Type-Options": "nosniff"})
+
+
+# --- inspections ----------------------------------------------------------------------
+
+@router.get("/inspections", summary="Inspections 联检 (planner, officer, admin)")
+def list_inspections(engine: EngineDep, _: Reader, line_id: int | None = None,
+                     round: str | None = None) -> dict:
+    """Inspections, newest first, optionally of one line and round."""
+    with engine.connect() as conn:
+        return {"inspections": inspections.list_inspections(conn, line_id, round)}
+
+
+@router.get("/inspections/{inspection_id}", summary="One inspection (planner, officer, admin)")
+def get_inspection(inspection_id: int, engine: EngineDep, _: Reader) -> JSONResponse:
+    """With findings, displacements, notes, photos, sign-offs and its ETag."""
+    with engine.connect() as conn:
+        return _json(inspections.get(conn, inspection_id))
+
+
+@router.post("/inspections", status_code=201,
+             summary="Open an inspection, or a correction of a signed-off one (officer, admin)")
+def create_inspection(body: InspectionIn, request: Request, engine: EngineDep, who: Officer,
+                      key: IdemKey = None) -> JSONResponse:
+    """Idempotency-Key makes a retried submission create one record."""
+    return _create(engine, who, request, key, body.model_dump(mode="json"),
+                   lambda conn: inspections.create(conn, who, body))
+
+
+@router.patch("/inspections/{inspection_id}",
+              summary="Change a draft inspection (officer, admin; If-Match)")
+def patch_inspection(inspection_id: int, body: InspectionPatch, engine: EngineDep,
+                     who: Officer, if_match: IfMatch = None) -> JSONResponse:
+    """412 if someone saved since you read it; 409 once signed off."""
+    with engine.begin() as conn:
+        return _json(inspections.update(conn, who, inspection_id, body, if_match))
+
+
+@router.post("/inspections/{inspection_id}/findings", status_code=201,
+             summary="Record a marker's finding (officer, admin)")
+def add_finding(inspection_id: int, body: FindingIn, request: Request, engine: EngineDep,
+                who: Officer, key: IdemKey = None, if_match: IfMatch = None) -> JSONResponse:
+    """The displacement from the registered position is computed here (geodesic metres)."""
+    return _create(engine, who, request, key, body.model_dump(mode="json"),
+                   lambda conn: inspections.add_finding(conn, who, inspection_id, body,
+                                                        if_match))
+
+
+@router.patch("/inspections/{inspection_id}/findings/{finding_id}",
+              summary="Change a finding (officer, admin; If-Match of the inspection)")
+def patch_finding(inspection_id: int, finding_id: int, body: FindingPatch, engine: EngineDep,
+                  who: Officer, if_match: IfMatch = None) -> JSONResponse:
+    """412 / 409 as for the inspection."""
+    with engine.begin() as conn:
+        return _json(inspections.update_finding(conn, who, inspection_id, finding_id, body,
+                                                if_match))
+
+
+@router.post("/inspections/{inspection_id}/notes", status_code=201,
+             summary="Add a segment note (officer, admin)")
+def add_note(inspection_id: int, body: NoteIn, request: Request, engine: EngineDep,
+             who: Officer, key: IdemKey = None, if_match: IfMatch = None) -> JSONResponse:
+    """New road, building, cultivation across the line, river shift, or other."""
+    return _create(engine, who, request, key, body.model_dump(mode="json"),
+                   lambda conn: inspections.add_note(conn, who, inspection_id, body, if_match))
+
+
+@router.post("/inspections/{inspection_id}/photos", status_code=201,
+             summary="Upload and attach a photo (officer, admin)",
+             dependencies=[Depends(_check_length)])
+def inspection_photo(inspection_id: int, engine: EngineDep, who: Officer,
+                     file: Annotated[UploadFile, File()],
+                     finding_id: Annotated[int | None, Form()] = None,
+                     caption: Annotated[str | None, Form(max_length=200)] = None
+                     ) -> JSONResponse:
+    """JPEG/PNG/WebP/HEIC up to 15 MB (by content), optionally to one finding."""
+    data = photos.read_limited(file.file)
+    with engine.begin() as conn:
+        stored = photos.store(conn, who, data, file.filename or "")
+        return _json(inspections.add_photo(conn, who, inspection_id, stored["sha256"],
+                                           finding_id, caption), 201)
+
+
+@router.post("/inspections/{inspection_id}/sign",
+             summary="Sign off one side (officer, admin; If-Match)")
+def sign_inspection(inspection_id: int, body: SignIn, engine: EngineDep, who: Officer,
+                    if_match: IfMatch = None) -> JSONResponse:
+    """When both sides have signed the record is immutable."""
+    with engine.begin() as conn:
+        return _json(inspections.sign(conn, who, inspection_id, body.side, if_match))
+
+
+# --- disputes -------------------------------------------------------------------------
+
+@router.get("/disputes", summary="Boundary disputes 边界争议 (planner, officer, admin)")
+def list_disputes(engine: EngineDep, _: Reader, status: str | None = None) -> dict:
+    """With timeline and linked inspections."""
+    with engine.connect() as conn:
+        return {"disputes": disputes.list_disputes(conn, status)}
+
+
+@router.get("/disputes/{dispute_id}", summary="One dispute (planner, officer, admin)")
+def get_dispute(dispute_id: int, engine: EngineDep, _: Reader) -> JSONResponse:
+    """With its ETag."""
+    with engine.connect() as conn:
+        return _json(disputes.get(conn, dispute_id))
+
+
+@router.post("/disputes", status_code=201, summary="Report a dispute (officer, admin)")
+def create_dispute(body: DisputeIn, request: Request, engine: EngineDep, who: Officer,
+                   key: IdemKey = None) -> JSONResponse:
+    """Location is a GeoJSON point or (multi)polygon in EPSG:4490."""
+    return _create(engine, who, request, key, body.model_dump(mode="json"),
+                   lambda conn: disputes.create(conn, who, body))
+
+
+@router.patch("/disputes/{dispute_id}", summary="Change a dispute (officer, admin; If-Match)")
+def patch_dispute(dispute_id: int, body: DisputePatch, engine: EngineDep, who: Officer,
+                  if_match: IfMatch = None) -> JSONResponse:
+    """412 if someone changed it since you read it."""
+    with engine.begin() as conn:
+        return _json(disputes.update(conn, who, dispute_id, body, if_match))
+
+
+@router.post("/disputes/{dispute_id}/status",
+             summary="Move a dispute forward: reported → mediating → resolved (officer, admin)")
+def dispute_status(dispute_id: int, body: DisputeStatusIn, engine: EngineDep, who: Officer,
+                   if_match: IfMatch = None) -> JSONResponse:
+    """Adds a timeline entry; going backwards is a 409."""
+    with engine.begin() as conn:
+        return _json(disputes.set_status(conn, who, dispute_id, body, if_match))
+
+
+@router.post("/disputes/{dispute_id}/inspections",
+             summary="Link an inspection to a dispute (officer, admin)")
+def link_inspection(dispute_id: int, body: LinkIn, engine: EngineDep,
+                    who: Officer) -> JSONResponse:
+    """Idempotent: linking twice keeps one link."""
+    with engine.begin() as conn:
+        return _json(disputes.link(conn, who, dispute_id, body.inspection_id))
+
+
+# --- report and field form ------------------------------------------------------------
+
+@router.get("/lines/{line_id}/report", response_class=HTMLResponse,
+            summary="联检报告: inspection report of a line and round (planner, officer, admin)")
+def line_report(line_id: int, engine: EngineDep, _: Reader,
+                round: Annotated[str | None, Query(description="round; default newest")]
+                = None) -> HTMLResponse:
+    """Map of the line, marker table with findings and displacements, photos, sign-offs."""
+    with engine.connect() as conn:
+        return HTMLResponse(report.render(conn, line_id, round))
+
+
+@router.get("/field", include_in_schema=False)
+def field_redirect() -> RedirectResponse:
+    """The field form lives at /boundaries/field/."""
+    return RedirectResponse("/boundaries/field/")
+
+
+@router.get("/field/{asset:path}", summary="The field form for phones (page shell; data "
+            "needs a boundary officer login)")
+def field_form(asset: str) -> FileResponse:
+    """index.html, field.js, field.css, sw.js — the page itself holds no data."""
+    name = asset or "index.html"
+    path = (FIELD_DIR / name).resolve()
+    if path.parent != FIELD_DIR.resolve() or not path.is_file():
+        raise NotFoundError(f"{asset!r} is not part of the field form")
+    return FileResponse(path, headers={"Cache-Control": "no-cache"})

@@ -1,0 +1,135 @@
+"""The gazetteer over HTTP: search, reverse geocoding, hierarchy and the census export."""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Query
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse, Response
+from sqlalchemy import Engine
+
+from geo_service.access import Principal
+from geo_service.api.deps import get_engine_dep, get_principal
+from geo_service.errors import GeoServiceError
+from geo_service.gazetteer import census
+from geo_service.gazetteer.hierarchy import hierarchy
+from geo_service.gazetteer.reverse import MAX_NEAREST, reverse_geocode, to_storage_point
+from geo_service.gazetteer.search import (
+    MAX_LIMIT,
+    SearchQuery,
+    as_geojson,
+    search,
+    strip_geometry,
+)
+
+router = APIRouter(prefix="/places", tags=["places 地名"])
+EngineDep = Annotated[Engine, Depends(get_engine_dep)]
+PrincipalDep = Annotated[Principal, Depends(get_principal)]
+
+
+def split_list(value: str | None) -> tuple[str, ...]:
+    """'a, b,c' → ('a', 'b', 'c'); full-width commas too."""
+    if not value:
+        return ()
+    return tuple(part.strip() for part in value.replace("，", ",").split(",") if part.strip())
+
+
+def parse_bbox(value: str | None) -> tuple[float, float, float, float] | None:
+    """'minlon,minlat,maxlon,maxlat' → four finite floats, or a 400 naming the problem."""
+    if not value:
+        return None
+    parts = split_list(value)
+    try:
+        numbers = tuple(float(p) for p in parts)
+    except ValueError:
+        numbers = ()
+    if len(numbers) != 4 or not all(math.isfinite(n) for n in numbers):
+        raise GeoServiceError(f"bbox: {value!r} is not four numbers "
+                              "min lon,min lat,max lon,max lat")
+    return numbers  # type: ignore[return-value]
+
+
+def build_query(
+    q: str, *, types: str | None, category: str | None, township: str | None,
+    bbox: str | None, lon: float | None, lat: float | None, radius: float | None,
+    crs: str | None, limit: int,
+) -> SearchQuery:
+    """A SearchQuery from HTTP/CLI parameters (the point converted to CGCS2000)."""
+    if (lon is None) != (lat is None):
+        raise GeoServiceError("lon/lat: give both or neither")
+    near = to_storage_point(lon, lat, crs) if lon is not None and lat is not None else None
+    return SearchQuery(q=q, types=split_list(types) or ("place",),
+                       categories=split_list(category), township=township,
+                       bbox=parse_bbox(bbox), near=near, radius_m=radius, limit=limit)
+
+
+@router.get("/search", summary="Search place names (and facilities) by Chinese, pinyin or initials")
+async def search_places(
+    engine: EngineDep,
+    principal: PrincipalDep,
+    q: Annotated[str, Query(description="what was typed: 宝顶, 寶頂, baodingshan, bds, 邮亭铺…")],
+    types: Annotated[str | None, Query(description="place and/or facility, comma-separated "
+                                                   "(default place)")] = None,
+    category: Annotated[str | None, Query(description="地名类别 or 类别代码 of places, or "
+                                                      "facility kinds, comma-separated")] = None,
+    township: Annotated[str | None, Query(description="township code or name")] = None,
+    bbox: Annotated[str | None, Query(description="min lon,min lat,max lon,max lat "
+                                                  "(CRS84)")] = None,
+    lon: Annotated[float | None, Query(description="a point: ranks nearer first")] = None,
+    lat: Annotated[float | None, Query()] = None,
+    radius: Annotated[float | None, Query(description="only within this many metres of "
+                                                      "lon/lat")] = None,
+    crs: Annotated[str | None, Query(description="CRS of lon/lat: CRS84 (default), EPSG:n, "
+                                                 "gcj02, bd09")] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 10,
+    f: Annotated[Literal["json", "geojson"], Query(description="json or geojson")] = "json",
+) -> JSONResponse:
+    """Ranked matches; public rows only for anonymous callers."""
+    query = build_query(q, types=types, category=category, township=township, bbox=bbox,
+                        lon=lon, lat=lat, radius=radius, crs=crs, limit=limit)
+    found = await run_in_threadpool(search, engine, query, principal)
+    if f == "geojson":
+        return JSONResponse(as_geojson(found), media_type="application/geo+json")
+    return JSONResponse(strip_geometry(found))
+
+
+@router.get("/reverse", summary="Reverse geocoding: what district, township and village is here")
+async def reverse_places(
+    engine: EngineDep,
+    principal: PrincipalDep,
+    lon: Annotated[float, Query(description="longitude or easting")],
+    lat: Annotated[float, Query(description="latitude or northing")],
+    crs: Annotated[str | None, Query(description="CRS84 (default), EPSG:4490, EPSG:4544, "
+                                                 "gcj02, bd09…")] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_NEAREST)] = 5,
+) -> dict:
+    """Containing areas, nearest named places (distance, direction) and a sentence."""
+    return await run_in_threadpool(reverse_geocode, engine, lon, lat, crs=crs, limit=limit,
+                                   principal=principal)
+
+
+@router.get("/hierarchy", summary="Administrative hierarchy by statistical code or name")
+async def place_hierarchy(
+    engine: EngineDep,
+    principal: PrincipalDep,
+    code: Annotated[str | None, Query(description="6-, 9- or 12-digit statistical code")] = None,
+    name: Annotated[str | None, Query(description="name of the district, a township or "
+                                                  "village")] = None,
+    depth: Annotated[int, Query(ge=0, le=2, description="levels of children")] = 2,
+) -> dict:
+    """The area, its path from the district, and its children with their codes."""
+    return await run_in_threadpool(hierarchy, engine, code=code, name=name, depth=depth,
+                                   principal=principal)
+
+
+@router.get("/export.xlsx", summary="Place names in the census's Excel layout")
+async def export_places(engine: EngineDep, principal: PrincipalDep) -> Response:
+    """The census workbook (public rows only for anonymous callers)."""
+    content = await run_in_threadpool(census.export_xlsx_bytes, engine, principal)
+    return Response(
+        content,
+        media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        headers={"Content-Disposition": "attachment; filename*=UTF-8''place_names.xlsx"},
+    )

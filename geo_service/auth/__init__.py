@@ -1,0 +1,1 @@
+"""Accounts, roles and login: users in PostGIS, argon2 hashes, revocable opaque tokens."""

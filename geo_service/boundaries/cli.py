@@ -1,0 +1,124 @@
+"""`geo-service boundary …`: derive lines, check topology, sample markers, write a report."""
+
+from __future__ import annotations
+
+import getpass
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from geo_service.access import Principal, Role
+from geo_service.boundaries import lines, markers, report, topology
+
+boundary_app = typer.Typer(help="Boundary lines, topology checks, markers and inspection "
+                                "reports (界线联检).", no_args_is_help=True)
+out = Console(soft_wrap=True)
+
+
+def _engine():
+    from geo_service.db import migrate
+    from geo_service.db.engine import get_engine
+
+    engine = get_engine()
+    migrate.upgrade(engine)
+    return engine
+
+
+def _operator() -> Principal:
+    """The person at the terminal (the CLI runs with the database owner's rights)."""
+    return Principal(f"cli:{getpass.getuser()}", Role.admin)
+
+
+@boundary_app.command("derive")
+def derive(
+    tolerance: Annotated[float, typer.Option(
+        help="how far (m) the district outline may lie from a neighbour's outline")]
+    = lines.DEFAULT_TOLERANCE_M,
+    dry_run: Annotated[bool, typer.Option(help="report only, write nothing")] = False,
+) -> None:
+    """Derive the township lines and the outer lines split by neighbouring county."""
+    engine = _engine()
+    if dry_run:
+        with engine.connect() as conn:
+            result = lines.derive(conn, tolerance)
+    else:
+        result = lines.derive_and_save(engine, _operator(), tolerance)
+    table = Table("level", "lines", "length (km)")
+    for level in ("township", "county", "provincial"):
+        chosen = [x for x in result.lines if x.level == level]
+        table.add_row(level, str(len(chosen)), f"{sum(x.length_m for x in chosen) / 1000:.3f}")
+    out.print(table)
+    for line in result.lines:
+        if line.level != "township":
+            out.print(f"{line.side_a_name}—{line.side_b_name} ({line.level}): "
+                      f"{line.length_m / 1000:.3f} km")
+    for left in result.leftovers:
+        out.print(f"leftover: {left['where']}: {left['length_m']:.1f} m — {left['reason']}")
+    summary = result.summary()
+    out.print(" ".join(f"{k}={v}" for k, v in summary.items()))
+
+
+@boundary_app.command("check")
+def check(
+    output: Annotated[Path | None, typer.Option(help="write the issues as GeoJSON here")]
+    = None,
+) -> None:
+    """Topology of the administrative areas: gaps, overlaps, slivers, invalid rings,
+    children outside parents (exit status 1 when there are issues)."""
+    engine = _engine()
+    with engine.connect() as conn:
+        result = topology.check(conn)
+    for issue in result["features"]:
+        p = issue["properties"]
+        where = issue["geometry"]
+        spot = _spot(where)
+        extra = f", {p['area_m2']} m²" if "area_m2" in p else ""
+        out.print(f"{p['type']}: {p['message']}{extra} at {spot}", markup=False)
+    if output is not None:
+        output.write_text(json.dumps(result, ensure_ascii=False), encoding="utf-8")
+        out.print(f"wrote {output}")
+    out.print(f"{result['areas_checked']} areas checked, "
+              f"{len(result['features'])} issues {result['counts'] or ''}")
+    if result["features"]:
+        raise typer.Exit(1)
+
+
+def _spot(geometry: dict) -> str:
+    """A lon/lat to look at for an issue (its representative point)."""
+    import shapely
+    from shapely.geometry import shape
+
+    point = shapely.point_on_surface(shape(geometry))
+    return f"{point.x:.6f},{point.y:.6f}"
+
+
+@boundary_app.command("sample-markers")
+def sample_markers(
+    lines_: Annotated[int, typer.Option("--lines", help="how many lines get markers")] = 6,
+    per_line: Annotated[int, typer.Option(help="markers per line")] = 3,
+) -> None:
+    """Add ILLUSTRATIVE markers (示意界桩) along some derived lines, for trying the field form."""
+    engine = _engine()
+    with engine.begin() as conn:
+        created = markers.sample_markers(conn, _operator(), lines_, per_line)
+    out.print(f"{len(created)} illustrative markers added (numbers 示意-<line>-<n>; "
+              "already present ones are kept)")
+
+
+@boundary_app.command("report")
+def write_report(
+    line_id: Annotated[int, typer.Argument(help="boundary line id")],
+    output: Annotated[Path, typer.Option(help="HTML file to write")],
+    round_: Annotated[str | None, typer.Option("--round", help="inspection round "
+                                               "(default: newest)")] = None,
+) -> None:
+    """Write the 联检报告 (HTML, printable) of a line and round."""
+    engine = _engine()
+    with engine.connect() as conn:
+        html = report.render(conn, line_id, round_)
+    output.write_text(html, encoding="utf-8")
+    out.print(f"wrote {output} (photos load from the service when opened from it)")

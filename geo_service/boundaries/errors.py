@@ -1,0 +1,41 @@
+"""Errors of the boundary work, each with the HTTP status it maps to."""
+
+from __future__ import annotations
+
+from geo_service.errors import GeoServiceError
+
+
+class BoundaryInputError(GeoServiceError):
+    """Well-formed but unacceptable input (names the field and the problem)."""
+
+    status_code = 422
+
+
+class ConflictError(GeoServiceError):
+    """The record's state forbids the change (e.g. it is signed off)."""
+
+    status_code = 409
+
+
+class PreconditionFailedError(GeoServiceError):
+    """If-Match names a version that is no longer current: someone else saved first."""
+
+    status_code = 412
+
+
+class PreconditionRequiredError(GeoServiceError):
+    """A change without If-Match: the caller must say which version it edits."""
+
+    status_code = 428
+
+
+class PayloadTooLargeError(GeoServiceError):
+    """An upload above the size limit."""
+
+    status_code = 413
+
+
+class UnsupportedMediaError(GeoServiceError):
+    """An upload whose content is not an accepted image type."""
+
+    status_code = 415

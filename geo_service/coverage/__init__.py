@@ -1,0 +1,1 @@
+"""Coverage analysis for planners: reach of sites, plan indicators, site suggestion."""

@@ -1,0 +1,227 @@
+"""`geo-service coverage` (and `coverage indicators`, `coverage suggest`): planners' commands."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from pydantic import BaseModel, ValidationError
+
+from geo_service.errors import GeoServiceError
+
+app = typer.Typer(help="Coverage analysis for planners: who is beyond reach, plan indicators, "
+                  "where new sites help most.")
+
+Layer = Annotated[str, typer.Option("--layer", "-l", help="eldercare_sites | funeral_sites | "
+                                    "child_sites")]
+Kinds = Annotated[list[str], typer.Option("--kind", "-k", help="kind to include (repeat; "
+                                          "default: all kinds of the layer)")]
+Radius = Annotated[float | None, typer.Option("--radius", help="one radius in metres for every "
+                                              "kind (overrides the defaults)")]
+KindRadius = Annotated[list[str], typer.Option("--radius-for", help="'KIND=METRES' per kind")]
+Add = Annotated[list[str], typer.Option("--add", help="what-if site 'lon,lat,kind[,radius_m"
+                                        "[,beds]]' (repeat; nothing is written)")]
+Remove = Annotated[list[str], typer.Option("--remove", help="site id to leave out (repeat)")]
+Weight = Annotated[str | None, typer.Option(help="population_60plus | population_0_17 | "
+                                            "population (default by layer)")]
+Out = Annotated[Path | None, typer.Option("--out", "-o", help="output file (default: stdout "
+                                          "for json/geojson)")]
+Building = Annotated[bool, typer.Option("--include-under-construction",
+                                        help="also count sites with status 在建")]
+
+
+def _request(cls: type[BaseModel], **fields: Any) -> Any:
+    """Build a request model; validation problems become a one-line user error."""
+    try:
+        return cls(**{k: v for k, v in fields.items() if v is not None})
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'request'}: {e['msg']}"
+                             for e in exc.errors())
+        raise GeoServiceError(problems) from None
+
+
+def parse_kind_radii(pairs: list[str]) -> dict[str, float]:
+    """'KIND=METRES' pairs → {kind: metres}."""
+    out = {}
+    for pair in pairs:
+        kind, sep, value = pair.partition("=")
+        try:
+            out[kind.strip()] = float(value)
+        except ValueError:
+            sep = ""
+        if not sep or not kind.strip():
+            raise GeoServiceError(f"--radius-for {pair!r}: write it as 'KIND=METRES'")
+    return out
+
+
+def parse_sites(items: list[str]) -> list[dict]:
+    """'lon,lat,kind[,radius_m[,beds]]' → what-if site dicts."""
+    sites = []
+    for item in items:
+        parts = [p.strip() for p in item.replace("，", ",").split(",")]
+        if len(parts) < 3:
+            raise GeoServiceError(f"--add {item!r}: write it as 'lon,lat,kind[,radius_m[,beds]]'")
+        try:
+            site: dict[str, Any] = {"lon": float(parts[0]), "lat": float(parts[1]),
+                                    "kind": parts[2]}
+            if len(parts) > 3 and parts[3]:
+                site["radius_m"] = float(parts[3])
+            if len(parts) > 4 and parts[4]:
+                site["beds"] = int(parts[4])
+        except ValueError as exc:
+            raise GeoServiceError(f"--add {item!r}: {exc}") from None
+        sites.append(site)
+    return sites
+
+
+def _study():
+    from geo_service.coverage.data import load_study
+    from geo_service.db.engine import get_engine
+
+    return load_study(get_engine())
+
+
+def _emit(payload: dict, out: Path | None) -> None:
+    text = json.dumps(payload, ensure_ascii=False, indent=1, default=str)
+    if out is None:
+        sys.stdout.write(text + "\n")
+    else:
+        out.write_text(text, encoding="utf-8")
+        typer.echo(f"wrote {out}", err=True)
+
+
+@app.callback(invoke_without_command=True)
+def coverage(
+    ctx: typer.Context,
+    layer: Layer = "eldercare_sites",
+    kind: Kinds = [],  # noqa: B006
+    radius: Radius = None,
+    radius_for: KindRadius = [],  # noqa: B006
+    weight: Weight = None,
+    add: Add = [],  # noqa: B006
+    remove: Remove = [],  # noqa: B006
+    include_under_construction: Building = False,
+    access: Annotated[bool, typer.Option(help="also 2SFCA beds per 1 000 of the weight")] = False,
+    catchment: Annotated[float, typer.Option(help="2SFCA catchment in metres")] = 10_000,
+    decay: Annotated[str, typer.Option(help="2SFCA decay: none | linear | gaussian")] = "none",
+    format_: Annotated[str, typer.Option("--format", "-f",
+                                         help="json | geojson | html | xlsx")] = "json",
+    out: Out = None,
+) -> None:
+    """Who is within reach of which sites: per unit, township and district, gaps, 2SFCA."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from geo_service.coverage.indicators import compute_indicators
+    from geo_service.coverage.request import CoverageRequest
+    from geo_service.coverage.service import run_coverage
+
+    if format_ not in ("json", "geojson", "html", "xlsx"):
+        raise GeoServiceError(f"--format {format_!r}: use json, geojson, html or xlsx")
+    if format_ in ("html", "xlsx") and out is None:
+        raise GeoServiceError(f"--format {format_} needs --out FILE")
+    req = _request(CoverageRequest, layer=layer, kinds=kind, radius_m=radius,
+                   kind_radii=parse_kind_radii(radius_for), weight=weight,
+                   include_under_construction=include_under_construction,
+                   add_sites=parse_sites(add), remove_sites=remove,
+                   access={"catchment_m": catchment, "decay": decay} if access else None)
+    study = _study()
+    result = run_coverage(study, req)
+    if format_ == "json":
+        _emit(result.to_json(), out)
+    elif format_ == "geojson":
+        _emit(result.to_geojson(), out)
+    elif format_ == "html":
+        from geo_service.coverage.report_html import render_report
+
+        assert out is not None
+        out.write_text(render_report(result, compute_indicators(study)), encoding="utf-8")
+        typer.echo(f"wrote {out}", err=True)
+    else:
+        from geo_service.coverage.report_xlsx import write_workbook
+
+        assert out is not None
+        write_workbook(result, out, compute_indicators(study))
+        typer.echo(f"wrote {out}", err=True)
+
+
+@app.command("indicators")
+def indicators(
+    format_: Annotated[str, typer.Option("--format", "-f", help="table | json")] = "table",
+    out: Out = None,
+) -> None:
+    """The plan indicators (2025 targets) for the district and every township."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from geo_service.coverage.indicators import compute_indicators
+
+    if format_ not in ("table", "json"):
+        raise GeoServiceError(f"--format {format_!r}: use table or json")
+    result = compute_indicators(_study())
+    if format_ == "json":
+        _emit(result, out)
+        return
+    table = Table(title=f"{result['district']['name']} 规划指标 (2025 targets)")
+    for col in ("indicator", "value", "target", "status"):
+        table.add_column(col)
+    for r in result["district"]["indicators"]:
+        share = r["unit"] == "share"
+        value = "—" if r["value"] is None else (f"{r['value']:.1%}" if share else f"{r['value']:g}")
+        target = "—" if r["target"] is None else (
+            f"{r['compare']} {r['target']:.0%}" if share else f"{r['compare']} {r['target']:g}")
+        table.add_row(r["title"], value, target, r["status"])
+    console = Console(soft_wrap=True)
+    console.print(table)
+    missing = [u["name"] for t in result["townships"] for u in t["units_without_station"]]
+    console.print(f"村(社区) without a station: {', '.join(missing) or 'none'}")
+    if result.get("note"):
+        console.print(result["note"])
+
+
+@app.command("suggest")
+def suggest_cmd(
+    layer: Layer = "eldercare_sites",
+    kind: Kinds = [],  # noqa: B006
+    radius: Radius = None,
+    radius_for: KindRadius = [],  # noqa: B006
+    weight: Weight = None,
+    add: Add = [],  # noqa: B006
+    remove: Remove = [],  # noqa: B006
+    include_under_construction: Building = False,
+    count: Annotated[int, typer.Option("--count", "-n", help="new sites to place")] = 3,
+    new_kind: Annotated[str | None, typer.Option(help="kind of the new sites")] = None,
+    new_radius: Annotated[float | None, typer.Option(help="radius of the new sites (m)")] = None,
+    candidates: Annotated[str, typer.Option(help="units | grid")] = "units",
+    grid_spacing: Annotated[float, typer.Option(help="grid spacing in metres")] = 1000,
+    method: Annotated[str, typer.Option(help="auto | exact | greedy")] = "auto",
+    format_: Annotated[str, typer.Option("--format", "-f", help="json | html")] = "json",
+    out: Out = None,
+) -> None:
+    """Where N new sites cover the most uncovered demand (MCLP), and the minimum for all."""
+    from geo_service.coverage.request import SuggestRequest
+    from geo_service.coverage.suggest import suggest, suggestion_result
+
+    if format_ not in ("json", "html"):
+        raise GeoServiceError(f"--format {format_!r}: use json or html")
+    if format_ == "html" and out is None:
+        raise GeoServiceError("--format html needs --out FILE")
+    req = _request(SuggestRequest, layer=layer, kinds=kind, radius_m=radius,
+                   kind_radii=parse_kind_radii(radius_for), weight=weight,
+                   include_under_construction=include_under_construction,
+                   add_sites=parse_sites(add), remove_sites=remove, count=count,
+                   new_kind=new_kind, new_radius_m=new_radius, candidates=candidates,
+                   grid_spacing_m=grid_spacing, method=method)
+    study = _study()
+    result = suggest(study, req)
+    if format_ == "json":
+        _emit(result, out)
+        return
+    from geo_service.coverage.report_html import render_report
+
+    assert out is not None
+    after = suggestion_result(study, req, result)
+    out.write_text(render_report(after, suggestion=result), encoding="utf-8")
+    typer.echo(f"wrote {out}", err=True)

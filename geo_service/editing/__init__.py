@@ -1,0 +1,1 @@
+"""Editing layers through the API: validated like the loader, versioned, audited."""

@@ -1,0 +1,263 @@
+"""Items and single features: parameters → one SQL query whose rows are GeoJSON text.
+
+GeoJSON is built by PostGIS (json_build_object + ST_AsGeoJSON), so a page costs two
+round trips (counts, then features) and no per-row Python work beyond joining strings.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Connection, Text, and_, any_, cast, func, literal, null, select, text
+from sqlalchemy.sql.elements import ColumnElement
+
+from geo_service.access import Principal
+from geo_service.errors import GeoServiceError, NotFoundError
+from geo_service.ogc import cql2
+from geo_service.ogc.collections import Collection, Property
+from geo_service.ogc.crs_negotiation import (
+    CRS84,
+    OgcCRS,
+    output_geometry,
+    parse_bbox,
+    parse_ogc_crs,
+)
+
+DEFAULT_LIMIT = 100
+MAX_LIMIT = 10_000
+# numberMatched is an exact count unless the table holds more rows than this (by the
+# planner's estimate, pg_class.reltuples); then it is omitted, as Part 1 allows.
+EXACT_COUNT_MAX_ROWS = 1_000_000
+ITEM_PARAMETERS = frozenset({
+    "f", "limit", "offset", "bbox", "bbox-crs", "datetime", "properties", "sortby",
+    "skipGeometry", "filter", "filter-lang", "filter-crs", "crs",
+})
+_TRUE = {"true", "1", "yes", "是"}
+_FALSE = {"false", "0", "no", "否"}
+
+
+class ParameterError(GeoServiceError):
+    """A query parameter with a bad value; the message names it."""
+
+    status_code = 400
+
+
+@dataclass
+class ItemsQuery:
+    """A parsed items request for one collection and caller."""
+
+    collection: Collection
+    principal: Principal
+    properties: dict[str, Property]
+    selected: list[Property]
+    clauses: list[ColumnElement[bool]] = field(default_factory=list)
+    order: list[Any] = field(default_factory=list)
+    limit: int = DEFAULT_LIMIT
+    offset: int = 0
+    crs: OgcCRS = CRS84
+    skip_geometry: bool = False
+    canonical: str = ""
+
+    @property
+    def filtered(self) -> bool:
+        """True when the request narrows the collection (bbox, filter, datetime, prop=…)."""
+        return bool(self.clauses)
+
+    def where(self) -> ColumnElement[bool]:
+        """Visibility, subset and the request's own clauses."""
+        return and_(*self.collection.where(self.principal), *self.clauses)
+
+
+def _int(params: Mapping[str, str], name: str, default: int, low: int) -> int:
+    raw = params.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ParameterError(f"{name}: {raw!r} is not an integer") from None
+    if value < low:
+        raise ParameterError(f"{name}: must be at least {low}, got {value}")
+    return value
+
+
+def parse_bool(name: str, raw: str) -> bool:
+    """true/false (also 1/0, yes/no, 是/否) → bool; 400 naming the parameter."""
+    key = raw.strip().lower()
+    if key in _TRUE:
+        return True
+    if key in _FALSE:
+        return False
+    raise ParameterError(f"{name}: {raw!r} is not true or false")
+
+
+def _property_value(prop: Property, raw: str) -> ColumnElement[bool]:
+    """prop=value → an equality test (membership for array properties)."""
+    if prop.type == "text[]":
+        return literal(raw, Text) == any_(prop.column)
+    if prop.type == "json":
+        raise ParameterError(f"{prop.name}: cannot filter on this property with prop=value")
+    value: Any = parse_bool(prop.name, raw) if prop.type == "bool" else raw
+    try:
+        return prop.column == cql2.bind_literal(value, prop.type)
+    except cql2.CQL2Error:
+        raise ParameterError(f"{prop.name}: {raw!r} is not a {prop.type} value") from None
+
+
+def _order(spec: str, props: dict[str, Property], collection: Collection) -> list[Any]:
+    order: list[Any] = []
+    for part in (p.strip() for p in spec.split(",")):
+        if not part:
+            continue
+        desc = part.startswith("-")
+        name = part.lstrip("+-").strip()
+        if name == "id":
+            column = collection.table.c.id
+        elif name in props:
+            column = props[name].column
+        else:
+            raise ParameterError(f"sortby: unknown property {name!r}; sortable: "
+                                 f"id, {', '.join(props)}")
+        order.append(column.desc() if desc else column.asc())
+    return order
+
+
+def parse_items(collection: Collection, principal: Principal,
+                params: Mapping[str, str], extra: frozenset[str] = frozenset()) -> ItemsQuery:
+    """Check and compile the items parameters; 400 naming any bad parameter."""
+    props = collection.properties(principal)
+    unknown = [k for k in params if k not in ITEM_PARAMETERS | extra and k not in props]
+    if unknown:
+        raise ParameterError(
+            f"unknown parameter {unknown[0]!r}; items take {', '.join(sorted(ITEM_PARAMETERS))} "
+            f"and property=value for: {', '.join(props)}")
+    limit = min(_int(params, "limit", DEFAULT_LIMIT, 1), MAX_LIMIT)
+    query = ItemsQuery(collection, principal, props, list(props.values()), limit=limit,
+                       offset=_int(params, "offset", 0, 0),
+                       crs=parse_ogc_crs(params.get("crs"), "crs"))
+    geometry = collection.geometry
+    if params.get("bbox"):
+        box = parse_bbox(params["bbox"], parse_ogc_crs(params.get("bbox-crs"), "bbox-crs"))
+        envelope = func.ST_MakeEnvelope(*(literal(v) for v in box), 4490)
+        query.clauses.append(func.ST_Intersects(geometry, envelope))
+    if params.get("datetime"):
+        query.clauses.append(cql2.datetime_clause(params["datetime"],
+                                                  collection.table.c.updated_at))
+    if params.get("filter"):
+        query.clauses.append(cql2.compile_filter(
+            params["filter"], params.get("filter-lang"), props, geometry,
+            parse_ogc_crs(params.get("filter-crs"), "filter-crs")))
+    for name, raw in params.items():
+        if name in props and name not in ITEM_PARAMETERS | extra:
+            query.clauses.append(_property_value(props[name], raw))
+    if params.get("properties") is not None:
+        names = [n.strip() for n in params["properties"].split(",") if n.strip()]
+        missing = [n for n in names if n not in props]
+        if missing:
+            raise ParameterError(f"properties: unknown property {missing[0]!r}; "
+                                 f"properties are: {', '.join(props)}")
+        query.selected = [props[n] for n in names]
+    if params.get("skipGeometry"):
+        query.skip_geometry = parse_bool("skipGeometry", params["skipGeometry"])
+    query.order = [*_order(params.get("sortby", ""), props, collection),
+                   collection.table.c.id.asc()]
+    query.canonical = "&".join(f"{k}={v}" for k, v in sorted(params.items()) if k != "f")
+    return query
+
+
+def feature_json(query: ItemsQuery) -> ColumnElement:
+    """SQL for one row as GeoJSON Feature text."""
+    table = query.collection.table
+    geometry = null() if query.skip_geometry else cast(func.ST_AsGeoJSON(
+        output_geometry(query.collection.geometry, query.crs), query.crs.decimals, 0), JSON)
+    pairs: list[Any] = []
+    for prop in query.selected:
+        pairs += [literal(prop.name, Text), prop.column]
+    return cast(func.json_build_object(
+        literal("type", Text), literal("Feature", Text), literal("id", Text), table.c.id,
+        literal("geometry", Text), geometry,
+        literal("properties", Text), func.json_build_object(*pairs)), Text)
+
+
+_estimates: dict[str, tuple[float, float]] = {}
+
+
+def _estimated_rows(conn: Connection, table_name: str) -> float:
+    """pg_class.reltuples of a table, cached for a minute."""
+    cached = _estimates.get(table_name)
+    if cached and cached[1] > time.monotonic():
+        return cached[0]
+    rows = conn.execute(text("SELECT reltuples FROM pg_class WHERE oid = to_regclass(:t)"),
+                        {"t": table_name}).scalar() or 0.0
+    _estimates[table_name] = (float(rows), time.monotonic() + 60)
+    return float(rows)
+
+
+@dataclass
+class PageState:
+    """What a page depends on: visible rows, their newest change, and the matched count."""
+
+    total: int | None
+    last_modified: datetime | None
+    matched: int | None
+    etag: str
+
+
+def page_state(conn: Connection, query: ItemsQuery) -> PageState:
+    """Counts and newest change for the page's ETag (one round trip)."""
+    table = query.collection.table
+    visible = and_(*query.collection.where(query.principal))
+    newest = select(func.max(table.c.updated_at)).where(visible).scalar_subquery()
+    exact = _estimated_rows(conn, table.name) <= EXACT_COUNT_MAX_ROWS
+    if exact:
+        total = select(func.count()).select_from(table).where(visible).scalar_subquery()
+        matched = (select(func.count()).select_from(table).where(query.where())
+                   .scalar_subquery() if query.filtered else total)
+        row = conn.execute(select(newest, total, matched)).one()
+        last, n_total, n_matched = row[0], row[1], row[2]
+    else:
+        last, n_total, n_matched = conn.execute(select(newest)).scalar(), None, None
+    key = "|".join(str(p) for p in (query.collection.id, query.principal.role,
+                                    query.principal.username, last, n_total, query.canonical))
+    return PageState(n_total, last, n_matched,
+                     f'W/"{hashlib.sha256(key.encode()).hexdigest()[:32]}"')
+
+
+def page_features(conn: Connection, query: ItemsQuery) -> list[str]:
+    """The page's features as GeoJSON text, in order."""
+    stmt = (select(feature_json(query)).select_from(query.collection.table)
+            .where(query.where()).order_by(*query.order).limit(query.limit)
+            .offset(query.offset))
+    return list(conn.execute(stmt).scalars())
+
+
+def feature_collection_text(features: list[str], state: PageState, links: list[dict],
+                            stamp: str) -> str:
+    """The FeatureCollection body, assembled around the features' text."""
+    meta: dict[str, Any] = {"numberReturned": len(features), "timeStamp": stamp,
+                            "links": links}
+    if state.matched is not None:
+        meta["numberMatched"] = state.matched
+    tail = json.dumps(meta, ensure_ascii=False)[1:]
+    return '{"type":"FeatureCollection","features":[' + ",".join(features) + "]," + tail
+
+
+def fetch_feature(conn: Connection, collection: Collection, principal: Principal,
+                  feature_id: str, crs: OgcCRS) -> tuple[str, datetime]:
+    """One feature's GeoJSON text and its updated_at; 404 when absent or not visible."""
+    if not feature_id.isdigit() or len(feature_id) > 18:
+        raise NotFoundError(f"feature {feature_id!r} not found in {collection.id}")
+    query = replace(parse_items(collection, principal, {}), crs=crs)
+    table = collection.table
+    row = conn.execute(
+        select(feature_json(query), table.c.updated_at).select_from(table)
+        .where(query.where(), table.c.id == int(feature_id))).first()
+    if row is None:
+        raise NotFoundError(f"feature {feature_id!r} not found in {collection.id}")
+    return row[0], row[1]

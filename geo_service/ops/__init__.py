@@ -1,0 +1,1 @@
+"""Running the service: request ids, JSON logs, metrics, limits, readiness, error replies."""

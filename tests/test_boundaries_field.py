@@ -1,0 +1,151 @@
+"""The boundary field form in headless Chromium: log in, record a finding with a photo
+offline, come back online — the record reaches the server exactly once."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from playwright.sync_api import expect, sync_playwright
+from sqlalchemy import Engine, text
+
+from geo_service.access import Principal, Role
+from geo_service.auth import users
+from geo_service.boundaries import lines, markers
+from geo_service.db import migrate
+from geo_service.db.engine import make_engine
+from geo_service.sample import load_admin_areas, load_neighbours
+from tests.test_boundaries import png_bytes
+
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                 "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+PASSWORD = "界桩-field-pass-2026"
+
+
+@pytest.fixture(scope="module")
+def field_db(database_factory) -> Iterator[tuple[str, Engine]]:
+    """Own database: areas, derived lines, a few illustrative markers and one officer."""
+    url = database_factory("field")
+    engine = make_engine(url)
+    migrate.upgrade(engine)
+    load_admin_areas(engine)
+    load_neighbours(engine)
+    who = Principal("setup", Role.admin)
+    lines.derive_and_save(engine, who)
+    with engine.begin() as conn:
+        markers.sample_markers(conn, who, lines=2, per_line=2)
+        users.add_user(conn, "officer_f", PASSWORD, "boundary_officer")
+    yield url, engine
+    engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def server(field_db, tmp_path_factory) -> Iterator[str]:
+    """`geo-service serve` on a free port over the field database."""
+    url, _ = field_db
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = dict(os.environ)
+    env["GEO_SERVICE_DATABASE_URL"] = url.replace("postgresql+psycopg", "postgresql")
+    env["GEO_SERVICE_MEDIA_DIR"] = str(tmp_path_factory.mktemp("field_media"))
+    log = tmp_path_factory.mktemp("field_server") / "server.log"
+    with log.open("w") as handle:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "geo_service.cli", "serve", "--host", "127.0.0.1",
+             "--port", str(port)], env=env, stdout=handle, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{base}/health", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"service did not start:\n{log.read_text()[-3000:]}")
+            time.sleep(0.2)
+        yield base
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def test_field_form_saves_offline_and_syncs_once(field_db, server, tmp_path):
+    _, engine = field_db
+    with engine.connect() as conn:
+        marker = conn.execute(text(
+            "SELECT id, number, line_id, ST_X(geom) AS lon, ST_Y(geom) AS lat "
+            "FROM boundary_markers ORDER BY id LIMIT 1")).one()
+    photo = tmp_path / "界桩.png"
+    photo.write_bytes(png_bytes(3))
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        context = browser.new_context(
+            viewport={"width": 412, "height": 915}, locale="zh-CN", is_mobile=True,
+            geolocation={"longitude": marker.lon + 0.00002, "latitude": marker.lat},
+            permissions=["geolocation"])
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(f"{server}/boundaries/field/")
+        expect(page.locator("#login")).to_be_visible()
+        page.fill("input[name=username]", "officer_f")
+        page.fill("input[name=password]", PASSWORD)
+        page.click("#login-form button")
+        expect(page.locator("#app")).to_be_visible()
+        expect(page.locator("#who")).to_contain_text("officer_f")
+        page.wait_for_function("document.querySelectorAll('#line option').length > 60")
+        page.select_option("#line", str(marker.line_id))
+        page.wait_for_function(
+            "document.querySelectorAll('#marker option').length > 1")
+        page.select_option("#inspection", "new")
+        page.fill("#round", "2026-汛后")
+        page.fill("#officers-a", "张伟")
+        page.fill("#officers-b", "李娜, 王强")
+        page.click("#create-inspection")
+        expect(page.locator("#status")).to_contain_text("已新建")
+        inspection_id = int(page.input_value("#inspection"))
+        page.select_option("#marker", str(marker.id))
+        page.click("#gps")
+        expect(page.locator("#position")).to_contain_text("±")
+        page.check("input[name=condition][value=移位]")
+        page.set_input_files("#photo", str(photo))
+        page.fill("#note", "界桩被推土机推移")
+        context.set_offline(True)
+        expect(page.locator("#net")).to_have_text("离线")
+        page.click("#save")
+        expect(page.locator("#pending-count")).to_have_text("1")
+        expect(page.locator("#status")).to_contain_text("离线保存")
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT count(*) FROM inspection_findings WHERE "
+                                     "inspection_id = :i"), {"i": inspection_id}
+                                ).scalar_one() == 0
+        context.set_offline(False)
+        expect(page.locator("#pending-count")).to_have_text("0", timeout=15_000)
+        expect(page.locator("#findings li.finding")).to_have_count(1)
+        page.evaluate("window.fieldForm.sync()")  # a second sync has nothing left to send
+        page.wait_for_timeout(300)
+        assert errors == []
+        browser.close()
+    with engine.connect() as conn:
+        findings = conn.execute(text(
+            "SELECT f.id, f.condition, f.displacement_m, f.created_by, "
+            "(SELECT count(*) FROM photo_attachments a WHERE a.finding_id = f.id) AS photos "
+            "FROM inspection_findings f WHERE inspection_id = :i"), {"i": inspection_id}).all()
+    assert len(findings) == 1
+    finding = findings[0]
+    assert finding.condition == "移位" and finding.created_by == "officer_f"
+    assert finding.photos == 1
+    assert 0.5 < finding.displacement_m < 5  # 0.00002° of longitude ≈ 1.9 m here

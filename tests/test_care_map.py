@@ -1,0 +1,180 @@
+"""The care map's API (public data only, nearest by geodesic distance) and offline folium maps."""
+
+from __future__ import annotations
+
+import re
+
+import folium
+import httpx
+import numpy as np
+import pytest
+from folium.plugins import Draw, MarkerCluster
+from sqlalchemy import text
+
+from geo_service import crs
+from geo_service.maps.categories import CATEGORIES
+from geo_service.maps.offline import OfflineAssetError, new_map, render_self_contained
+
+REMOTE_ASSET = re.compile(
+    r"""<(?:script|link|img)\b[^>]*(?:src|href)\s*=\s*["']?(?:https?:)?//|url\(\s*["']?https?:""")
+
+
+@pytest.fixture(scope="module")
+def api(live_server: str):
+    with httpx.Client(base_url=live_server, timeout=30) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def hidden_rows(sample_engine) -> list[tuple[str, str, float, float]]:
+    """Every non-public facility (id, name, lon, lat) of the sample, read straight from SQL."""
+    rows = []
+    with sample_engine.connect() as conn:
+        for layer in ("eldercare_sites", "child_sites", "funeral_sites"):
+            rows += [(f"{layer}:{r.id}", r.name, r.lon, r.lat) for r in conn.execute(text(
+                f"SELECT id, name, ST_X(geom) lon, ST_Y(geom) lat FROM {layer} "
+                "WHERE NOT is_public"))]
+    assert rows, "the sample must hold non-public sites for this test"
+    return rows
+
+
+def _luminance(hex_colour: str) -> float:
+    channels = [int(hex_colour[i:i + 2], 16) / 255 for i in (1, 3, 5)]
+    lin = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+    return 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
+
+
+def test_category_colours_give_white_letters_enough_contrast() -> None:
+    for cat in CATEGORIES:
+        ratio = 1.05 / (_luminance(cat.colour) + 0.05)
+        assert ratio >= 4.5, (cat.id, ratio)
+    assert len({c.letter for c in CATEGORIES}) == len({c.shape for c in CATEGORIES}) == 5
+
+
+def test_facilities_are_the_public_rows_of_each_category(api, sample_engine, hidden_rows) -> None:
+    body = api.get("/map/api/facilities").json()
+    with sample_engine.connect() as conn:
+        for cat in CATEGORIES:
+            kinds = list(cat.all_kinds())
+            expected = set(conn.execute(text(
+                f"SELECT '{cat.layer}:' || id FROM {cat.layer} "
+                "WHERE is_public AND kind = ANY(:kinds)"), {"kinds": kinds}).scalars())
+            got = {f["id"] for f in body["features"] if f["properties"]["cat"] == cat.id}
+            assert got == expected and body["counts"][cat.id] == len(expected) > 0, cat.id
+    assert body["illustrative_count"] == len(body["features"]) and body["note"]
+    config = api.get("/map/api/config").json()
+    assert {c["id"]: c["count"] for c in config["categories"]} == body["counts"]
+    assert "示意" in config["attribution"]["text"] and config["basemap"]["kind"] == "none"
+    text_body = api.get("/map/api/facilities").text
+    for fid, name, _, _ in hidden_rows:
+        assert f'"id":"{fid}"' not in text_body and name not in text_body
+
+
+def test_only_public_fields_and_rows_in_cards(api, hidden_rows) -> None:
+    card = api.get("/map/api/facilities/eldercare_sites:1").json()
+    props = card["properties"]
+    assert props["name"] and props["phone"] and props["directions"]["geo"].startswith("geo:")
+    assert not {"contact_person", "contact_phone", "is_public", "extra"} & set(props)
+    assert props["free_beds"] == props["beds"] - props["occupied_beds"]
+    for fid, name, lon, lat in hidden_rows:
+        response = api.get(f"/map/api/facilities/{fid}")
+        assert response.status_code == 404 and name not in response.text
+        near = api.get("/map/api/nearest", params={"lon": lon, "lat": lat, "limit": 50})
+        found = api.get("/map/api/search", params={"q": name})
+        for response in (near, found):
+            assert fid not in {r["id"] for r in response.json()["results"]}
+            assert name not in str(response.json()["results"])
+
+
+def test_nearest_matches_an_independent_geodesic_computation(api, sample_engine) -> None:
+    lon, lat = 105.74, 29.68
+    body = api.get("/map/api/nearest", params={"lon": lon, "lat": lat, "limit": 15,
+                                               "categories": "elder_inst,老年食堂"}).json()
+    results = body["results"]
+    assert len(results) == 15 and {r["cat"] for r in results} <= {"elder_inst", "canteen"}
+    with sample_engine.connect() as conn:
+        rows = conn.execute(text(
+            "SELECT 'eldercare_sites:' || id AS fid, ST_X(geom) x, ST_Y(geom) y "
+            "FROM eldercare_sites WHERE is_public AND kind = ANY(:k)"),
+            {"k": [*CATEGORIES[0].kinds, "老年食堂"]}).all()
+    ids = [r.fid for r in rows]
+    metres = crs.geodesic_distance_m(np.full(len(rows), lon), np.full(len(rows), lat),
+                                     np.array([r.x for r in rows]), np.array([r.y for r in rows]))
+    order = np.argsort(metres, kind="stable")[:15]
+    assert [r["id"] for r in results] == [ids[i] for i in order]
+    assert [r["distance_m"] for r in results] == pytest.approx(
+        [float(metres[i]) for i in order], abs=0.2)
+
+
+def test_gcj02_output_uses_the_crs_module(api) -> None:
+    plain = api.get("/map/api/facilities", params={"categories": "funeral"}).json()
+    shifted = api.get("/map/api/facilities", params={"categories": "funeral",
+                                                     "crs": "gcj02"}).json()
+    a = np.array([f["geometry"]["coordinates"] for f in plain["features"]])
+    b = np.array([f["geometry"]["coordinates"] for f in shifted["features"]])
+    gx, gy = crs.wgs84_to_gcj02(a[:, 0], a[:, 1])
+    assert np.allclose(b[:, 0], gx, atol=2e-6) and np.allclose(b[:, 1], gy, atol=2e-6)
+    assert np.abs(b - a).max() > 1e-3  # GCJ-02 really is offset (hundreds of metres)
+    town = api.get("/map/api/background", params={"crs": "gcj02"}).json()["features"][0]
+    assert town["properties"]["level"] in {"district", "township"}
+
+
+@pytest.mark.parametrize(("path", "params", "status", "words"), [
+    ("/map/api/nearest", {"lon": 105.7, "lat": 95}, 400, "lat=95"),
+    ("/map/api/nearest", {"lon": 105.7, "lat": 29.7, "crs": "bd09"}, 400, "crs="),
+    ("/map/api/nearest", {"lon": "east", "lat": 29.7}, 422, "lon"),
+    ("/map/api/nearest", {"lon": 105.7, "lat": 29.7, "limit": 0}, 422, "limit"),
+    ("/map/api/facilities", {"categories": "hospitals"}, 400, "hospitals"),
+    ("/map/api/facilities/eldercare_sites", {}, 400, "<layer>:<number>"),
+    ("/map/api/facilities/admin_areas:1", {}, 400, "admin_areas"),
+    ("/map/api/facilities/eldercare_sites:999999", {}, 404, "999999"),
+    ("/map/api/search", {"q": " "}, 400, "q"),
+    ("/vendor/jquery/dist/jquery.js", {}, 404, "not served"),
+    ("/vendor/leaflet/..%2Fleaflet.markercluster%2Fpackage.json", {}, 404, "no file"),
+    ("/map/static/..%2Findex.html", {}, 404, "no file"),
+])
+def test_bad_requests_say_what_is_wrong(api, path, params, status, words) -> None:
+    response = api.get(path, params=params)
+    assert response.status_code == status, response.text
+    assert words in response.text
+
+
+def test_page_vendor_files_and_search(api) -> None:
+    page = api.get("/map")
+    assert page.status_code == 200 and "大足区关爱地图" in page.text
+    for src in re.findall(r'(?:src|href)="(/[^"]+)"', page.text):
+        assert api.get(src).status_code == 200, src
+    assert not re.search(r'(?:src|href)="(?:https?:)?//', page.text)
+    leaflet = api.get("/vendor/leaflet/dist/leaflet.js")
+    assert leaflet.status_code == 200 and "javascript" in leaflet.headers["content-type"]
+    hits = api.get("/map/api/search", params={"q": "宝顶"}).json()["results"]
+    assert any(h["type"] == "place" and h["name"] == "宝顶山" for h in hits)
+    assert any(h["type"] == "facility" for h in hits)
+    assert api.get("/map/api/search", params={"q": "100%"}).json()["results"] == []
+
+
+def test_self_contained_map_has_no_remote_assets() -> None:
+    m = new_map()
+    cluster = MarkerCluster().add_to(m)
+    folium.Marker((29.7, 105.7), popup="弹出").add_to(cluster)
+    folium.Marker((29.6, 105.8), icon=folium.Icon(icon="home", prefix="fa")).add_to(m)
+    html = render_self_contained(m)
+    assert not REMOTE_ASSET.search(html)
+    assert "leaflet 1.9.4 (BSD-2-Clause)" in html and "leaflet.markercluster" in html
+    assert "L.AwesomeMarkers" in html and "font/woff2;base64" in html
+    assert "L.Icon.Default.mergeOptions" in html and "cdn.jsdelivr" not in html
+    plain = render_self_contained(new_map())
+    assert "L.AwesomeMarkers" not in plain and len(plain) < len(html) / 4
+
+
+def test_self_contained_map_refuses_what_needs_the_internet() -> None:
+    with pytest.raises(OfflineAssetError, match=r"leaflet\.draw"):
+        m = new_map()
+        Draw().add_to(m)
+        render_self_contained(m)
+    with pytest.raises(OfflineAssetError, match="internet"):
+        render_self_contained(new_map(tiles="OpenStreetMap"))
+    with pytest.raises(OfflineAssetError, match=r"prefix=.fa."):
+        m = new_map()
+        folium.Marker((29.7, 105.7), icon=folium.Icon(icon="home")).add_to(m)
+        render_self_contained(m)

@@ -1,0 +1,320 @@
+"""OGC API – Features/Tiles: CRS axis order, CQL2, conditional requests, downloads, tiles,
+HTML and the non-public rules, against the sample in PostGIS."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import replace
+
+import mapbox_vector_tile
+import numpy as np
+import pyogrio
+import pytest
+from fastapi.testclient import TestClient
+from openpyxl import load_workbook
+from sqlalchemy import select, text
+
+from geo_service.access import ANONYMOUS, Principal, Role
+from geo_service.catalog import Catalogue, catalogue
+from geo_service.crs import parse_crs, transformer
+from geo_service.etags import feature_etag
+from geo_service.ogc import cql2, features
+from geo_service.ogc.collections import get_collection, visible_collections
+
+PLANNER = Principal("planner1", Role.planner)
+EPSG = "http://www.opengis.net/def/crs/EPSG/0/{}"
+
+
+@pytest.fixture(scope="module")
+def client(sample_engine):
+    from geo_service.api.app import create_app
+
+    with TestClient(create_app(sample_engine)) as c:
+        yield c
+
+
+def _scalar(engine, sql: str, **params):
+    with engine.connect() as conn:
+        return conn.execute(text(sql), params).scalar()
+
+
+def _ids(engine, sql: str) -> set[int]:
+    with engine.connect() as conn:
+        return set(conn.execute(text(sql)).scalars())
+
+
+@pytest.fixture(scope="module")
+def hidden_child(sample_engine) -> int:
+    return _scalar(sample_engine, "SELECT min(id) FROM child_sites WHERE NOT is_public")
+
+
+# -- CRS -----------------------------------------------------------------------------------
+def test_axis_order_of_each_output_crs(client, sample_engine):
+    fid, lon, lat = (_scalar(sample_engine, f"SELECT {c} FROM eldercare_sites WHERE id = 7")
+                     for c in ("id", "ST_X(geom)", "ST_Y(geom)"))
+    url = f"/collections/eldercare_sites/items/{fid}"
+    crs84 = client.get(url).json()["geometry"]["coordinates"]
+    assert crs84 == pytest.approx([lon, lat], abs=1e-9)
+    for code in (4490, 4326):
+        got = client.get(url, params={"crs": EPSG.format(code)})
+        assert got.headers["content-crs"] == f"<{EPSG.format(code)}>"
+        assert got.json()["geometry"]["coordinates"] == pytest.approx([lat, lon], abs=1e-9)
+    # Independent of PostGIS: pyproj through geo_service.crs.
+    east, north = transformer(4490, 4544).transform(lon, lat)
+    gk = client.get(url, params={"crs": "EPSG:4544"}).json()["geometry"]["coordinates"]
+    assert gk == pytest.approx([north, east], abs=0.01)  # EPSG:4544 is northing first
+    mx, my = transformer(4490, 3857).transform(lon, lat)
+    merc = client.get(url, params={"crs": EPSG.format(3857)}).json()["geometry"]["coordinates"]
+    assert merc == pytest.approx([mx, my], abs=0.01)
+    bad = client.get(url, params={"crs": "EPSG:2000"})
+    assert bad.status_code == 400 and "crs" in bad.json()["detail"]
+
+
+def test_bbox_crs_in_the_crs_axis_order(client):
+    lon_lat = client.get("/collections/child_sites/items",
+                         params={"bbox": "105.6,29.6,105.85,29.8", "limit": 1000}).json()
+    fwd = transformer(4490, 4544)
+    xs, ys = fwd.transform(np.array([105.6, 105.85, 105.6, 105.85]),
+                           np.array([29.6, 29.6, 29.8, 29.8]))
+    inner = f"{max(ys[0], ys[1])},{max(xs[0], xs[2])},{min(ys[2], ys[3])},{min(xs[1], xs[3])}"
+    gk = client.get("/collections/child_sites/items",
+                    params={"bbox": inner, "bbox-crs": EPSG.format(4544), "limit": 1000}).json()
+    a, b = {f["id"] for f in lon_lat["features"]}, {f["id"] for f in gk["features"]}
+    assert b and b <= a  # the GK box is inscribed in the degree box
+    lat_lon = client.get("/collections/child_sites/items", params={
+        "bbox": "29.6,105.6,29.8,105.85", "bbox-crs": EPSG.format(4490), "limit": 1000}).json()
+    assert {f["id"] for f in lat_lon["features"]} == a
+
+
+# -- CQL2 ----------------------------------------------------------------------------------
+@pytest.mark.parametrize(("expression", "message"), [
+    ("kind ==", "cannot parse"),
+    ("nonsense_field = 3", "unknown property 'nonsense_field'"),
+    ("contact_person = 'x'", "unknown property 'contact_person'"),
+    ("beds = 'many'", "not a int value"),
+    ("S_INTERSECTS(name, POINT(105.7 29.7))", "not a geometry"),
+    ("foo(name) = 'x'", "function 'foo'"),
+])
+def test_bad_filters_are_400_with_a_reason(client, expression, message):
+    got = client.get("/collections/eldercare_sites/items", params={"filter": expression})
+    assert got.status_code == 400
+    assert message in got.json()["detail"]
+
+
+def test_cql2_compiles_with_bound_parameters_only():
+    collection = get_collection("eldercare_sites", ANONYMOUS)
+    props = collection.properties(ANONYMOUS)
+    evil = "x' OR 1=1; DROP TABLE child_sites; --"
+    expression = {"op": "and", "args": [{"op": "=", "args": [{"property": "name"}, evil]},
+                                        {"op": ">", "args": [{"property": "beds"}, 5]}]}
+    clause = cql2.compile_filter(json.dumps(expression), "cql2-json", props,
+                                 collection.geometry)
+    compiled = select(collection.table.c.id).where(clause).compile()
+    assert evil not in str(compiled) and evil in compiled.params.values()
+    assert 5 in compiled.params.values()
+
+
+def test_cql2_text_json_temporal_and_injection(client, sample_engine):
+    expected = _ids(sample_engine, "SELECT id FROM eldercare_sites WHERE is_public AND "
+                                   "(name LIKE '%敬老院%' OR beds BETWEEN 100 AND 200)")
+    got = client.get("/collections/eldercare_sites/items", params={
+        "filter": "name LIKE '%敬老院%' OR beds BETWEEN 100 AND 200", "limit": 1000}).json()
+    assert {f["id"] for f in got["features"]} == expected
+    as_json = {"op": "a_contains", "args": [{"property": "services"}, ["助餐"]]}
+    got = client.get("/collections/eldercare_sites/items", params={
+        "filter": json.dumps(as_json), "filter-lang": "cql2-json", "limit": 1000}).json()
+    assert {f["id"] for f in got["features"]} == _ids(
+        sample_engine, "SELECT id FROM eldercare_sites WHERE is_public AND '助餐' = ANY(services)")
+    after = client.get("/collections/funeral_sites/items", params={
+        "filter": "updated_at T_AFTER TIMESTAMP('2000-01-01T00:00:00Z')"}).json()
+    assert after["numberMatched"] == _scalar(
+        sample_engine, "SELECT count(*) FROM funeral_sites WHERE is_public")
+    none = client.get("/collections/funeral_sites/items", params={"datetime": "../2000-01-01"})
+    assert none.json()["numberMatched"] == 0
+    injected = client.get("/collections/eldercare_sites/items", params={
+        "filter": json.dumps({"op": "=", "args": [{"property": "name"}, "a' OR '1'='1"]}),
+        "filter-lang": "cql2-json"})
+    assert injected.status_code == 200 and injected.json()["numberMatched"] == 0
+    assert client.get("/collections/eldercare_sites/items", params={
+        "filter": "name = 'a'' OR ''1''=''1'"}).status_code == 400
+
+
+# -- paging, parameters, conditional requests --------------------------------------------
+def test_paging_limits_and_parameters(client, sample_engine):
+    total = _scalar(sample_engine, "SELECT count(*) FROM eldercare_sites WHERE is_public")
+    first = client.get("/collections/eldercare_sites/items", params={"limit": 20000}).json()
+    assert first["numberMatched"] == total
+    assert first["numberReturned"] == min(total, features.MAX_LIMIT)
+    page = client.get("/collections/eldercare_sites/items",
+                      params={"limit": 50, "offset": 50, "sortby": "-beds,name",
+                              "properties": "name,beds", "skipGeometry": "true"}).json()
+    assert {link["rel"] for link in page["links"]} >= {"next", "prev", "self"}
+    assert all(f["geometry"] is None and set(f["properties"]) == {"name", "beds"}
+               for f in page["features"])
+    beds = [f["properties"]["beds"] for f in page["features"]]
+    assert beds == sorted(beds, key=lambda b: -1 if b is None else b, reverse=True)
+    by_kind = client.get("/collections/eldercare_sites/items",
+                         params={"kind": "老年食堂", "limit": 1000}).json()
+    assert by_kind["numberMatched"] == _scalar(
+        sample_engine, "SELECT count(*) FROM eldercare_sites WHERE is_public AND kind='老年食堂'")
+    for params, word in (({"limit": "x"}, "limit"), ({"colour": "red"}, "colour"),
+                         ({"sortby": "secret"}, "sortby"), ({"bbox": "1,2,3"}, "bbox"),
+                         ({"is_public": "false"}, "is_public"), ({"f": "pdf"}, "f")):
+        got = client.get("/collections/child_sites/items", params=params)
+        assert got.status_code == 400 and word in got.json()["detail"], params
+
+
+def test_etags_and_304(client, sample_engine):
+    url = "/collections/child_sites/items"
+    first = client.get(url, params={"limit": 5})
+    etag = first.headers["etag"]
+    assert first.headers["last-modified"]
+    again = client.get(url, params={"limit": 5}, headers={"If-None-Match": etag})
+    assert again.status_code == 304 and again.content == b""
+    other = client.get(url, params={"limit": 6}, headers={"If-None-Match": etag})
+    assert other.status_code == 200
+    fid, updated = (_scalar(sample_engine, f"SELECT {c} FROM child_sites WHERE id = 3")
+                    for c in ("id", "updated_at"))
+    item = client.get(f"{url}/{fid}")
+    assert item.headers["etag"] == feature_etag(fid, updated)
+    assert client.get(f"{url}/{fid}", headers={"If-None-Match": item.headers["etag"]}
+                      ).status_code == 304
+
+
+# -- non-public data -----------------------------------------------------------------------
+def test_non_public_rows_and_fields_stay_hidden(client, sample_engine, hidden_child):
+    assert client.get(f"/collections/child_sites/items/{hidden_child}").status_code == 404
+    queryables = client.get("/collections/child_sites/queryables").json()
+    assert "contact_person" not in queryables["properties"]
+    assert "kind" in queryables["properties"] and "geometry" in queryables["properties"]
+    everything = client.get("/collections/child_sites/items", params={"limit": 1000}).json()
+    assert hidden_child not in {f["id"] for f in everything["features"]}
+    assert not any("contact_phone" in f["properties"] for f in everything["features"])
+    # A planner sees the hidden rows and fields (core level; the accounts work sets roles).
+    staff = get_collection("child_sites", PLANNER)
+    query = features.parse_items(staff, PLANNER, {"filter": "contact_person IS NOT NULL OR "
+                                                  "is_public = false", "limit": "1000"})
+    with sample_engine.connect() as conn:
+        rows = [json.loads(r) for r in features.page_features(conn, query)]
+    assert hidden_child in {r["id"] for r in rows}
+
+
+def test_a_non_public_layer_is_not_listed_for_the_public():
+    cat = catalogue()
+    layers = dict(cat.layers)
+    layers["child_sites"] = replace(layers["child_sites"], public=False)
+    hidden = Catalogue(layers=layers, common_aliases=cat.common_aliases)
+    public_ids = {c.id for c in visible_collections(ANONYMOUS, hidden)}
+    assert "child_sites" not in public_ids and "children_homes" not in public_ids
+    assert "child_sites" in {c.id for c in visible_collections(PLANNER, hidden)}
+    with pytest.raises(Exception, match="unknown collection"):
+        get_collection("child_sites", ANONYMOUS, hidden)
+
+
+# -- downloads -----------------------------------------------------------------------------
+def test_downloads(client, sample_engine, hidden_child, tmp_path):
+    public = _scalar(sample_engine, "SELECT count(*) FROM child_sites WHERE is_public")
+    hidden_name = _scalar(sample_engine, "SELECT name FROM child_sites WHERE id = :i",
+                          i=hidden_child)
+    got = client.get("/collections/child_sites/download", params={"format": "csv"})
+    assert got.content.startswith(b"\xef\xbb\xbf")
+    rows = list(csv.DictReader(io.StringIO(got.content.decode("utf-8-sig"))))
+    assert len(rows) == public and {"名称", "经度", "纬度"} <= set(rows[0])
+    assert hidden_name not in got.content.decode("utf-8-sig")
+    assert "联系人" not in rows[0]
+    first = rows[0]
+    lon, lat = (_scalar(sample_engine, f"SELECT {c} FROM child_sites WHERE id = :i",
+                        i=int(first["id"])) for c in ("ST_X(geom)", "ST_Y(geom)"))
+    assert float(first["经度"]) == pytest.approx(lon) and float(first["纬度"]) == pytest.approx(lat)
+    gpkg = client.get("/collections/children_homes/download",
+                      params={"format": "gpkg", "crs": "EPSG:4544"})
+    path = tmp_path / "x.gpkg"
+    path.write_bytes(gpkg.content)
+    frame = pyogrio.read_dataframe(path)
+    assert len(frame) == _scalar(sample_engine, "SELECT count(*) FROM child_sites "
+                                 "WHERE is_public AND kind = '儿童之家'")
+    assert frame.crs.to_epsg() == 4544 and frame.geometry.x.min() > 300_000  # easting
+    xlsx = client.get("/collections/elderly_canteens/download",
+                      params={"format": "xlsx", "filter": "status = '运营'"})
+    sheet = load_workbook(io.BytesIO(xlsx.content)).active
+    values = list(sheet.values)
+    assert values[0][2] == "名称" and len(values) - 1 == _scalar(
+        sample_engine, "SELECT count(*) FROM eldercare_sites WHERE is_public AND "
+        "kind = '老年食堂' AND status = '运营'")
+    assert client.get("/collections/child_sites/download",
+                      params={"format": "shp"}).status_code == 400
+
+
+# -- tiles ---------------------------------------------------------------------------------
+def _tile_for(lon: float, lat: float, z: int) -> tuple[int, int]:
+    x, y = transformer(4490, 3857).transform(lon, lat)
+    size = 2 * 20037508.342789244 / 2**z
+    return int((x + 20037508.342789244) // size), int((20037508.342789244 - y) // size)
+
+
+def test_vector_tiles(client, sample_engine, hidden_child):
+    lon, lat = (_scalar(sample_engine, f"SELECT {c} FROM child_sites WHERE id = :i",
+                        i=hidden_child) for c in ("ST_X(geom)", "ST_Y(geom)"))
+    x, y = _tile_for(lon, lat, 12)
+    got = client.get(f"/tiles/WebMercatorQuad/12/{y}/{x}")
+    assert got.status_code == 200 and got.headers["content-type"].startswith(
+        "application/vnd.mapbox-vector-tile")
+    assert "max-age" in got.headers["cache-control"] and got.headers["etag"]
+    tile = mapbox_vector_tile.decode(got.content)
+    assert {"townships", "child_sites"} <= set(tile)
+    child_ids = {f["id"] for f in tile["child_sites"]["features"]}
+    assert hidden_child not in child_ids
+    assert all("contact_person" not in f["properties"] for f in tile["child_sites"]["features"])
+    expected = _ids(sample_engine, f"SELECT id FROM child_sites WHERE is_public AND ST_Intersects("
+                                   f"ST_Transform(geom, 3857), ST_TileEnvelope(12, {x}, {y}))")
+    assert expected <= child_ids
+    assert client.get(f"/tiles/WebMercatorQuad/12/{y}/{x}",
+                      headers={"If-None-Match": got.headers["etag"]}).status_code == 304
+    empty = client.get("/collections/child_sites/tiles/WebMercatorQuad/6/10/10")
+    assert empty.status_code == 204 and empty.content == b""
+    assert client.get("/tiles/WebMercatorQuad/30/0/0").status_code == 400
+    assert client.get("/tiles/WebMercatorQuad/3/9/0").status_code == 400
+    low = mapbox_vector_tile.decode(client.get(
+        "/collections/admin_areas/tiles/WebMercatorQuad/{}/{}/{}".format(
+            8, *reversed(_tile_for(105.72, 29.7, 8)))).content)
+    assert {f["properties"]["level"] for f in low["admin_areas"]["features"]} == {
+        "district", "township"}  # villages only from z10
+    tj = client.get("/collections/child_sites/tiles/WebMercatorQuad/tilejson.json").json()
+    assert tj["tiles"][0].endswith("/collections/child_sites/tiles/WebMercatorQuad/{z}/{y}/{x}")
+    assert 105 < tj["bounds"][0] < 106
+    tms = client.get("/tileMatrixSets/WebMercatorQuad").json()
+    assert tms["tileMatrices"][0]["matrixWidth"] == 1
+
+
+# -- landing, conformance, HTML ------------------------------------------------------------
+def test_landing_conformance_and_openapi(client):
+    landing = client.get("/").json()
+    rels = {link["rel"]: link for link in landing["links"]}
+    assert rels["service-desc"]["type"] == "application/vnd.oai.openapi+json;version=3.0"
+    assert client.get(rels["service-desc"]["href"]).json()["openapi"].startswith("3.0")
+    conf = client.get("/conformance").json()["conformsTo"]
+    for uri in ("http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
+                "http://www.opengis.net/spec/ogcapi-features-2/1.0/conf/crs",
+                "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/filter",
+                "http://www.opengis.net/spec/cql2/1.0/conf/cql2-json"):
+        assert uri in conf
+    collection = client.get("/collections/townships").json()
+    assert collection["storageCrs"] == EPSG.format(4490)
+    assert collection["illustrative"]["features"] > 0 and "示意" in collection[
+        "illustrative"]["note"]
+    assert parse_crs("EPSG:4544").pyproj_crs is not None
+
+
+def test_html_pages(client, hidden_child):
+    home = client.get("/", headers={"Accept": "text/html,application/xhtml+xml"})
+    assert home.headers["content-type"].startswith("text/html")
+    assert 'href="/map"' in home.text and "关爱地图" in home.text
+    page = client.get("/collections/child_sites/items", params={"f": "html", "limit": 1000})
+    assert "<table>" in page.text and "/vendor/leaflet/dist/leaflet.js" in page.text
+    assert f"/items/{hidden_child}?" not in page.text
+    coll = client.get("/collections/townships", params={"f": "html"})
+    assert "示意" in coll.text
+    item = client.get("/collections/child_sites/items/1", params={"f": "html"})
+    assert item.status_code == 200 and "<table>" in item.text

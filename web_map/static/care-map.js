@@ -1,0 +1,520 @@
+/* 大足区关爱地图: the public care map. Reads only /map/api/* (public data) and the
+   gazetteer search when the service has it; requests nothing outside the service. */
+(function () {
+  "use strict";
+
+  var state = {
+    config: null, crs: "EPSG:4490", map: null, groups: {}, markers: {}, features: {},
+    selected: null, pickMode: false, here: null, ready: false
+  };
+  window.careMap = state;
+
+  var $ = function (id) { return document.getElementById(id); };
+  var cats = function () { return state.config.categories; };
+  var catById = function (id) { return cats().filter(function (c) { return c.id === id; })[0]; };
+
+  function esc(text) {
+    return String(text == null ? "" : text).replace(/[&<>"']/g, function (ch) {
+      return { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[ch];
+    });
+  }
+
+  function getJSON(url) {
+    return fetch(url, { headers: { Accept: "application/json" } }).then(function (r) {
+      if (!r.ok) { var e = new Error(url + " → HTTP " + r.status); e.status = r.status; throw e; }
+      return r.json();
+    });
+  }
+
+  function status(text, problem) {
+    var el = $("status");
+    el.textContent = text;
+    el.className = problem ? "status problem" : "status";
+  }
+
+  function distanceText(m) {
+    return m < 1000 ? Math.round(m) + " 米" : (m / 1000).toFixed(m < 10000 ? 1 : 0) + " 公里";
+  }
+
+  function starText(n) {
+    if (!n) return "";
+    return "★".repeat(n) + "☆".repeat(Math.max(0, 5 - n));
+  }
+
+  function symbolHtml(cat, extraClass, star) {
+    var badge = star ? '<span class="star-badge" aria-hidden="true">★' + star + "</span>" : "";
+    return '<span class="sym ' + (extraClass || "") + " shape-" + cat.shape + '" data-cat="' +
+      cat.id + '" style="background:' + cat.colour + '" aria-hidden="true"><b>' + esc(cat.letter) +
+      "</b>" + badge + "</span>";
+  }
+
+  /* ---------- elderly mode (长辈模式): one tap, remembered ---------- */
+  function setElder(on) {
+    document.documentElement.classList.toggle("elder", on);
+    $("elder-toggle").setAttribute("aria-pressed", on ? "true" : "false");
+    try { localStorage.setItem("careMap.elder", on ? "1" : "0"); } catch (e) { /* private mode */ }
+    if (state.map) {
+      state.map.invalidateSize();
+      Object.keys(state.groups).forEach(function (id) { state.groups[id].refreshClusters(); });
+      rebuildIcons();
+    }
+  }
+
+  function markerSize() { return document.documentElement.classList.contains("elder") ? 42 : 32; }
+
+  /* ---------- markers ---------- */
+  var AccessibleIcon = L.DivIcon.extend({
+    createIcon: function (old) {
+      var div = L.DivIcon.prototype.createIcon.call(this, old);
+      div.setAttribute("role", "button");
+      div.setAttribute("aria-label", this.options.label);
+      return div;
+    }
+  });
+
+  function facilityIcon(cat, props) {
+    var size = markerSize();
+    var label = props.name + "，" + cat.title + (props.star ? "，" + props.star + "星级" : "");
+    return new AccessibleIcon({
+      className: "care-icon", iconSize: [size, size], iconAnchor: [size / 2, size / 2],
+      html: symbolHtml(cat, "mk", props.star), label: label
+    });
+  }
+
+  function clusterIcon(cat) {
+    return function (cluster) {
+      var n = cluster.getChildCount();
+      var size = (n < 10 ? 34 : n < 100 ? 40 : 48) + (markerSize() - 32);
+      var div = new AccessibleIcon({
+        className: "care-icon", iconSize: [size, size],
+        label: cat.title + " " + n + " 处，按回车放大",
+        html: '<span class="cluster" data-cat="' + cat.id + '" style="background:' + cat.colour + '"><b>' +
+          esc(cat.letter) + "</b>" + n + "</span>"
+      });
+      return div;
+    };
+  }
+
+  function rebuildIcons() {
+    Object.keys(state.markers).forEach(function (id) {
+      var m = state.markers[id];
+      m.setIcon(facilityIcon(catById(m.feature.properties.cat), m.feature.properties));
+    });
+  }
+
+  function isActivate(e) {  // Enter or Space on a focused marker = a tap
+    var k = e.originalEvent && e.originalEvent.key;
+    return k === "Enter" || k === " ";
+  }
+
+  function addFacilities(fc) {
+    var byCat = {};
+    cats().forEach(function (c) {
+      byCat[c.id] = [];
+      state.groups[c.id] = L.markerClusterGroup({
+        chunkedLoading: true, chunkDelay: 1, chunkInterval: 400, showCoverageOnHover: false,
+        chunkProgress: function (done, total) {
+          if (done === total) { state.pending -= 1; if (!state.pending && state.onLoaded) state.onLoaded(); }
+        },
+        maxClusterRadius: function (z) { return z <= 10 ? 80 : 50; }, disableClusteringAtZoom: 16,
+        spiderfyOnMaxZoom: true, iconCreateFunction: clusterIcon(c)
+      });
+      state.groups[c.id].on("clusterkeypress", function (e) {
+        if (isActivate(e)) e.layer.zoomToBounds({ padding: [20, 20] });
+      });
+    });
+    fc.features.forEach(function (f) {
+      var cat = catById(f.properties.cat);
+      if (!cat) return;
+      var c = f.geometry.coordinates;
+      var m = L.marker([c[1], c[0]], {
+        icon: facilityIcon(cat, f.properties), title: f.properties.name, keyboard: true,
+        riseOnHover: true
+      });
+      m.feature = f;
+      m.on("click", function () { openFacility(f.id, { fromMarker: true }); });
+      m.on("keypress", function (e) { if (isActivate(e)) openFacility(f.id, { fromMarker: true }); });
+      state.markers[f.id] = m;
+      state.features[f.id] = f;
+      byCat[cat.id].push(m);
+    });
+    state.pending = cats().filter(function (c) { return byCat[c.id].length; }).length;
+    cats().forEach(function (c) {
+      state.groups[c.id].addLayers(byCat[c.id]);
+      if (isChecked(c.id)) state.groups[c.id].addTo(state.map);
+    });
+  }
+
+  /* ---------- legend with counts; toggles categories ---------- */
+  function buildLegend() {
+    var box = $("legend-items");
+    box.innerHTML = "";
+    cats().forEach(function (c) {
+      var label = document.createElement("label");
+      label.className = "chip";
+      label.innerHTML = '<input type="checkbox" checked value="' + c.id + '"> ' + symbolHtml(c) +
+        '<span class="title">' + esc(c.title) + '</span> <span class="count">(' + c.count + ")</span>";
+      label.querySelector("input").addEventListener("change", function (ev) {
+        var g = state.groups[c.id];
+        if (!g) return;
+        if (ev.target.checked) g.addTo(state.map); else state.map.removeLayer(g);
+      });
+      box.appendChild(label);
+    });
+  }
+
+  function isChecked(id) {
+    var box = document.querySelector('#legend-items input[value="' + id + '"]');
+    return !box || box.checked;
+  }
+
+  function checkedCategories() {
+    return cats().filter(function (c) { return isChecked(c.id); }).map(function (c) { return c.id; });
+  }
+
+  /* ---------- background from the service's own layers ---------- */
+  function addBackground(fc) {
+    var towns = L.geoJSON(fc, {
+      filter: function (f) { return f.properties.level === "township"; },
+      style: { color: "#6b6b6b", weight: 1, fillColor: "#fbfaf6", fillOpacity: 1 },
+      interactive: false
+    }).addTo(state.map);
+    towns.eachLayer(function (layer) {
+      layer.bindTooltip(layer.feature.properties.name,
+        { permanent: true, direction: "center", className: "town-label", interactive: false });
+    });
+    L.geoJSON(fc, {
+      filter: function (f) { return f.properties.level === "district"; },
+      style: { color: "#333", weight: 3, fill: false }, interactive: false
+    }).addTo(state.map);
+    L.geoJSON(fc, {
+      filter: function (f) { return !f.properties.level; },
+      style: { color: "#3b7bbf", weight: 3 },
+      pointToLayer: function (f, latlng) {
+        return L.circleMarker(latlng, { radius: 3, color: "#555", weight: 1, fillOpacity: 1 });
+      },
+      onEachFeature: function (f, layer) {
+        layer.bindTooltip(f.properties.name, { permanent: true, direction: "right",
+          className: "town-label", interactive: false });
+      },
+      interactive: false
+    }).addTo(state.map);
+    state.districtBounds = towns.getBounds();
+    var toggleLabels = function () {
+      state.map.getContainer().classList.toggle("map-hide-labels", state.map.getZoom() < 11);
+    };
+    state.map.on("zoomend", toggleLabels);
+    toggleLabels();
+  }
+
+  function addBasemap(b) {
+    if (b.problem) status("底图配置有误：" + b.problem, true);
+    if (!b.layers) return;
+    b.layers.forEach(function (url) {
+      L.tileLayer(url, { subdomains: b.subdomains, maxZoom: 18, attribution: "" }).addTo(state.map);
+    });
+  }
+
+  function attributionText(cfg) {
+    var b = cfg.basemap, t = cfg.attribution.text;
+    if (b && b.kind !== "none") t += " 底图：" + b.attribution + (b.review_number ? "，审图号：" + b.review_number : "");
+    return t;
+  }
+
+  /* ---------- detail card ---------- */
+  function row(dt, dd) { return dd === "" || dd == null ? "" : "<dt>" + esc(dt) + "</dt><dd>" + dd + "</dd>"; }
+
+  function shareUrl(id) {
+    var u = location.origin + location.pathname + "?f=" + encodeURIComponent(id) + location.hash;
+    return u;
+  }
+
+  function renderCard(f) {
+    var p = f.properties, cat = catById(p.cat) || { title: p.layer_title, colour: "#333", letter: "?", shape: "circle" };
+    var phone = p.phone ? '<a href="tel:' + esc(p.phone.replace(/[^0-9+]/g, "")) + '">' + esc(p.phone) + "</a>" : "";
+    var services = (p.services || []).map(function (s) { return "<li>" + esc(s) + "</li>"; }).join("");
+    var beds = p.beds != null ? esc(p.beds) + " 张" + (p.nursing_beds != null ? "(护理型 " + esc(p.nursing_beds) + " 张)" : "") : "";
+    var html = '<h2 id="card-title" tabindex="-1">' + symbolHtml(cat) + " " + esc(p.name) + "</h2>" +
+      "<p>" + esc(cat.title) + (p.kind && p.kind !== cat.title ? " · " + esc(p.kind) : "") +
+      (p.star_rating ? ' · <span class="stars" aria-hidden="true">' + starText(p.star_rating) +
+        '</span><span class="sr-only">' + p.star_rating + "星级</span>" : "") + "</p><dl>" +
+      row("地址", esc(p.address)) + row("电话", phone) + row("开放时间", esc(p.opening_hours)) +
+      row("服务内容", services ? '<ul class="services">' + services + "</ul>" : "") +
+      row("床位", beds) + row("空余床位", p.free_beds != null ? esc(p.free_beds) + " 张" : "") +
+      row("容量", p.capacity != null ? esc(p.capacity) : "") +
+      row("运营方式", esc(p.operator_type)) + row("状态", esc(p.status)) + "</dl>" +
+      (p.note ? '<p class="note">' + esc(p.note) + "</p>" : "") +
+      '<div class="actions">' +
+      (p.phone ? '<a class="btn primary" href="tel:' + esc(p.phone.replace(/[^0-9+]/g, "")) + '">拨打电话</a>' : "") +
+      '<a class="btn" href="' + esc(p.directions.amap) + '" rel="noopener">高德地图导航</a>' +
+      '<a class="btn" href="' + esc(p.directions.geo) + '">用手机地图打开</a>' +
+      '<button class="btn" type="button" id="card-close">关闭</button></div>' +
+      '<p class="share">本设施链接：<a id="card-link" href="' + esc(shareUrl(f.id)) + '">' + esc(shareUrl(f.id)) + "</a></p>";
+    var card = $("card");
+    card.innerHTML = html;
+    card.hidden = false;
+    card.dataset.id = f.id;
+    $("card-close").addEventListener("click", closeCard);
+  }
+
+  function closeCard() {
+    $("card").hidden = true;
+    if (state.selected && state.markers[state.selected]) {
+      var el = state.markers[state.selected].getElement();
+      if (el) el.classList.remove("selected-mk");
+    }
+    state.selected = null;
+    setUrl(null);
+  }
+
+  function setUrl(id) {
+    var q = id ? "?f=" + encodeURIComponent(id) : "";
+    history.replaceState(null, "", location.pathname + q + location.hash);
+  }
+
+  function highlightRow(id) {
+    Array.prototype.forEach.call(document.querySelectorAll("#results .row"), function (b) {
+      b.setAttribute("aria-current", b.dataset.id === id ? "true" : "false");
+    });
+  }
+
+  function openFacility(id, opts) {
+    opts = opts || {};
+    var m = state.markers[id];
+    if (state.selected && state.markers[state.selected]) {
+      var old = state.markers[state.selected].getElement();
+      if (old) old.classList.remove("selected-mk");
+    }
+    state.selected = id;
+    highlightRow(id);
+    setUrl(id);
+    var show = function () {
+      if (!m) return;
+      var el = m.getElement();
+      if (el) el.classList.add("selected-mk");
+    };
+    if (m && !opts.fromMarker) {
+      var group = state.groups[m.feature.properties.cat];
+      if (!state.map.hasLayer(group)) group.addTo(state.map);
+      if (opts.zoom) state.map.setView(m.getLatLng(), Math.max(state.map.getZoom(), opts.zoom));
+      group.zoomToShowLayer(m, show);
+    } else {
+      show();
+    }
+    return getJSON("/map/api/facilities/" + encodeURIComponent(id) + "?crs=" + state.crs)
+      .then(function (f) {
+        renderCard(f);
+        if (!opts.keepFocus) $("card-title").focus({ preventScroll: !!opts.fromMarker });
+      })
+      .catch(function (e) { status(e.status === 404 ? "没有找到这个设施。" : "设施详情加载失败。", true); });
+  }
+
+  /* ---------- near me / picked point / searched place → nearest list ---------- */
+  function showHere(latlng, label) {
+    if (state.here) state.map.removeLayer(state.here);
+    state.here = L.marker(latlng, {
+      icon: L.divIcon({ className: "care-icon", html: '<span class="you-are-here"></span>', iconSize: [24, 24] }),
+      title: label, keyboard: false, interactive: false
+    }).addTo(state.map);
+  }
+
+  function listNearest(lon, lat, pointCrs, label, opts) {
+    opts = opts || {};
+    var chosen = checkedCategories();
+    if (!chosen.length) { status("请至少选择一个设施类别。", true); return Promise.resolve(); }
+    status("正在查找" + label + "附近的设施…");
+    var url = "/map/api/nearest?lon=" + lon + "&lat=" + lat + "&limit=10&categories=" +
+      chosen.join(",") + "&crs=" + state.crs + "&point_crs=" + pointCrs;
+    return getJSON(url).then(function (data) {
+      var here = L.latLng(data.point.lat, data.point.lon);
+      if (opts.mark) showHere(here, label);
+      if (opts.center) state.map.setView(here, Math.max(state.map.getZoom(), 13));
+      renderResults(label + "附近的设施(由近到远)", data.results.map(function (r) {
+        var cat = catById(r.cat);
+        return { id: r.id, name: r.name, meta: cat.title + " · " + r.kind, cat: cat,
+          right: distanceText(r.distance_m), distance: r.distance_m };
+      }), "nearest");
+      status("找到 " + data.results.length + " 处设施，按距离由近到远排列。");
+    }).catch(function () { status("查找附近设施失败，请稍后再试。", true); });
+  }
+
+  function renderResults(title, items, kind) {
+    var list = $("results");
+    list.innerHTML = "";
+    list.dataset.kind = kind;
+    $("results-title").hidden = false;
+    $("results-title").textContent = title;
+    items.forEach(function (it) {
+      var li = document.createElement("li");
+      var b = document.createElement("button");
+      b.type = "button";
+      b.className = "row";
+      if (it.id) b.dataset.id = it.id;
+      if (it.distance != null) b.dataset.distance = it.distance;
+      b.innerHTML = (it.cat ? symbolHtml(it.cat) : '<span class="sym shape-circle" style="background:#4a4a4a" aria-hidden="true"><b>地</b></span>') +
+        '<span><span class="name">' + esc(it.name) + '</span><span class="meta">' + esc(it.meta) + "</span></span>" +
+        (it.right ? '<span class="dist">' + esc(it.right) + "</span>" : "");
+      b.addEventListener("click", it.action || function () { openFacility(it.id, { zoom: 15 }); });
+      li.appendChild(b);
+      list.appendChild(li);
+    });
+  }
+
+  function nearMe() {
+    if (!navigator.geolocation) { status("此浏览器无法获取位置，请在地图上选位置。", true); return; }
+    status("正在获取您的位置…");
+    navigator.geolocation.getCurrentPosition(function (pos) {
+      // GPS gives WGS84 (= CGCS2000 here); the service returns it in the map's CRS.
+      listNearest(pos.coords.longitude, pos.coords.latitude, "EPSG:4490", "您",
+        { mark: true, center: true });
+    }, function () {
+      status("没能取得您的位置(可能未允许定位)。可以点“在地图上选位置”。", true);
+    }, { enableHighAccuracy: true, timeout: 20000, maximumAge: 60000 });
+  }
+
+  function togglePick() {
+    state.pickMode = !state.pickMode;
+    $("pick-point").setAttribute("aria-pressed", state.pickMode ? "true" : "false");
+    status(state.pickMode ? "请在地图上点一下要查询的位置。" : "");
+  }
+
+  function onMapClick(ev) {
+    if (!state.pickMode) return;
+    togglePick();
+    listNearest(ev.latlng.lng.toFixed(6), ev.latlng.lat.toFixed(6), state.crs, "所选位置",
+      { mark: true });
+  }
+
+  /* ---------- search (gazetteer when present, else the care map's own) ---------- */
+  function resultId(r) {
+    if (r.type === "place" || r.kind === "place") return null;
+    var id = r.feature_id || r.id;
+    if (id && String(id).indexOf(":") < 0 && r.layer) id = r.layer + ":" + id;
+    return id && state.markers[id] ? id : null;
+  }
+
+  function doSearch(ev) {
+    ev.preventDefault();
+    var q = $("q").value.trim();
+    if (!q) { status("请输入要搜索的名称或地址。", true); return; }
+    var s = state.config.search;
+    var url = s.url + "?q=" + encodeURIComponent(q) + (s.gazetteer ? "&types=place,facility" : "");
+    status("正在搜索“" + q + "”…");
+    var fallback = function (e) {
+      if (s.gazetteer && e && e.status) return getJSON("/map/api/search?q=" + encodeURIComponent(q));
+      throw e;
+    };
+    getJSON(url).catch(fallback).then(function (data) {
+      // only public facilities (those on this map) and places: even a logged-in viewer's
+      // gazetteer hits for non-public sites are never shown on the public page
+      var hits = (data.results || []).filter(function (r) {
+        return r.type === "place" || resultId(r) !== null;
+      });
+      var items = hits.map(function (r) {
+        var id = resultId(r), cat = id ? catById(state.features[id].properties.cat) : null;
+        var lon = +r.lon, lat = +r.lat;
+        return { id: id, name: r.name, cat: cat,
+          meta: (cat ? cat.title : (r.category || r.kind || "地名")) + (r.matched && r.matched.field === "address" ? " · 地址匹配" : ""),
+          action: id ? null : function () { goToPlace(r.name, lon, lat); } };
+      });
+      renderResults("“" + q + "”的搜索结果", items, "search");
+      if (!items.length) { status("没有找到“" + q + "”。可换个说法，或用拼音首字母。", true); return; }
+      status("找到 " + items.length + " 条结果，已移到第一条。");
+      var first = items[0];
+      if (first.id) openFacility(first.id, { zoom: 15, keepFocus: true }); else first.action();
+    }).catch(function () { status("搜索失败，请稍后再试。", true); });
+  }
+
+  function goToPlace(name, lon, lat) {
+    if (!isFinite(lon) || !isFinite(lat)) return;
+    var ll = L.latLng(lat, lon);
+    state.map.setView(ll, 14);
+    showHere(ll, name);
+    state.lastPlace = { name: name, lon: lon, lat: lat };
+    var btn = document.createElement("button");
+    btn.type = "button"; btn.className = "btn"; btn.id = "near-place";
+    btn.textContent = "查“" + name + "”附近的设施";
+    btn.addEventListener("click", function () { listNearest(lon, lat, "EPSG:4490", name); });
+    // gazetteer positions are CGCS2000: ask the service for the map's CRS when it differs.
+    if (state.crs !== "EPSG:4490") {
+      getJSON("/map/api/nearest?limit=1&lon=" + lon + "&lat=" + lat + "&crs=" + state.crs)
+        .then(function (d) { var p = L.latLng(d.point.lat, d.point.lon); state.map.setView(p, 14); showHere(p, name); });
+    }
+    var old = $("near-place");
+    if (old) old.remove();
+    document.querySelector(".near-actions").appendChild(btn);
+  }
+
+  /* ---------- shareable view: #zoom/lat/lon ---------- */
+  function viewFromHash() {
+    var m = /^#(\d{1,2}(?:\.\d)?)\/(-?\d+(?:\.\d+)?)\/(-?\d+(?:\.\d+)?)$/.exec(location.hash);
+    return m ? { zoom: +m[1], lat: +m[2], lon: +m[3] } : null;
+  }
+
+  function writeHash() {
+    var c = state.map.getCenter(), z = state.map.getZoom();
+    var hash = "#" + z + "/" + c.lat.toFixed(5) + "/" + c.lng.toFixed(5);
+    history.replaceState(null, "", location.pathname + location.search + hash);
+    var link = $("card-link");
+    if (link && state.selected) { link.href = shareUrl(state.selected); link.textContent = link.href; }
+  }
+
+  /* ---------- start ---------- */
+  function start() {
+    $("elder-toggle").setAttribute("aria-pressed",
+      document.documentElement.classList.contains("elder") ? "true" : "false");
+    $("elder-toggle").addEventListener("click", function () {
+      setElder(!document.documentElement.classList.contains("elder"));
+    });
+    $("search").addEventListener("submit", doSearch);
+    $("near-me").addEventListener("click", nearMe);
+    $("pick-point").addEventListener("click", togglePick);
+
+    var embedded = null;
+    try { embedded = JSON.parse($("care-map-config").textContent); } catch (e) { embedded = null; }
+    var configured = embedded && embedded.categories ? Promise.resolve(embedded) : getJSON("/map/api/config");
+    configured.then(function (cfg) {
+      state.config = cfg;
+      state.crs = cfg.basemap.crs === "gcj02" ? "gcj02" : "EPSG:4490";
+      buildLegend();
+      state.map = L.map("map", { zoomControl: true, minZoom: 8, maxZoom: 18, keyboard: true,
+        attributionControl: true, zoomSnap: 0.5 });
+      state.map.attributionControl.setPrefix("Leaflet");
+      state.map.attributionControl.addAttribution(esc(cfg.attribution.illustrative ? "设施位置为示意" : "民政局"));
+      $("attribution").textContent = attributionText(cfg);
+      addBasemap(cfg.basemap);
+      var view = viewFromHash();
+      state.map.setView(view ? [view.lat, view.lon] : [29.70, 105.72], view ? view.zoom : 10);
+      state.map.on("click", onMapClick);
+      state.map.on("moveend", writeHash);
+      return Promise.all([
+        getJSON("/map/api/background?crs=" + state.crs),
+        getJSON("/map/api/facilities?crs=" + state.crs)
+      ]).then(function (res) {
+        if (window.performance && performance.mark) performance.mark("care-map-data");
+        addBackground(res[0]);
+        if (!view && state.districtBounds.isValid()) state.map.fitBounds(state.districtBounds, { padding: [4, 4], animate: false });
+        addFacilities(res[1]);
+        var total = res[1].features.length;
+        status("共 " + total + " 处设施。" + (res[1].note ? res[1].note : "") +
+          " 点“离我最近的设施”查看附近的养老、儿童和殡葬服务。");
+        var params = new URLSearchParams(location.search);
+        var f = params.get("f");
+        if (f) openFacility(f, { zoom: 15 });
+        var markReady = function () {
+          requestAnimationFrame(function () {
+            state.ready = true;
+            document.body.dataset.ready = "1";
+            if (window.performance && performance.mark) performance.mark("care-map-ready");
+          });
+        };
+        if (state.pending) state.onLoaded = markReady; else markReady();
+      });
+    }).catch(function (e) {
+      status("地图数据加载失败：" + e.message, true);
+    });
+  }
+
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
+  else start();
+})();
