@@ -8,6 +8,7 @@ import folium
 import httpx
 import numpy as np
 import pytest
+from fastapi.testclient import TestClient
 from folium.plugins import Draw, MarkerCluster
 from sqlalchemy import text
 
@@ -80,7 +81,8 @@ def test_only_public_fields_and_rows_in_cards(api, hidden_rows) -> None:
         response = api.get(f"/map/api/facilities/{fid}")
         assert response.status_code == 404 and name not in response.text
         near = api.get("/map/api/nearest", params={"lon": lon, "lat": lat, "limit": 50})
-        found = api.get("/map/api/search", params={"q": name})
+        found = api.get("/places/search", params={"q": name, "types": "place,facility",
+                                                  "public": "true"})
         for response in (near, found):
             assert fid not in {r["id"] for r in response.json()["results"]}
             assert name not in str(response.json()["results"])
@@ -128,7 +130,6 @@ def test_gcj02_output_uses_the_crs_module(api) -> None:
     ("/map/api/facilities/eldercare_sites", {}, 400, "<layer>:<number>"),
     ("/map/api/facilities/admin_areas:1", {}, 400, "admin_areas"),
     ("/map/api/facilities/eldercare_sites:999999", {}, 404, "999999"),
-    ("/map/api/search", {"q": " "}, 400, "q"),
     ("/vendor/jquery/dist/jquery.js", {}, 404, "not served"),
     ("/vendor/leaflet/..%2Fleaflet.markercluster%2Fpackage.json", {}, 404, "no file"),
     ("/map/static/..%2Findex.html", {}, 404, "no file"),
@@ -147,10 +148,10 @@ def test_page_vendor_files_and_search(api) -> None:
     assert not re.search(r'(?:src|href)="(?:https?:)?//', page.text)
     leaflet = api.get("/vendor/leaflet/dist/leaflet.js")
     assert leaflet.status_code == 200 and "javascript" in leaflet.headers["content-type"]
-    hits = api.get("/map/api/search", params={"q": "宝顶"}).json()["results"]
-    assert any(h["type"] == "place" and h["name"] == "宝顶山" for h in hits)
-    assert any(h["type"] == "facility" for h in hits)
-    assert api.get("/map/api/search", params={"q": "100%"}).json()["results"] == []
+    search = api.get("/map/api/config").json()["search"]["url"]
+    hits = api.get(search, params={"q": "宝顶", "types": "place,facility", "public": "true"})
+    assert hits.json()["results"][0]["name"] == "宝顶山"
+    assert any(h["type"] == "facility" for h in hits.json()["results"])
 
 
 def test_self_contained_map_has_no_remote_assets() -> None:
@@ -178,3 +179,22 @@ def test_self_contained_map_refuses_what_needs_the_internet() -> None:
         m = new_map()
         folium.Marker((29.7, 105.7), icon=folium.Icon(icon="home")).add_to(m)
         render_self_contained(m)
+
+
+def test_public_search_hides_non_public_sites_even_from_staff(sample_url, sample_engine) -> None:
+    from geo_service.access import Principal, Role
+    from geo_service.api.app import create_app
+    from geo_service.api.deps import get_principal
+    from geo_service.db.engine import make_engine
+
+    with sample_engine.connect() as conn:
+        hidden = conn.execute(text(
+            "SELECT name FROM child_sites WHERE NOT is_public ORDER BY id LIMIT 1")).scalar_one()
+    app = create_app(make_engine(sample_url))
+    app.dependency_overrides[get_principal] = lambda: Principal("staff", Role.planner)
+    with TestClient(app) as staff:
+        params = {"q": hidden, "types": "facility"}
+        names = [r["name"] for r in staff.get("/places/search", params=params).json()["results"]]
+        assert hidden in names
+        public = staff.get("/places/search", params={**params, "public": "true"})
+        assert public.status_code == 200 and public.json()["results"] == []

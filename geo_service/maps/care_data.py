@@ -245,45 +245,6 @@ def attribution(conn: Connection) -> dict:
             "note": ILLUSTRATIVE_NOTE if illustrative else None}
 
 
-def _like(text: str) -> str:
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
-
-
-def search(conn: Connection, q: str, limit: int = 20) -> dict:
-    """Fallback search (until the gazetteer's /places/search): facility names/addresses and
-    place names containing the text; same result shape as the gazetteer."""
-    q = q.strip()
-    if not q:
-        raise BadMapRequest("q: give some text to search for")
-    if len(q) > 100:
-        raise BadMapRequest("q: at most 100 characters")
-    pattern = _like(q)
-    results: list[dict] = []
-    for cat in CATEGORIES:
-        table = LAYER_TABLES[cat.layer]
-        query = _category_rows(cat, table.c.address).where(
-            table.c.name.ilike(pattern, escape="\\") | table.c.address.ilike(pattern, escape="\\"))
-        for row in conn.execute(query.limit(limit)):
-            field = "name" if q.lower() in row.name.lower() else "address"
-            results.append({"type": "facility", "id": f"{row.layer}:{row.id}", "name": row.name,
-                            "kind": row.kind, "category": cat.title, "cat": cat.id,
-                            "lon": row.lon, "lat": row.lat, "matched": {"field": field}})
-    places = select(place_names.c.id, place_names.c.name, place_names.c.category,
-                    func.ST_X(func.ST_PointOnSurface(place_names.c.geom)).label("lon"),
-                    func.ST_Y(func.ST_PointOnSurface(place_names.c.geom)).label("lat")).where(
-        place_names.c.name.ilike(pattern, escape="\\"))
-    public = _public(place_names)
-    if public is not None:
-        places = places.where(public)
-    for row in conn.execute(places.order_by(func.length(place_names.c.name)).limit(limit)):
-        results.append({"type": "place", "id": f"place_names:{row.id}", "name": row.name,
-                        "kind": row.category, "category": row.category, "lon": row.lon,
-                        "lat": row.lat, "matched": {"field": "name"}})
-    results.sort(key=lambda r: (r["name"] != q, not r["name"].startswith(q), len(r["name"])))
-    return {"query": q, "results": results[:limit]}
-
-
 def category_counts(conn: Connection) -> dict[str, int]:
     """Number of public facilities per category."""
     parts = []

@@ -1,5 +1,5 @@
 /* 大足区关爱地图: the public care map. Reads only /map/api/* (public data) and the
-   gazetteer search when the service has it; requests nothing outside the service. */
+   gazetteer search (public rows only); requests nothing outside the service. */
 (function () {
   "use strict";
 
@@ -385,7 +385,7 @@
       { mark: true });
   }
 
-  /* ---------- search (gazetteer when present, else the care map's own) ---------- */
+  /* ---------- search (the gazetteer, public rows only) ---------- */
   function resultId(r) {
     if (r.type === "place" || r.kind === "place") return null;
     var id = r.feature_id || r.id;
@@ -398,13 +398,10 @@
     var q = $("q").value.trim();
     if (!q) { status("请输入要搜索的名称或地址。", true); return; }
     var s = state.config.search;
-    var url = s.url + "?q=" + encodeURIComponent(q) + (s.gazetteer ? "&types=place,facility" : "");
+    // public=true: even a logged-in viewer gets only public rows on this public page
+    var url = s.url + "?q=" + encodeURIComponent(q) + "&types=place,facility&public=true&limit=20";
     status("正在搜索“" + q + "”…");
-    var fallback = function (e) {
-      if (s.gazetteer && e && e.status) return getJSON("/map/api/search?q=" + encodeURIComponent(q));
-      throw e;
-    };
-    getJSON(url).catch(fallback).then(function (data) {
+    getJSON(url).then(function (data) {
       // only public facilities (those on this map) and places: even a logged-in viewer's
       // gazetteer hits for non-public sites are never shown on the public page
       var hits = (data.results || []).filter(function (r) {

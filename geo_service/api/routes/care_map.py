@@ -10,7 +10,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, Response
-from starlette.routing import Match
 
 from geo_service.errors import NotFoundError
 from geo_service.maps import care_data
@@ -81,13 +80,6 @@ def care_map_config(request: Request) -> Response:
     return _json(_config(request))
 
 
-def _has_route(request: Request, path: str) -> bool:
-    """True if the app serves GET `path` (the gazetteer's search may not be installed)."""
-    scope = {"type": "http", "path": path, "method": "GET", "root_path": "",
-             "query_string": b"", "headers": []}
-    return any(route.matches(scope)[0] is Match.FULL for route in request.app.router.routes)
-
-
 def _config(request: Request) -> dict:
     with _engine(request).connect() as conn:
         counts = care_data.category_counts(conn)
@@ -95,11 +87,8 @@ def _config(request: Request) -> dict:
     categories = [{"id": c.id, "title": c.title, "layer": c.layer, "kinds": list(c.all_kinds()),
                    "colour": c.colour, "letter": c.letter, "shape": c.shape,
                    "count": counts[c.id]} for c in CATEGORIES]
-    gazetteer = _has_route(request, GAZETTEER_SEARCH)
     return {"title": "大足区关爱地图", "categories": categories, "attribution": credits,
-            "basemap": basemap_config(),
-            "search": {"url": GAZETTEER_SEARCH if gazetteer else "/map/api/search",
-                       "gazetteer": gazetteer}}
+            "basemap": basemap_config(), "search": {"url": GAZETTEER_SEARCH}}
 
 
 @router.get("/map/api/facilities", summary="Care map: public facilities (GeoJSON)")
@@ -153,10 +142,3 @@ def care_map_background(request: Request, crs: CrsParam = None) -> Response:
         return _json(care_data.background(conn, care_data.check_crs(crs)))
 
 
-@router.get("/map/api/search", summary="Care map: search facilities and place names")
-def care_map_search(request: Request,
-                    q: Annotated[str, Query(description="text to find", max_length=100)],
-                    limit: Annotated[int, Query(ge=1, le=50)] = 20) -> Response:
-    """Facility names/addresses and place names containing q (fallback for /places/search)."""
-    with _engine(request).connect() as conn:
-        return _json(care_data.search(conn, q, limit))

@@ -10,7 +10,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy import Engine
 
-from geo_service.access import Principal
+from geo_service.access import ANONYMOUS, Principal
 from geo_service.api.deps import get_engine_dep, get_principal
 from geo_service.errors import GeoServiceError
 from geo_service.gazetteer import census
@@ -85,8 +85,12 @@ async def search_places(
                                                  "gcj02, bd09")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 10,
     f: Annotated[Literal["json", "geojson"], Query(description="json or geojson")] = "json",
+    public: Annotated[bool, Query(description="only what the public may see, even when "
+                                              "logged in (the public care map asks this)")] = False,
 ) -> JSONResponse:
-    """Ranked matches; public rows only for anonymous callers."""
+    """Ranked matches; public rows only for anonymous callers (or when public=true)."""
+    if public:
+        principal = ANONYMOUS
     query = build_query(q, types=types, category=category, township=township, bbox=bbox,
                         lon=lon, lat=lat, radius=radius, crs=crs, limit=limit)
     found = await run_in_threadpool(search, engine, query, principal)
