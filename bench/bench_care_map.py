@@ -12,11 +12,7 @@ clustered, legend and background drawn). Goal: < 1.5 s on loopback. Prints the f
 from __future__ import annotations
 
 import argparse
-import os
-import socket
 import statistics
-import subprocess
-import sys
 import time
 import uuid
 
@@ -28,6 +24,7 @@ from sqlalchemy.engine import make_url
 
 from geo_service.db import migrate
 from geo_service.db.engine import make_engine, resolve_url
+from geo_service.devserver import running_service
 from geo_service.sample import load_sample
 from geo_service.settings import database_settings
 
@@ -59,12 +56,6 @@ def _add_extra(engine, count: int) -> None:
                 WHERE a.level = 'district'"""), {"start": start, "kind": kind, "n": n,
                                                   "seed": 7 + start})
             start += n
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _measure(base: str, runs: int, size: tuple[int, int]) -> list[float]:
@@ -102,7 +93,6 @@ def main() -> None:
     with psycopg.connect(_admin(server), autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     url = make_url(server).set(database=name).render_as_string(hide_password=False)
-    process = None
     try:
         engine = make_engine(url)
         migrate.upgrade(engine)
@@ -112,39 +102,21 @@ def main() -> None:
             total = sum(conn.execute(text(f"SELECT count(*) FROM {t} WHERE is_public")).scalar()
                         for t in ("eldercare_sites", "child_sites", "funeral_sites"))
         engine.dispose()
-        port = _free_port()
-        env = dict(os.environ, GEO_SERVICE_DATABASE_URL=url.replace("postgresql+psycopg",
-                                                                    "postgresql"))
-        process = subprocess.Popen([sys.executable, "-m", "geo_service.cli", "serve",
-                                    "--port", str(port)], env=env,
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(base + "/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise SystemExit("the service did not start")
-            time.sleep(0.2)
-        started = time.perf_counter()
-        size = len(httpx.get(base + "/map/api/facilities", timeout=60).content)
-        api = time.perf_counter() - started
-        print(f"public facilities: {total} (sample + {args.extra} extra)")
-        print(f"/map/api/facilities: {size / 1024:.0f} KiB in {api * 1000:.0f} ms")
-        for label, viewport in (("desktop 1366x768", (1366, 768)), ("phone 390x844", (390, 844))):
-            times = _measure(base, args.runs, viewport)
-            median = statistics.median(times)
-            print(f"time to interactive, {label}: median {median:.2f} s, "
-                  f"best {min(times):.2f} s, worst {max(times):.2f} s over {len(times)} runs "
-                  f"(goal < 1.5 s: {'met' if median < 1.5 else 'NOT met'}, "
-                  f"ratio {median / 1.5:.2f})")
+        with running_service(url) as base:
+            started = time.perf_counter()
+            size = len(httpx.get(base + "/map/api/facilities", timeout=60).content)
+            api = time.perf_counter() - started
+            print(f"public facilities: {total} (sample + {args.extra} extra)")
+            print(f"/map/api/facilities: {size / 1024:.0f} KiB in {api * 1000:.0f} ms")
+            views = (("desktop 1366x768", (1366, 768)), ("phone 390x844", (390, 844)))
+            for label, viewport in views:
+                times = _measure(base, args.runs, viewport)
+                median = statistics.median(times)
+                print(f"time to interactive, {label}: median {median:.2f} s, "
+                      f"best {min(times):.2f} s, worst {max(times):.2f} s over {len(times)} runs "
+                      f"(goal < 1.5 s: {'met' if median < 1.5 else 'NOT met'}, "
+                      f"ratio {median / 1.5:.2f})")
     finally:
-        if process is not None:
-            process.terminate()
-            process.wait(timeout=10)
         with psycopg.connect(_admin(server), autocommit=True) as conn:
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
                 sql.Identifier(name)))

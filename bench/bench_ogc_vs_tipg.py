@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -30,17 +29,13 @@ import psycopg
 from psycopg import sql
 from sqlalchemy.engine import make_url
 
+from geo_service.devserver import free_port, running_server
+
 REPO = Path(__file__).resolve().parents[1]
 TIPG_VENV = REPO / "bench" / ".venv-tipg"
 COLLECTION = "eldercare_sites"
 BBOX = (105.65, 29.62, 105.80, 29.76)
 DISTRICT = (105.48, 29.39, 106.02, 29.86)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def ensure_tipg() -> Path:
@@ -81,32 +76,6 @@ def sample_database(url: str | None):
         with psycopg.connect(admin_info, autocommit=True) as conn:
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
                 sql.Identifier(name)))
-
-
-@contextmanager
-def server(command: list[str], env: dict[str, str], probe: str, log: Path):
-    """Start a server process, wait until `probe` answers 200, stop it at the end."""
-    with log.open("w") as handle:
-        process = subprocess.Popen(command, env=env, stdout=handle, stderr=subprocess.STDOUT,
-                                   cwd=REPO)
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                if httpx.get(probe, timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"{command[0]} did not start:\n{log.read_text()[-3000:]}")
-            time.sleep(0.3)
-        yield
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
 
 
 def tiles_over_district() -> list[tuple[int, int, int]]:
@@ -189,11 +158,12 @@ def main() -> None:
         ours_env = {**os.environ, "GEO_SERVICE_DATABASE_URL": url}
         tipg_env = {**os.environ, "DATABASE_URL": url, "TIPG_DB_SCHEMAS": '["public"]',
                     "TIPG_MAX_FEATURES_PER_QUERY": "10000"}
-        with server([sys.executable, "-m", "geo_service.cli", "serve", "--port",
-                     str(ours_port)], ours_env, f"{ours}/health", logs / "ours.log"), \
-             server([str(tipg_uvicorn), "tipg.main:app", "--port", str(tipg_port),
-                     "--log-level", "warning"], tipg_env, f"{tipg}/collections",
-                    logs / "tipg.log"):
+        with running_server([sys.executable, "-m", "geo_service.cli", "serve", "--port",
+                             str(ours_port)], ours_env, f"{ours}/health",
+                            log=logs / "ours.log", cwd=REPO), \
+             running_server([str(tipg_uvicorn), "tipg.main:app", "--port", str(tipg_port),
+                             "--log-level", "warning"], tipg_env, f"{tipg}/collections",
+                            log=logs / "tipg.log", cwd=REPO):
             results = {}
             for name, (our_urls, tipg_urls) in workloads(ours, tipg, args.requests).items():
                 asyncio.run(run(our_urls[:20], 4))  # warm-up

@@ -11,16 +11,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import random
-import socket
 import statistics
-import subprocess
 import sys
 import time
 from collections import defaultdict
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import httpx
@@ -28,42 +24,14 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from geo_service.devserver import free_port, running_service
 
-def free_port() -> int:
-    """A free TCP port on loopback."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+__all__ = ["free_port", "report", "run_load", "serve"]
 
 
-@contextmanager
-def serve(database_url: str, **env_extra: str) -> Iterator[str]:
-    """`geo-service serve` on a free port over `database_url`; yields its base URL."""
-    port = free_port()
-    env = dict(os.environ, GEO_SERVICE_DATABASE_URL=database_url.replace(
-        "postgresql+psycopg", "postgresql"), GEO_SERVICE_RATE_LIMIT_PER_S="0", **env_extra)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "geo_service.cli", "serve", "--port", str(port)], env=env,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("the server did not start")
-            time.sleep(0.2)
-        yield base
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
+def serve(database_url: str, **env_extra: str) -> AbstractContextManager[str]:
+    """`geo-service serve` over `database_url` with the anonymous rate limit off."""
+    return running_service(database_url, GEO_SERVICE_RATE_LIMIT_PER_S="0", **env_extra)
 
 
 def read_mix(base: str) -> list[tuple[str, str]]:

@@ -116,48 +116,12 @@ def cli_env(db_url: str) -> dict[str, str]:
     return env
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def live_server(sample_url: str, tmp_path_factory) -> Iterator[str]:
     """The real service (`geo-service serve`) on a free port over the sample; yields its URL."""
-    import subprocess
-    import sys
-    import time
+    from geo_service.devserver import running_service
 
-    import httpx
-
-    port = _free_port()
-    env = dict(os.environ)
-    env["GEO_SERVICE_DATABASE_URL"] = sample_url.replace("postgresql+psycopg", "postgresql")
-    env["GEO_SERVICE_MEDIA_DIR"] = str(tmp_path_factory.mktemp("media"))
+    media = str(tmp_path_factory.mktemp("media"))
     log = tmp_path_factory.mktemp("server") / "server.log"
-    with log.open("w") as handle:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "geo_service.cli", "serve", "--host", "127.0.0.1",
-             "--port", str(port)], env=env, stdout=handle, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"service did not start:\n{log.read_text()[-3000:]}")
-            time.sleep(0.2)
+    with running_service(sample_url, log=log, GEO_SERVICE_MEDIA_DIR=media) as base:
         yield base
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()

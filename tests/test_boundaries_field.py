@@ -3,14 +3,8 @@ offline, come back online — the record reaches the server exactly once."""
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 
-import httpx
 import pytest
 from playwright.sync_api import expect, sync_playwright
 from sqlalchemy import Engine, text
@@ -20,6 +14,7 @@ from geo_service.auth import users
 from geo_service.boundaries import lines, markers
 from geo_service.db import migrate
 from geo_service.db.engine import make_engine
+from geo_service.devserver import running_service
 from geo_service.sample import load_admin_areas, load_neighbours
 from tests.test_boundaries import png_bytes
 
@@ -50,36 +45,10 @@ def field_db(database_factory) -> Iterator[tuple[str, Engine]]:
 def server(field_db, tmp_path_factory) -> Iterator[str]:
     """`geo-service serve` on a free port over the field database."""
     url, _ = field_db
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    env = dict(os.environ)
-    env["GEO_SERVICE_DATABASE_URL"] = url.replace("postgresql+psycopg", "postgresql")
-    env["GEO_SERVICE_MEDIA_DIR"] = str(tmp_path_factory.mktemp("field_media"))
+    media = str(tmp_path_factory.mktemp("field_media"))
     log = tmp_path_factory.mktemp("field_server") / "server.log"
-    with log.open("w") as handle:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "geo_service.cli", "serve", "--host", "127.0.0.1",
-             "--port", str(port)], env=env, stdout=handle, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"service did not start:\n{log.read_text()[-3000:]}")
-            time.sleep(0.2)
+    with running_service(url, log=log, GEO_SERVICE_MEDIA_DIR=media) as base:
         yield base
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
 
 
 def test_field_form_saves_offline_and_syncs_once(field_db, server, tmp_path):

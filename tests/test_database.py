@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -19,16 +18,11 @@ from sqlalchemy import inspect, text
 from geo_service.db import migrate
 from geo_service.db.engine import make_engine
 from geo_service.db.models import metadata
+from geo_service.devserver import free_port
 
 CLI = [sys.executable, "-m", "geo_service.cli"]
 TABLES = {"admin_areas", "eldercare_sites", "funeral_sites", "child_sites", "place_names",
           "neighbour_areas", "ingest_runs", "audit_log"}
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def run_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -47,7 +41,7 @@ def test_local_cluster_start_status_stop(cluster_dir):
     tmp_path = cluster_dir
     env = {k: v for k, v in os.environ.items() if k != "GEO_SERVICE_DATABASE_URL"}
     env["GEO_SERVICE_LOCAL_DIR"] = str(tmp_path / "pg")
-    env["GEO_SERVICE_LOCAL_PORT"] = str(_free_port())
+    env["GEO_SERVICE_LOCAL_PORT"] = str(free_port())
     stopped = run_cli("db", "status", env=env)
     assert stopped.returncode == 3 and "running: no" in stopped.stdout
     try:
