@@ -10,7 +10,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 from sqlalchemy import text
 
 from geo_service.maps.categories import CATEGORIES
@@ -233,3 +233,50 @@ def test_exported_map_opens_from_a_file_with_no_network(browser, sample_url, tmp
     legend = page.inner_text(".cm-legend")
     assert "养老机构" in legend and "老年食堂" in legend and "殡葬" not in legend
     context.close()
+
+
+HOSTILE = '<img src="x" onerror="window.__xss = 1">岩'
+
+
+@pytest.fixture(scope="module")
+def hostile_server(database_factory, tmp_path_factory) -> Iterator[str]:
+    """The service over a sample whose landmark and eldercare names carry HTML."""
+    from geo_service.db import migrate
+    from geo_service.db.engine import make_engine
+    from geo_service.devserver import running_service
+    from geo_service.sample import load_sample
+
+    url = database_factory("hostile")
+    engine = make_engine(url)
+    migrate.upgrade(engine)
+    load_sample(engine)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE place_names SET name = :n WHERE name = '宝顶山'"),
+                     {"n": HOSTILE})
+        conn.execute(text("UPDATE eldercare_sites SET name = :n "
+                          "WHERE id = (SELECT min(id) FROM eldercare_sites WHERE is_public)"),
+                     {"n": HOSTILE})
+    engine.dispose()
+    log = tmp_path_factory.mktemp("hostile") / "server.log"
+    with running_service(url, log=log) as base:
+        yield base
+
+
+def test_names_with_html_are_shown_as_text_never_run(browser, hostile_server) -> None:
+    page, _ = open_map(browser, hostile_server)
+    label = page.locator(".town-label", has_text="岩")  # the landmark's permanent label
+    expect(label).to_have_count(1)
+    assert label.text_content() == HOSTILE  # as text, not markup
+    assert page.evaluate("window.__xss") is None and page.locator('img[src="x"]').count() == 0
+    pages = ["/collections/place_names/items?f=html&limit=400",
+             "/collections/eldercare_sites/items?f=html&limit=10"]
+    for path in pages:
+        page.goto(hostile_server + path)
+        assert HOSTILE in page.inner_text("table")
+        shapes = page.locator("#map .leaflet-interactive")
+        for i in range(shapes.count()):  # open every feature's tooltip
+            shapes.nth(i).dispatch_event("mouseover")
+        assert HOSTILE in page.locator(".leaflet-tooltip").all_text_contents()
+        assert page.evaluate("window.__xss") is None
+        assert page.locator('img[src="x"]').count() == 0
+    page.context.close()

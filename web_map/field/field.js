@@ -4,6 +4,8 @@
   "use strict";
   const API = "/boundaries";
   const $ = (id) => document.getElementById(id);
+  /** A span holding plain text (Leaflet puts tooltip strings in as HTML). */
+  const textNode = (text) => Object.assign(document.createElement("span"), { textContent: text });
   const state = { lines: [], markers: [], line: null, inspection: null, position: null,
                   map: null, lineLayer: null, markerLayer: null, syncing: false };
 
@@ -95,7 +97,7 @@
       state.markerLayer.clearLayers();
       state.markerLayer.addLayer(L.layerGroup(state.markers.map((m) =>
         L.circleMarker([m.lat, m.lon], { radius: 7, color: "#1b4f72" })
-          .bindTooltip(m.number).on("click", () => { $("marker").value = m.id; }))));
+          .bindTooltip(textNode(m.number)).on("click", () => { $("marker").value = m.id; }))));
     }
     const drafts = inspections.inspections.filter((i) => i.state !== "signed_off");
     $("inspection").replaceChildren(

@@ -180,7 +180,7 @@
       interactive: false
     }).addTo(state.map);
     towns.eachLayer(function (layer) {
-      layer.bindTooltip(layer.feature.properties.name,
+      layer.bindTooltip(esc(layer.feature.properties.name),
         { permanent: true, direction: "center", className: "town-label", interactive: false });
     });
     L.geoJSON(fc, {
@@ -194,7 +194,7 @@
         return L.circleMarker(latlng, { radius: 3, color: "#555", weight: 1, fillOpacity: 1 });
       },
       onEachFeature: function (f, layer) {
-        layer.bindTooltip(f.properties.name, { permanent: true, direction: "right",
+        layer.bindTooltip(esc(f.properties.name), { permanent: true, direction: "right",
           className: "town-label", interactive: false });
       },
       interactive: false
