@@ -5,7 +5,9 @@ from __future__ import annotations
 import threading
 import zlib
 from collections.abc import Iterator
+from datetime import datetime
 from struct import pack
+from zoneinfo import ZoneInfo
 
 import psycopg
 import pytest
@@ -17,6 +19,7 @@ from sqlalchemy import Engine, text
 from geo_service.access import Principal, Role
 from geo_service.api.app import create_app
 from geo_service.api.deps import get_principal
+from geo_service.auth import users
 from geo_service.boundaries import lines
 from geo_service.crs import transformer
 from geo_service.db import migrate
@@ -25,7 +28,8 @@ from geo_service.sample import load_admin_areas, load_neighbours
 from geo_service.settings import data_settings
 
 ROLES = {"officer_a": Role.boundary_officer, "officer_b": Role.boundary_officer,
-         "planner": Role.planner, "editor": Role.data_editor}
+         "officer_c": Role.boundary_officer, "officer_none": Role.boundary_officer,
+         "chief": Role.admin, "planner": Role.planner, "editor": Role.data_editor}
 DERIVER = Principal("deriver", Role.admin)
 
 
@@ -42,6 +46,16 @@ def bengine(database_factory) -> Iterator[Engine]:
     """Own database: the sample's areas and neighbours, lines derived."""
     engine = _areas_db(database_factory, "boundaries")
     lines.derive_and_save(engine, DERIVER)
+    line = a_line(engine)
+    with engine.begin() as conn:  # each officer belongs to one side of the test line
+        third = conn.execute(text(
+            "SELECT code FROM admin_areas WHERE level = 'township' AND code NOT IN (:a, :b) "
+            "ORDER BY code LIMIT 1"), {"a": line["side_a_code"], "b": line["side_b_code"]}
+        ).scalar_one()
+        for name, code in (("officer_a", line["side_a_code"]), ("officer_b", line["side_b_code"]),
+                           ("officer_c", third), ("officer_none", None), ("chief", None),
+                           ("planner", None), ("editor", None)):
+            users.add_user(conn, name, "a-long-password", ROLES[name].value, area_code=code)
     yield engine
     engine.dispose()
 
@@ -345,6 +359,78 @@ def test_signed_off_inspection_cannot_be_changed_and_is_corrected_by_a_new_recor
     assert [f["marker_id"] for f in body["findings"]] == [marker["id"]]
     original = client.get(url, headers=as_("planner")).json()
     assert original["corrected_by"] == [body["id"]] and original["summary"] is None
+
+
+def test_each_side_is_signed_by_an_officer_of_that_side(client, bengine):
+    inspection = new_inspection(client, bengine, "sides")
+    url = f"/boundaries/inspections/{inspection['id']}"
+    etag = client.get(url, headers=as_("officer_a")).headers["etag"]
+    line = a_line(bengine)
+
+    def sign(user: str, side: str, tag: str):
+        return client.post(f"{url}/sign", headers=as_(user, **{"If-Match": tag}),
+                           json={"side": side})
+
+    for user, side in (("officer_c", "a"), ("officer_none", "b"), ("officer_a", "b"),
+                       ("officer_b", "a"), ("chief", "a")):
+        refused = sign(user, side, etag)
+        assert refused.status_code == 403, (user, side, refused.text)
+        detail = refused.json()["detail"]
+        code = line[f"side_{side}_code"]
+        assert code in detail and "set-area" in detail, detail
+    assert client.get(url, headers=as_("planner")).json()["state"] == "draft"
+    first = sign("officer_b", "b", etag)
+    assert first.status_code == 200 and first.json()["side_b_signed_by"] == "officer_b"
+    with bengine.begin() as conn:  # an admin ties the chief to side a: now the chief may sign
+        users.set_area(conn, "chief", line["side_a_code"])
+    try:
+        done = sign("chief", "a", first.headers["etag"])
+    finally:
+        with bengine.begin() as conn:
+            users.set_area(conn, "chief", None)
+    assert done.status_code == 200 and done.json()["state"] == "signed_off"
+    html = client.get(f"/boundaries/lines/{line['id']}/report?round=sides",
+                      headers=as_("planner")).text
+    for side in "ab":  # sign-offs printed in Beijing time, not the raw UTC timestamp
+        stamp = datetime.fromisoformat(done.json()[f"side_{side}_signed_at"])
+        assert f"{stamp.astimezone(ZoneInfo('Asia/Shanghai')):%Y-%m-%d %H:%M} (北京时间)" in html
+        assert done.json()[f"side_{side}_signed_at"] not in html
+
+
+def test_report_photos_name_the_marker_they_show(client, bengine):
+    marker = new_marker(client, bengine, "JZ-PHOTO-CAP", 0.35)
+    inspection = new_inspection(client, bengine, "photo-caption")
+    sha = client.post("/boundaries/photos", headers=as_("officer_a"),
+                      files={"file": ("a.png", png_bytes(77), "image/png")}).json()["sha256"]
+    saved = client.post(f"/boundaries/inspections/{inspection['id']}/findings",
+                        headers=as_("officer_a"), json={"marker_id": marker["id"],
+                                                        "condition": "损坏", "photos": [sha]})
+    assert saved.status_code in (200, 201), saved.text
+    html = client.get(f"/boundaries/lines/{inspection['line_id']}/report?round=photo-caption",
+                      headers=as_("planner")).text
+    assert f"<figcaption>界桩 JZ-PHOTO-CAP · sha256 {sha[:12]}" in html
+
+
+def test_the_database_refuses_one_person_signing_both_sides(client, bengine):
+    inspection = new_inspection(client, bengine, "both-sides")
+    raw = bengine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(raw) as conn, pytest.raises(psycopg.errors.CheckViolation):
+        conn.execute("UPDATE inspections SET side_a_signed_by = 'officer_a', side_a_signed_at = "
+                     "now(), side_b_signed_by = 'Officer_A', side_b_signed_at = now() "
+                     "WHERE id = %s", (inspection["id"],))
+
+
+def test_an_officer_area_must_be_a_known_township_district_or_neighbour(bengine):
+    with bengine.begin() as conn:
+        with pytest.raises(users.UserError, match="unknown area code '500111999000'"):
+            users.set_area(conn, "officer_none", "500111999000")
+        village = conn.execute(text("SELECT code FROM admin_areas WHERE level = 'village' "
+                                    "LIMIT 1")).scalar_one()
+        with pytest.raises(users.UserError, match="unknown area code"):
+            users.set_area(conn, "officer_none", village)
+        assert users.set_area(conn, "officer_none", "512021000000").area_code == "512021000000"
+        assert users.area_of(conn, "OFFICER_NONE") == "512021000000"
+        assert users.set_area(conn, "officer_none", None).area_code is None
 
 
 def test_repeated_submission_with_the_same_idempotency_key_creates_one_record(client, bengine):

@@ -51,6 +51,13 @@ def server(field_db, tmp_path_factory) -> Iterator[str]:
         yield base
 
 
+def conn_line(engine: Engine, line_id: int):
+    """The boundary line row (its side codes)."""
+    with engine.connect() as conn:
+        return conn.execute(text("SELECT side_a_code, side_b_code FROM boundary_lines "
+                                 "WHERE id = :i"), {"i": line_id}).one()
+
+
 def test_field_form_saves_offline_and_syncs_once(field_db, server, tmp_path):
     _, engine = field_db
     with engine.connect() as conn:
@@ -106,6 +113,22 @@ def test_field_form_saves_offline_and_syncs_once(field_db, server, tmp_path):
         expect(page.locator("#findings li.finding")).to_have_count(1)
         page.evaluate("window.fieldForm.sync()")  # a second sync has nothing left to send
         page.wait_for_timeout(300)
+        # sign-off from the form: refused in Chinese until the officer is tied to side a
+        page.on("dialog", lambda dialog: dialog.accept())
+        expect(page.locator("#sign-off")).to_be_visible()
+        page.click("#sign-a")
+        expect(page.locator("#status")).to_contain_text("只能由该方的界管员签字")
+        line = conn_line(engine, marker.line_id)
+        with engine.begin() as conn:
+            users.set_area(conn, "officer_f", line.side_a_code)
+        page.click("#sign-a")
+        expect(page.locator("#status")).to_contain_text("已以甲方签字")
+        expect(page.locator("#sign-state")).to_contain_text("已签 (officer_f)")
+        expect(page.locator("#sign-a")).to_be_disabled()
+        page.select_option("#inspection", "new")  # a request error reads as Chinese field names
+        page.fill("#round", "")
+        page.click("#create-inspection")
+        expect(page.locator("#status")).to_have_text("新建失败: 填写有误: 轮次不能为空")
         assert errors == []
         browser.close()
     with engine.connect() as conn:

@@ -194,7 +194,11 @@ def test_reports_are_offline_and_show_the_map(study, tmp_path) -> None:
     result = run_coverage(study, CoverageRequest(kinds=STATIONS, radius_m=800))
     page = render_report(result, compute_indicators(study))
     assert "L.map(" in page.replace("&quot;", '"') or "L.map(" in page
-    assert "leaflet" in page.lower() and "gaps (district minus service areas)" in page
+    assert "leaflet" in page.lower() and "覆盖空白(全区减去服务范围)" in page
+    for words in ("各镇街覆盖情况", "60岁及以上人口覆盖率", "<th>覆盖率</th>", "<th>最近设施</th>",
+                  "未达标", "并非实测或官方数据"):  # a Chinese report for the bureau's planners
+        assert words in page, words
+    assert "Generated" not in page and "Uncovered units" not in page
     assert "\\u8986\\u76d6\\u7a7a\\u767d gaps" in page  # the gap layer (JSON-escaped 覆盖空白)
     external = re.compile(r"<(?:script|link|img)\b[^>]*(?:src|href)\s*=\s*[\"']?(?:https?:)?//",
                           re.I)

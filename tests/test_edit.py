@@ -244,3 +244,30 @@ def test_the_app_role_cannot_alter_audit_rows(edit_engine, client, editor, centr
         with pytest.raises(Exception, match="permission denied"), app_engine.begin() as conn:
             conn.execute(text(statement), {"id": entry})
     app_engine.dispose()
+
+
+def test_renaming_a_place_respells_its_pinyin_unless_the_edit_gives_one(client, editor,
+                                                                         edit_engine):
+    from geo_service.gazetteer.pinyin import place_name_pinyin
+
+    with edit_engine.connect() as conn:
+        fid, old_name, old_pinyin = conn.execute(text(
+            "SELECT id, name, pinyin FROM place_names WHERE name = '宝顶山'")).one()
+    url = f"/collections/place_names/items/{fid}"
+    tag = client.get(url).headers["etag"]
+    renamed = client.patch(url, json={"type": "Feature", "properties": {"name": "巴岳山"}},
+                           headers={**editor, "If-Match": tag})
+    assert renamed.status_code == 200, renamed.text
+    assert old_pinyin == place_name_pinyin(old_name)
+    assert renamed.json()["properties"]["pinyin"] == place_name_pinyin("巴岳山") != old_pinyin
+    summary = client.patch(url, json={"type": "Feature", "properties": {"meaning": "改释义"}},
+                           headers={**editor, "If-Match": renamed.headers["etag"]})
+    assert summary.json()["properties"]["pinyin"] == place_name_pinyin("巴岳山")
+    given = client.patch(url, json={"type": "Feature",
+                                    "properties": {"name": "宝顶山", "pinyin": "Baoding Shan"}},
+                         headers={**editor, "If-Match": summary.headers["etag"]})
+    assert given.json()["properties"]["pinyin"] == "Baoding Shan"
+    with edit_engine.connect() as conn:
+        stored = conn.execute(text("SELECT pinyin FROM place_names WHERE id = :id"),
+                              {"id": fid}).scalar_one()
+    assert stored == "Baoding Shan"

@@ -168,6 +168,7 @@ BAD_CASES = [
     ("名称", "", "the name (名称) is empty"),
     ("类型", "养老院", "unknown kind '养老院'"),
     ("床位数", "十二", "床位数: '十二' is not a number"),
+    ("床位数", "约50", "床位数: '约50' is not a number: write the number alone, e.g. 50"),
     ("床位数", "-3", "out of range"),
     ("护理型床位数", "500", "nursing_beds (500) is larger than beds"),
     ("是否公开", "也许", "'也许' is not yes/no"),

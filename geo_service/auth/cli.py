@@ -41,6 +41,9 @@ def add(
     username: Annotated[str, typer.Argument(help="login name (letters, digits, _ . @ -)")],
     role: Annotated[str, typer.Option(help="planner, boundary_officer, data_editor or admin")],
     full_name: Annotated[str | None, typer.Option(help="the person's name")] = None,
+    area: Annotated[str | None, typer.Option(
+        help="boundary officers: 12-digit code of their township, the district or the "
+             "neighbouring county — the side of a line they may sign")] = None,
     password_stdin: Annotated[bool, typer.Option(
         "--password-stdin", help="read the password from the first line of stdin")] = False,
 ) -> None:
@@ -49,8 +52,9 @@ def add(
 
     password = _read_password(password_stdin)
     with _engine().begin() as conn:
-        user = users.add_user(conn, username, password, role, full_name)
-    out.print(f"user {user.username} added with role {user.role.value}")
+        user = users.add_user(conn, username, password, role, full_name, area)
+    out.print(f"user {user.username} added with role {user.role.value}"
+              + (f", area {user.area_code}" if user.area_code else ""))
 
 
 @user_app.command("disable")
@@ -86,6 +90,25 @@ def set_role(
     out.print(f"user {user.username} now has role {user.role.value}")
 
 
+@user_app.command("set-area")
+def set_area(
+    username: Annotated[str, typer.Argument(help="login name")],
+    code: Annotated[str | None, typer.Argument(
+        help="12-digit code of a township, the district or a neighbouring county")] = None,
+    clear: Annotated[bool, typer.Option("--clear", help="tie the user to no area")] = False,
+) -> None:
+    """Tie a boundary officer to the area whose side of a line they sign (联检签字)."""
+    from geo_service.auth import users
+
+    if (code is None) == (not clear):
+        raise GeoServiceError("give an area code, or --clear (not both)")
+    with _engine().begin() as conn:
+        user = users.set_area(conn, username, code)
+        name = users.area_name(conn, user.area_code) if user.area_code else None
+    out.print(f"user {user.username} now signs for {user.area_code} {name}" if name
+              else f"user {user.username} is tied to no area")
+
+
 @user_app.command("set-password")
 def set_password(
     username: Annotated[str, typer.Argument(help="login name")],
@@ -108,10 +131,10 @@ def list_(
 
     with _engine().connect() as conn:
         accounts = users.list_users(conn)
-    table = Table("user", "role", "active", "name", "last login")
+    table = Table("user", "role", "active", "name", "area", "last login")
     for user in accounts:
         table.add_row(user.username, user.role.value, "yes" if user.is_active else "no",
-                      user.full_name or "",
+                      user.full_name or "", user.area_code or "",
                       user.last_login_at.strftime("%Y-%m-%d %H:%M") if user.last_login_at
                       else "never")
     out.print(table)

@@ -10,7 +10,7 @@ from sqlalchemy import Connection, func, select
 
 from geo_service.access import Role
 from geo_service.auth.passwords import hash_password, verify_password
-from geo_service.db.models import sessions, users
+from geo_service.db.models import admin_areas, neighbour_areas, officer_areas, sessions, users
 from geo_service.errors import GeoServiceError, NotFoundError
 
 USERNAME = re.compile(r"^[A-Za-z0-9_.@-]{2,64}$")
@@ -34,12 +34,14 @@ class User:
     is_active: bool
     created_at: datetime
     last_login_at: datetime | None
+    area_code: str | None = None
 
     def as_dict(self) -> dict:
         """JSON-friendly form."""
         return {"username": self.username, "role": self.role.value, "full_name": self.full_name,
                 "is_active": self.is_active, "created_at": self.created_at.isoformat(),
-                "last_login_at": self.last_login_at.isoformat() if self.last_login_at else None}
+                "last_login_at": self.last_login_at.isoformat() if self.last_login_at else None,
+                "area_code": self.area_code}
 
 
 def parse_role(text: str) -> Role:
@@ -56,32 +58,60 @@ def parse_role(text: str) -> Role:
 
 def _user(row) -> User:
     return User(row.id, row.username, Role(row.role), row.full_name, row.is_active,
-                row.created_at, row.last_login_at)
+                row.created_at, row.last_login_at, row.area_code)
+
+
+def _select():
+    """Users with their area (outer join: most users have none)."""
+    return select(*_COLUMNS).select_from(users.outerjoin(
+        officer_areas, officer_areas.c.username == users.c.username))
 
 
 _COLUMNS = (users.c.id, users.c.username, users.c.role, users.c.full_name, users.c.is_active,
-            users.c.created_at, users.c.last_login_at)
+            users.c.created_at, users.c.last_login_at, officer_areas.c.area_code)
+
+
+def area_name(conn: Connection, code: str) -> str | None:
+    """The name of a district, township or neighbouring county by its code (None: unknown)."""
+    found = conn.execute(select(admin_areas.c.name).where(
+        admin_areas.c.code == code, admin_areas.c.level != "village")).scalar()
+    return found or conn.execute(select(neighbour_areas.c.name)
+                                 .where(neighbour_areas.c.code == code)).scalar()
+
+
+def parse_area(conn: Connection, code: str) -> str:
+    """A known area code an officer can belong to (township, the district or a neighbour)."""
+    code = code.strip()
+    if area_name(conn, code) is None:
+        raise UserError(f"unknown area code {code!r}: give the 12-digit code of a township "
+                        "(e.g. 500111001000 龙岗街道), of the district (500111000000) or of a "
+                        "neighbouring county (e.g. 512021000000 安岳县)")
+    return code
 
 
 def add_user(
-    conn: Connection, username: str, password: str, role: str, full_name: str | None = None
+    conn: Connection, username: str, password: str, role: str, full_name: str | None = None,
+    area_code: str | None = None,
 ) -> User:
-    """Create an account; the name must be new."""
+    """Create an account; the name must be new (area: the side of a line the officer signs)."""
     if not USERNAME.fullmatch(username):
         raise UserError(f"user name {username!r}: use 2–64 letters, digits or _ . @ -")
     chosen = parse_role(role)
+    area = None if area_code is None else parse_area(conn, area_code)
     if conn.execute(select(users.c.id).where(func.lower(users.c.username) == username.lower())
                     ).first():
         raise UserError(f"user {username!r} exists already")
     row = conn.execute(users.insert().values(
         username=username, password_hash=hash_password(password), role=chosen.value,
-        full_name=full_name).returning(*_COLUMNS)).one()
-    return _user(row)
+        full_name=full_name).returning(users.c.username)).one()
+    if area is not None:
+        conn.execute(officer_areas.insert().values(username=row.username, area_code=area))
+    return get_user(conn, row.username)
 
 
 def get_user(conn: Connection, username: str) -> User:
     """The account called `username` (case-insensitive)."""
-    row = conn.execute(select(*_COLUMNS).where(func.lower(users.c.username) == username.lower())
+    row = conn.execute(_select().where(func.lower(users.c.username) == username.lower())
                        ).first()
     if row is None:
         raise NotFoundError(f"no user {username!r}")
@@ -90,7 +120,7 @@ def get_user(conn: Connection, username: str) -> User:
 
 def list_users(conn: Connection) -> list[User]:
     """Every account, by name."""
-    return [_user(r) for r in conn.execute(select(*_COLUMNS).order_by(users.c.username))]
+    return [_user(r) for r in conn.execute(_select().order_by(users.c.username))]
 
 
 def set_role(conn: Connection, username: str, role: str) -> User:
@@ -100,6 +130,23 @@ def set_role(conn: Connection, username: str, role: str) -> User:
     conn.execute(users.update().where(users.c.id == user.id).values(role=chosen.value))
     revoke_all(conn, user.id)
     return get_user(conn, username)
+
+
+def set_area(conn: Connection, username: str, area_code: str | None) -> User:
+    """Tie a user to an area (None: to none); sign-off is then allowed for that side only."""
+    user = get_user(conn, username)
+    conn.execute(officer_areas.delete().where(officer_areas.c.username == user.username))
+    if area_code is not None:
+        conn.execute(officer_areas.insert().values(username=user.username,
+                                                   area_code=parse_area(conn, area_code)))
+    return get_user(conn, username)
+
+
+def area_of(conn: Connection, username: str) -> str | None:
+    """The area code a user signs for, if any."""
+    return conn.execute(select(officer_areas.c.area_code).select_from(officer_areas.join(
+        users, users.c.username == officer_areas.c.username)).where(
+        func.lower(users.c.username) == username.lower())).scalar()
 
 
 def set_active(conn: Connection, username: str, active: bool) -> User:
@@ -129,7 +176,7 @@ def revoke_all(conn: Connection, user_id: int) -> None:
 def check_login(conn: Connection, username: str, password: str) -> User | None:
     """The active user with this name and password, else None (same work either way)."""
     row = conn.execute(
-        select(*_COLUMNS, users.c.password_hash)
+        _select().add_columns(users.c.password_hash)
         .where(func.lower(users.c.username) == username.lower())
     ).first()
     ok = verify_password(row.password_hash if row else None, password)

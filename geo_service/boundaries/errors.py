@@ -11,6 +11,12 @@ class BoundaryInputError(GeoServiceError):
     status_code = 422
 
 
+class NotYourSideError(GeoServiceError):
+    """A sign-off by an officer who does not belong to that side of the line."""
+
+    status_code = 403
+
+
 class ConflictError(GeoServiceError):
     """The record's state forbids the change (e.g. it is signed off)."""
 

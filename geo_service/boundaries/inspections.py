@@ -11,8 +11,9 @@ from sqlalchemy.exc import IntegrityError
 
 from geo_service import audit
 from geo_service.access import Principal
+from geo_service.auth.users import area_of
 from geo_service.boundaries import photos
-from geo_service.boundaries.errors import BoundaryInputError, ConflictError
+from geo_service.boundaries.errors import BoundaryInputError, ConflictError, NotYourSideError
 from geo_service.boundaries.geometry import (
     displacement_m,
     from_db,
@@ -284,6 +285,20 @@ def add_photo(conn: Connection, principal: Principal, inspection_id: int, sha: s
     return get(conn, inspection_id)
 
 
+def _check_side(conn: Connection, me: str, side: str, code: str, line_id: int) -> None:
+    """403 unless the signer is an officer of that side (users.area_code = the side's code)."""
+    mine = area_of(conn, me)
+    if mine == code:
+        return
+    line = conn.execute(select(boundary_lines).where(boundary_lines.c.id == line_id)).one()
+    side_name = line.side_a_name if side == "a" else line.side_b_name
+    yours = f"you ({me}) are registered for {mine}" if mine else f"you ({me}) have no area"
+    raise NotYourSideError(
+        f"side {side} of this line is {side_name} ({code}) and must be signed by one of its "
+        f"officers; {yours}. An admin ties an officer to an area with "
+        f"`geo-service user set-area {me} CODE`")
+
+
 def sign(conn: Connection, principal: Principal, inspection_id: int, side: str,
          if_match: str | None) -> dict:
     """One side signs the version it read (If-Match); both signed → signed off, immutable."""
@@ -293,9 +308,10 @@ def sign(conn: Connection, principal: Principal, inspection_id: int, side: str,
     if getattr(row, f"{mine}_signed_at") is not None:
         raise ConflictError(f"inspection {inspection_id}: side {side} has already signed "
                             f"({getattr(row, f'{mine}_signed_by')})")
-    if getattr(row, f"{other}_signed_by") == me:
+    if (getattr(row, f"{other}_signed_by") or "").lower() == me.lower():
         raise ConflictError(f"inspection {inspection_id}: {me} signed the other side already; "
                             "each side signs with its own officer")
+    _check_side(conn, me, side, getattr(row, f"{mine}_code"), row.line_id)
     before = _record(conn, row)
     values = {f"{mine}_signed_by": me, f"{mine}_signed_at": func.clock_timestamp()}
     if getattr(row, f"{other}_signed_at") is not None:

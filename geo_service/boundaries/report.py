@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from html import escape
+from zoneinfo import ZoneInfo
 
 import shapely
 from sqlalchemy import Connection, select
@@ -19,6 +21,13 @@ COLOURS = {"完好": "#2e7d32", "损坏": "#ef6c00", "丢失": "#c62828", "移�
 STATES = {"draft": "草稿 draft", "partly_signed": "一方已签 signed by one side",
           "signed_off": "双方签认 signed off (不可更改)"}
 _W, _H, _PAD = 720.0, 420.0, 24.0
+BEIJING = ZoneInfo("Asia/Shanghai")
+
+
+def beijing_time(stamp: str | datetime) -> str:
+    """A stored time as Beijing time to the minute: '2026-11-23 07:23 (北京时间)'."""
+    moment = datetime.fromisoformat(stamp) if isinstance(stamp, str) else stamp
+    return f"{moment.astimezone(BEIJING):%Y-%m-%d %H:%M} (北京时间)"
 
 
 def _svg(line_geom, marker_points: list[tuple[str, object, str | None]]) -> str:
@@ -98,14 +107,21 @@ def render(conn: Connection, line_id: int, round_: str | None) -> str:
             f"<td>{e((f and f['note']) or '')}</td></tr>")
     notes = "".join(f"<li><b>{e(n['category'])}</b>: {e(n['note'])}</li>"
                     for n in record["segment_notes"]) or "<li>无</li>"
+    marker_of = {f["id"]: f["marker_number"] for f in record["findings"]}
+
+    def caption(p: dict) -> str:
+        parts = [f"界桩 {marker_of[p['finding_id']]}" if p["finding_id"] in marker_of else "",
+                 p["caption"] or ""]
+        return " · ".join(x for x in parts if x) or "沿线照片"
+
     pics = "".join(
-        f"<figure><img src='{e(p['url'])}' alt='photo {e(p['sha256'][:8])}' loading='lazy'>"
-        f"<figcaption>{e(p['caption'] or '')} · sha256 {e(p['sha256'][:12])}…</figcaption>"
+        f"<figure><img src='{e(p['url'])}' alt='{e(caption(p))}' loading='lazy'>"
+        f"<figcaption>{e(caption(p))} · sha256 {e(p['sha256'][:12])}…</figcaption>"
         f"</figure>" for p in record["photos"]) or "<p>无照片</p>"
 
     def signed(side: str) -> str:
         who, at = record[f"side_{side}_signed_by"], record[f"side_{side}_signed_at"]
-        return f"{e(who)} · {e(at)}" if who else "未签认"
+        return f"{e(who)} · {e(beijing_time(at))}" if who else "未签认"
 
     officers_a = "、".join(record["side_a_officers"]) or "—"
     officers_b = "、".join(record["side_b_officers"]) or "—"

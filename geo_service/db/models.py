@@ -286,6 +286,14 @@ inspections = Table(
            server_default=func.clock_timestamp()),
 )
 
+officer_areas = Table(  # 0006: the area whose side of a line a boundary officer signs
+    "officer_areas", metadata,
+    Column("username", Text, primary_key=True),
+    Column("area_code", String(12), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False,
+           server_default=func.clock_timestamp()),
+)
+
 inspection_findings = Table(
     "inspection_findings", metadata,
     Column("id", BigInteger, primary_key=True, autoincrement=True),

@@ -74,10 +74,10 @@ def _validate(conn: Connection, layer: LayerSpec, cells: dict[str, str], geometr
         raise LoadRejectedError(f"the feature was not saved: {shown}", problems)
     if extra is not None:
         record["extra"] = extra
-    if layer.id == "place_names" and not record.get("pinyin"):
-        from geo_service.gazetteer.pinyin import place_name_pinyin
+    if layer.id == "place_names":
+        from geo_service.gazetteer.pinyin import fill_pinyin
 
-        record["pinyin"] = place_name_pinyin(record["name"])
+        fill_pinyin(record)
     return record
 
 
@@ -186,6 +186,9 @@ def update(conn: Connection, who: Principal, layer_id: str, feature_id: int, bod
     geometry = feature_geometry(body)
     if merge:
         cells = {**record_cells(before, layer), **given}
+        renamed = "name" in given and given["name"].strip() != before["properties"].get("name")
+        if renamed and "pinyin" in cells and "pinyin" not in given:
+            del cells["pinyin"]  # the stored spelling was of the old name: spell the new one
         if geometry is None and before["geometry"]:
             geometry = feature_geometry(before)
         if extra is not None:

@@ -49,6 +49,7 @@ __all__ = [
     "ETHNIC_GROUPS",
     "GENERICS",
     "PHRASE_OVERRIDES",
+    "fill_pinyin",
     "place_name_pinyin",
     "search_keys",
     "split_generic",
@@ -268,6 +269,13 @@ def place_name_pinyin(name: str, *, generic: str | None = None) -> str:
     value must be a proper suffix of ``name`` (ValueError otherwise).
     """
     return " ".join(_format_word(word) for word in _name_words(name, generic) if word)
+
+
+def fill_pinyin(record: dict) -> dict:
+    """Give a place-name record without a spelling the orthographic pinyin of its name."""
+    if not record.get("pinyin") and record.get("name"):
+        record["pinyin"] = place_name_pinyin(record["name"])
+    return record
 
 
 def toneless(text: str) -> str:

@@ -32,7 +32,7 @@ from sqlalchemy import Connection, Engine, text
 from geo_service.access import ANONYMOUS, Principal
 from geo_service.errors import GeoServiceError
 from geo_service.gazetteer.index import FACILITY_TABLES, has_pending, refresh_search_index
-from geo_service.gazetteer.pinyin import to_simplified, toneless
+from geo_service.gazetteer.pinyin import search_keys, to_simplified, toneless
 
 EXACT, PREFIX, PINYIN_EXACT, PINYIN_PREFIX, ALIAS_EXACT, ALIAS_PREFIX, FUZZY = range(7)
 TYPES = ("place", "facility")
@@ -88,6 +88,14 @@ def _like_prefix(value: str) -> str:
     return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
+def _homophone_key(han: str) -> str | None:
+    """Toneless pinyin of Chinese input of two or more characters (None otherwise)."""
+    if len(_HAN_RE.findall(han)) < 2:
+        return None
+    full = search_keys(han)["full"]
+    return full if re.fullmatch(r"[a-z0-9]{4,}", full) else None
+
+
 def _hits_sql(norm: Normalised, *, fuzzy: bool) -> tuple[str, dict]:
     """UNION ALL of index look-ups, each yielding (id, rank): strict ones, or fuzzy ones."""
     alias = "CASE WHEN term_type IN ('alias', 'former') THEN {alias} ELSE {name} END"
@@ -103,6 +111,11 @@ def _hits_sql(norm: Normalised, *, fuzzy: bool) -> tuple[str, dict]:
                 parts.append(f"SELECT id, {FUZZY} FROM place_search WHERE term LIKE :t_any "
                              "ESCAPE '\\'")
                 params["t_any"] = "%" + _like_prefix(norm.text)
+            sound = _homophone_key(norm.text)
+            if sound:  # a wrong homophone picked in a pinyin IME: 宝鼎 → baoding → 宝顶山
+                parts.append(f"SELECT id, {FUZZY} FROM place_search "
+                             "WHERE pinyin_full LIKE :sound_prefix ESCAPE '\\'")
+                params["sound_prefix"] = _like_prefix(sound)
         elif norm.fuzzy_pinyin:
             params["k"] = norm.pinyin
             parts.append(f"SELECT id, {FUZZY} FROM place_search WHERE pinyin_full % :k")

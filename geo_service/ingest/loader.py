@@ -120,12 +120,11 @@ def prepare(
 
 
 def _fill_pinyin(records: list[dict]) -> None:
-    """Place names without a spelling get the orthographic pinyin."""
-    from geo_service.gazetteer.pinyin import place_name_pinyin
+    """Place names without a spelling get the orthographic pinyin (as API edits do)."""
+    from geo_service.gazetteer.pinyin import fill_pinyin
 
     for record in records:
-        if not record.get("pinyin"):
-            record["pinyin"] = place_name_pinyin(record["name"])
+        fill_pinyin(record)
 
 
 def load_file(

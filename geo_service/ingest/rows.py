@@ -123,7 +123,9 @@ def _convert(spec: FieldSpec, text: str) -> object:
         try:
             number = _float(text)
         except ValueError:
-            raise ValueError(f"{text!r} is not a number") from None
+            found = re.search(r"\d+(?:\.\d+)?", text)  # 约50, 50张: a number with words
+            hint = f": write the number alone, e.g. {found.group()}" if found else ""
+            raise ValueError(f"{text!r} is not a number{hint}") from None
         if spec.type == "int":
             if not number.is_integer():
                 raise ValueError(f"{text!r} is not a whole number")

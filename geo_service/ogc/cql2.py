@@ -16,7 +16,6 @@ import shapely
 from lark.exceptions import LarkError
 from pygeofilter import ast, values
 from pygeofilter.parsers.cql2_json import parse as parse_json
-from pygeofilter.parsers.cql2_text import parse as parse_text
 from sqlalchemy import (
     ARRAY,
     Boolean,
@@ -37,6 +36,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from geo_service.crs import STORAGE_SRID
 from geo_service.errors import GeoServiceError
 from geo_service.ogc.collections import Property
+from geo_service.ogc.cql2_text import parse_text
 from geo_service.ogc.crs_negotiation import CRS84, OgcCRS, geometry_in_storage
 
 # Local time of the bureau: a bare date means that whole day in China Standard Time.
@@ -62,11 +62,17 @@ class Typed:
     is_literal: bool = False
 
 
+def filter_lang(lang: str | None) -> str:
+    """The filter-lang value (cql2-text by default); 400 for any other language."""
+    value = (lang or "cql2-text").lower()
+    if value not in ("cql2-text", "cql2-json"):
+        raise CQL2Error(f"filter-lang: {lang!r} is not supported; use cql2-text or cql2-json")
+    return value
+
+
 def parse(expression: str, lang: str | None) -> ast.Node:
     """Parse a CQL2 text or JSON filter; 400 with the parser's reason when it is malformed."""
-    lang = (lang or "cql2-text").lower()
-    if lang not in ("cql2-text", "cql2-json"):
-        raise CQL2Error(f"filter-lang: {lang!r} is not supported; use cql2-text or cql2-json")
+    lang = filter_lang(lang)
     try:
         if lang == "cql2-json":
             return parse_json(json.loads(expression))
@@ -155,10 +161,13 @@ class Compiler:
     def _like(self, node: ast.Like) -> ColumnElement[bool]:
         lhs = self.expr(node.lhs)
         self._need(lhs, _TEXT, "LIKE")
-        if not isinstance(node.pattern, str):
-            raise CQL2Error("filter: the pattern of LIKE must be a string literal")
-        pattern = literal(node.pattern, Text)
-        clause = lhs.sql.ilike(pattern) if node.nocase else lhs.sql.like(pattern)
+        pattern = self.expr(node.pattern)
+        if pattern.type not in (None, "text") or not (
+                isinstance(pattern.literal, str) or not pattern.is_literal):
+            raise CQL2Error("filter: the pattern of LIKE must be a string")
+        pattern_sql = literal(pattern.literal, Text) if pattern.is_literal else pattern.sql
+        clause = (lhs.sql.ilike(pattern_sql) if node.nocase
+                  else lhs.sql.like(pattern_sql))
         return not_(clause) if node.not_ else clause
 
     def _temporal(self, node: ast.TemporalPredicate) -> ColumnElement[bool]:
@@ -236,7 +245,8 @@ class Compiler:
             arg = self.expr(node.arguments[0])
             self._need(arg, _TEXT, node.name)
             fn = func.lower if node.name.lower() == "lower" else func.upper
-            return Typed(fn(arg.sql), "text")
+            value = bind_literal(arg.literal, "text") if arg.is_literal else arg.sql
+            return Typed(fn(value), "text")
         if isinstance(node, values.Geometry | values.Envelope):
             return Typed(self._geometry_side(node), "geometry")
         if isinstance(node, bool | int | float | str | datetime | date):
@@ -264,7 +274,9 @@ class Compiler:
                 raise CQL2Error(f"filter: invalid geometry: {exc}") from None
             return self._geom_literal(geom)
         if isinstance(node, values.Envelope):
-            return self._geom_literal(shapely.box(node.x1, node.y1, node.x2, node.y2))
+            # pygeofilter fills Envelope positionally from [minx, miny, maxx, maxy] (CQL2 JSON
+            # {"bbox": [...]} and our BBOX(...) text literal), whatever the field names say.
+            return self._geom_literal(shapely.box(node.x1, node.x2, node.y1, node.y2))
         raise CQL2Error(f"filter: {_describe(node)} is not a geometry")
 
     def _geom_literal(self, geom: shapely.Geometry) -> Any:
@@ -354,6 +366,8 @@ def datetime_clause(text: str, column: Any) -> ColumnElement[bool]:
     except ValueError:
         raise CQL2Error(f"datetime: {text!r} is not an RFC 3339 date-time, date or "
                         "interval (start/end, '..' for open)") from None
+    if start is not None and end is not None and start >= end:
+        raise CQL2Error(f"datetime: interval {text!r} ends before it starts")
     clauses = []
     if start is not None:
         clauses.append(column >= literal(start, TIMESTAMP(timezone=True)))

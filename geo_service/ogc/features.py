@@ -142,8 +142,13 @@ def parse_items(collection: Collection, principal: Principal,
                        offset=_int(params, "offset", 0, 0),
                        crs=parse_ogc_crs(params.get("crs"), "crs"))
     geometry = collection.geometry
+    # A bad bbox-crs or filter-crs is a 400 even without bbox or filter (Part 1
+    # /req/core/query-param-invalid).
+    bbox_crs = parse_ogc_crs(params.get("bbox-crs"), "bbox-crs")
+    filter_crs = parse_ogc_crs(params.get("filter-crs"), "filter-crs")
+    cql2.filter_lang(params.get("filter-lang"))
     if params.get("bbox"):
-        box = parse_bbox(params["bbox"], parse_ogc_crs(params.get("bbox-crs"), "bbox-crs"))
+        box = parse_bbox(params["bbox"], bbox_crs)
         envelope = func.ST_MakeEnvelope(*(literal(v) for v in box), 4490)
         query.clauses.append(func.ST_Intersects(geometry, envelope))
     if params.get("datetime"):
@@ -151,8 +156,7 @@ def parse_items(collection: Collection, principal: Principal,
                                                   collection.table.c.updated_at))
     if params.get("filter"):
         query.clauses.append(cql2.compile_filter(
-            params["filter"], params.get("filter-lang"), props, geometry,
-            parse_ogc_crs(params.get("filter-crs"), "filter-crs")))
+            params["filter"], params.get("filter-lang"), props, geometry, filter_crs))
     for name, raw in params.items():
         if name in props and name not in ITEM_PARAMETERS | extra:
             query.clauses.append(_property_value(props[name], raw))

@@ -32,15 +32,39 @@
   const dropDraft = (k) => outbox("readwrite", (s) => s.delete(k));
 
   // ---- HTTP ------------------------------------------------------------------------
+  const FIELDS = { round: "轮次", inspected_on: "日期", side_a_officers: "甲方人员",
+    side_b_officers: "乙方人员", marker_id: "界桩", condition: "状况", measured_lon: "GPS位置",
+    measured_lat: "GPS位置", note: "说明", photos: "照片", file: "照片", side: "签字方" };
+  const STATUS = { 403: "无权进行此操作", 404: "记录不存在(可能已被删除)",
+    409: "记录状态不允许此操作", 412: "他人已先保存了这条记录, 请重新选择记录后再操作",
+    413: "照片太大(上限 15 MB)", 415: "照片格式不支持, 请用 JPEG、PNG、WebP 或 HEIC 照片",
+    422: "填写有误", 428: "请重新选择记录后再操作", 429: "操作太频繁, 请稍后再试" };
+  /** A Chinese message for a refused request; the server's own words follow for support. */
+  function zhMessage(status, detail) {
+    if (Array.isArray(detail)) {          // request validation: name the fields in Chinese
+      const items = detail.map((d) => {
+        const field = FIELDS[(d.loc || []).slice(-1)[0]] || (d.loc || []).slice(-1)[0] || "";
+        const what = d.type === "string_too_short" || d.type === "missing" ? "不能为空"
+          : d.type === "literal_error" ? "取值不对" : "格式不对";
+        return `${field}${what}`;
+      });
+      return `填写有误: ${[...new Set(items)].join("; ")}`;
+    }
+    const lead = STATUS[status] || (status >= 500 ? "服务器暂时出错, 请稍后再试" : "操作未成功");
+    return detail ? `${lead} (${detail})` : lead;
+  }
   async function api(path, options = {}) {
-    const response = await fetch(path, { credentials: "same-origin", ...options });
+    let response;
+    try {
+      response = await fetch(path, { credentials: "same-origin", ...options });
+    } catch (err) { throw new Error("网络不通, 请联网后再试"); }
     if (response.status === 401) { showLogin(); throw new Error("请先登录"); }
     const body = response.headers.get("content-type")?.includes("json")
       ? await response.json() : null;
     if (!response.ok) {
-      const detail = body && body.detail;
-      const error = new Error(typeof detail === "string" ? detail : JSON.stringify(detail));
+      const error = new Error(zhMessage(response.status, body && body.detail));
       error.status = response.status;
+      error.detail = body && typeof body.detail === "string" ? body.detail : "";
       throw error;
     }
     return body;
@@ -57,7 +81,8 @@
     try {
       const response = await fetch("/auth/login", { method: "POST",
         body: new FormData(event.target), credentials: "same-origin" });
-      if (!response.ok) throw new Error((await response.json()).detail || "登录失败");
+      if (response.status === 429) throw new Error("登录失败次数太多, 请稍后再试");
+      if (!response.ok) throw new Error("用户名或密码不对, 或账号已停用");
       await start();
     } catch (err) { $("login-error").textContent = err.message; }
   });
@@ -113,8 +138,10 @@
   async function showFindings() {
     const list = $("findings");
     list.replaceChildren();
+    $("sign-off").hidden = true;
     if (!state.inspection || !navigator.onLine) return;
     const record = await api(`${API}/inspections/${state.inspection}`);
+    showSignOff(record);
     for (const f of record.findings) {
       const li = document.createElement("li");
       li.className = "finding";
@@ -124,6 +151,41 @@
       list.append(li);
     }
   }
+  function showSignOff(record) {
+    const signed = (side) => record[`side_${side}_signed_by`]
+      ? `已签 (${record[`side_${side}_signed_by`]})` : "未签";
+    $("sign-state").textContent = `甲方 ${record.side_a_name}: ${signed("a")}; ` +
+      `乙方 ${record.side_b_name}: ${signed("b")}` +
+      (record.state === "signed_off" ? " — 双方已签字, 记录已锁定" : "");
+    $("sign-a").textContent = `以甲方 (${record.side_a_name}) 签字`;
+    $("sign-b").textContent = `以乙方 (${record.side_b_name}) 签字`;
+    $("sign-a").disabled = Boolean(record.side_a_signed_by);
+    $("sign-b").disabled = Boolean(record.side_b_signed_by);
+    $("sign-off").hidden = false;
+  }
+  async function signSide(side) {
+    if (!state.inspection) return;
+    const waiting = (await allDrafts()).filter((d) => d.inspection === state.inspection);
+    if (waiting.length) { say(`还有 ${waiting.length} 条待同步, 请先同步再签字`); return; }
+    try {
+      const response = await fetch(`${API}/inspections/${state.inspection}`,
+                                   { credentials: "same-origin" });
+      if (!response.ok) throw new Error(zhMessage(response.status));
+      const record = await response.json();
+      const sideName = record[`side_${side}_name`];
+      if (!confirm(`以${side === "a" ? "甲" : "乙"}方 (${sideName}) 签字确认本次联检记录?`)) return;
+      await api(`${API}/inspections/${state.inspection}/sign`, { method: "POST",
+        headers: { "Content-Type": "application/json", "If-Match": response.headers.get("etag") },
+        body: JSON.stringify({ side }) });
+      say(`已以${side === "a" ? "甲" : "乙"}方签字`);
+    } catch (err) {
+      say(err.status === 403 ? `签字未成功: 只能由该方的界管员签字 (${err.detail})`
+        : `签字未成功: ${err.message}`);
+    }
+    await showFindings().catch(() => {});
+  }
+  $("sign-a").addEventListener("click", () => signSide("a"));
+  $("sign-b").addEventListener("click", () => signSide("b"));
   $("line").addEventListener("change", (e) => selectLine(e.target.value).catch((x) => say(x.message)));
   $("inspection").addEventListener("change", (e) => selectInspection(e.target.value));
   $("create-inspection").addEventListener("click", async () => {
@@ -187,7 +249,13 @@
       const li = document.createElement("li");
       li.textContent = `${d.label}: ${d.body.condition}${d.photo ? " 📷" : ""}` +
         (d.error ? ` — ${d.error}` : "");
-      if (d.error) li.className = "failed";
+      if (d.error) {                       // refused by the server: it never goes through
+        li.className = "failed";
+        const drop = Object.assign(document.createElement("button"),
+          { type: "button", className: "drop", textContent: "删除此条" });
+        drop.addEventListener("click", async () => { await dropDraft(d.key); await renderPending(); });
+        li.append(" ", drop);
+      }
       return li;
     }));
   }
@@ -211,6 +279,7 @@
     let sent = 0;
     try {
       for (const draft of await allDrafts()) {
+        if (draft.error) continue;           // refused before: the officer decides (删除此条)
         try {
           await sendDraft(draft);
           await dropDraft(draft.key);

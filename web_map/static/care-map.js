@@ -159,8 +159,30 @@
         if (!g) return;
         if (ev.target.checked) g.addTo(state.map); else state.map.removeLayer(g);
       });
-      box.appendChild(label);
+      // one tap to keep just this category (e.g. only 老年食堂 before 离我最近的设施)
+      var only = document.createElement("button");
+      only.type = "button";
+      only.className = "btn only";
+      only.textContent = "只看这类";
+      only.setAttribute("aria-label", "只看" + c.title);
+      only.addEventListener("click", function () { showOnly(c.id); });
+      var row = document.createElement("div");
+      row.className = "chip-row";
+      row.appendChild(label);
+      row.appendChild(only);
+      box.appendChild(row);
     });
+  }
+
+  function showOnly(id) {
+    document.querySelectorAll("#legend-items input[type=checkbox]").forEach(function (input) {
+      var wanted = input.value === id;
+      if (input.checked !== wanted) {
+        input.checked = wanted;
+        input.dispatchEvent(new Event("change"));
+      }
+    });
+    status("只显示“" + catById(id).title + "”。点“离我最近的设施”可查看离您最近的。");
   }
 
   function isChecked(id) {
@@ -195,13 +217,15 @@
       },
       onEachFeature: function (f, layer) {
         layer.bindTooltip(esc(f.properties.name), { permanent: true, direction: "right",
-          className: "town-label", interactive: false });
+          className: "town-label landmark-label", interactive: false });
       },
       interactive: false
     }).addTo(state.map);
     state.districtBounds = towns.getBounds();
     var toggleLabels = function () {
-      state.map.getContainer().classList.toggle("map-hide-labels", state.map.getZoom() < 11);
+      // township names from z10, landmarks (which would sit on them) from z11
+      state.map.getContainer().classList.toggle("map-hide-labels", state.map.getZoom() < 10);
+      state.map.getContainer().classList.toggle("map-hide-landmarks", state.map.getZoom() < 11);
     };
     state.map.on("zoomend", toggleLabels);
     toggleLabels();
@@ -257,20 +281,38 @@
     $("card-close").addEventListener("click", closeCard);
   }
 
-  function closeCard() {
+  function closeCard(fromHistory) {
+    // a card opened by a tap added a history entry: the phone's back button closes it, and
+    // so does 关闭 (by going back), so back never jumps past the map
+    if (fromHistory !== true && history.state && history.state.card) { history.back(); return; }
+    var wasOpen = !$("card").hidden;
     $("card").hidden = true;
     if (state.selected && state.markers[state.selected]) {
       var el = state.markers[state.selected].getElement();
       if (el) el.classList.remove("selected-mk");
     }
+    var current = document.querySelector('#results .row[aria-current="true"]');
     state.selected = null;
+    highlightRow(null);
     setUrl(null);
+    if (wasOpen && current) current.focus();
   }
 
-  function setUrl(id) {
+  function setUrl(id, push) {
     var q = id ? "?f=" + encodeURIComponent(id) : "";
-    history.replaceState(null, "", location.pathname + q + location.hash);
+    var url = location.pathname + q + location.hash;
+    if (push) history.pushState({ card: id }, "", url);
+    else history.replaceState(id ? history.state : null, "", url);
   }
+
+  function onHistory() {  // back/forward: show the card the address names, or none
+    var f = new URLSearchParams(location.search).get("f");
+    if (state.map) writeHash();  // the address keeps naming the view on screen
+    if (!f) { if (!$("card").hidden) closeCard(true); return; }
+    if (f !== state.selected) openFacility(f, { zoom: 15, push: false });
+  }
+
+  function narrowScreen() { return window.matchMedia("(max-width: 899px)").matches; }
 
   function highlightRow(id) {
     Array.prototype.forEach.call(document.querySelectorAll("#results .row"), function (b) {
@@ -285,9 +327,11 @@
       var old = state.markers[state.selected].getElement();
       if (old) old.classList.remove("selected-mk");
     }
+    // a user's tap adds one history entry (so back closes the card); switching cards replaces it
+    var push = opts.push !== false && $("card").hidden;
     state.selected = id;
     highlightRow(id);
-    setUrl(id);
+    setUrl(id, push);
     var show = function () {
       if (!m) return;
       var el = m.getElement();
@@ -304,7 +348,9 @@
     return getJSON("/map/api/facilities/" + encodeURIComponent(id) + "?crs=" + state.crs)
       .then(function (f) {
         renderCard(f);
-        if (!opts.keepFocus) $("card-title").focus({ preventScroll: !!opts.fromMarker });
+        if (!opts.keepFocus) $("card-title").focus({ preventScroll: true });
+        // on a phone the card is below the map: bring it on screen, top first
+        if (narrowScreen() && !opts.keepFocus) $("card").scrollIntoView({ block: "start" });
       })
       .catch(function (e) { status(e.status === 404 ? "没有找到这个设施。" : "设施详情加载失败。", true); });
   }
@@ -331,10 +377,15 @@
       if (opts.center) state.map.setView(here, Math.max(state.map.getZoom(), 13));
       renderResults(label + "附近的设施(由近到远)", data.results.map(function (r) {
         var cat = catById(r.cat);
-        return { id: r.id, name: r.name, meta: cat.title + " · " + r.kind, cat: cat,
+        var meta = r.kind && r.kind !== cat.title ? cat.title + " · " + r.kind : cat.title;
+        return { id: r.id, name: r.name, meta: meta, cat: cat,
           right: distanceText(r.distance_m), distance: r.distance_m };
       }), "nearest");
-      status("找到 " + data.results.length + " 处设施，按距离由近到远排列。");
+      if (!data.results.length) {
+        status("附近没有找到所选类别的设施。可以在“设施类别”里多选几类再试。", true);
+      } else {
+        status("找到 " + data.results.length + " 处设施，按距离由近到远排列。");
+      }
     }).catch(function () { status("查找附近设施失败，请稍后再试。", true); });
   }
 
@@ -367,8 +418,11 @@
       // GPS gives WGS84 (= CGCS2000 here); the service returns it in the map's CRS.
       listNearest(pos.coords.longitude, pos.coords.latitude, "EPSG:4490", "您",
         { mark: true, center: true });
-    }, function () {
-      status("没能取得您的位置(可能未允许定位)。可以点“在地图上选位置”。", true);
+    }, function (err) {
+      status((err && err.code === 1
+        ? "您没有允许本页使用位置，所以找不到您附近的设施。"
+        : "暂时没能取得您的位置。") +
+        "可以点“在地图上选位置”，或在上面的搜索框输入您所在的镇街、村或社区。", true);
     }, { enableHighAccuracy: true, timeout: 20000, maximumAge: 60000 });
   }
 
@@ -396,7 +450,12 @@
   function doSearch(ev) {
     ev.preventDefault();
     var q = $("q").value.trim();
-    if (!q) { status("请输入要搜索的名称或地址。", true); return; }
+    if (!q) {
+      $("results").innerHTML = "";
+      $("results-title").hidden = true;
+      status("请输入要搜索的名称或地址。", true);
+      return;
+    }
     var s = state.config.search;
     // public=true: even a logged-in viewer gets only public rows on this public page
     var url = s.url + "?q=" + encodeURIComponent(q) + "&types=place,facility&public=true&limit=20";
@@ -419,7 +478,10 @@
       status("找到 " + items.length + " 条结果，已移到第一条。");
       var first = items[0];
       if (first.id) openFacility(first.id, { zoom: 15, keepFocus: true }); else first.action();
-    }).catch(function () { status("搜索失败，请稍后再试。", true); });
+    }).catch(function (e) {
+      status(e.status === 400 ? "没法搜索这段文字。请输入 100 个字以内的名称、地址或拼音。"
+        : "搜索失败，请稍后再试。", true);
+    });
   }
 
   function goToPlace(name, lon, lat) {
@@ -451,7 +513,7 @@
   function writeHash() {
     var c = state.map.getCenter(), z = state.map.getZoom();
     var hash = "#" + z + "/" + c.lat.toFixed(5) + "/" + c.lng.toFixed(5);
-    history.replaceState(null, "", location.pathname + location.search + hash);
+    history.replaceState(history.state, "", location.pathname + location.search + hash);
     var link = $("card-link");
     if (link && state.selected) { link.href = shareUrl(state.selected); link.textContent = link.href; }
   }
@@ -466,6 +528,16 @@
     $("search").addEventListener("submit", doSearch);
     $("near-me").addEventListener("click", nearMe);
     $("pick-point").addEventListener("click", togglePick);
+    window.addEventListener("popstate", onHistory);
+    // skip links move focus without touching the address (its #zoom/lat/lon is the view)
+    Array.prototype.forEach.call(document.querySelectorAll(".skip"), function (a) {
+      a.addEventListener("click", function (ev) {
+        var target = $(a.getAttribute("href").slice(1));
+        if (!target) return;
+        ev.preventDefault();
+        target.focus();
+      });
+    });
 
     var embedded = null;
     try { embedded = JSON.parse($("care-map-config").textContent); } catch (e) { embedded = null; }
@@ -497,7 +569,7 @@
           " 点“离我最近的设施”查看附近的养老、儿童和殡葬服务。");
         var params = new URLSearchParams(location.search);
         var f = params.get("f");
-        if (f) openFacility(f, { zoom: 15 });
+        if (f) openFacility(f, { zoom: 15, push: false });
         var markReady = function () {
           requestAnimationFrame(function () {
             state.ready = true;

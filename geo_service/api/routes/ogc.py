@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from typing import Annotated, Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
@@ -50,7 +51,7 @@ def landing_page(request: Request, principal: Caller, f: Str = None) -> Response
 @router.get("/api", summary="OpenAPI 3.0 description of the service (public)")
 def api_definition(request: Request) -> Response:
     """The service's OpenAPI document, in OpenAPI 3.0 form."""
-    return _json(openapi30.downgrade(request.app.openapi()),
+    return _json(openapi30.ogc_openapi(request.app.openapi()),
                  "application/vnd.oai.openapi+json;version=3.0")
 
 
@@ -133,7 +134,8 @@ def items(
     links = _page_links(url, params, query, len(rows), state.matched)
     if as_html:
         page = [json.loads(r) for r in rows]
-        link_of = {link["rel"]: link["href"] for link in links}
+        # the page's own paging links stay HTML, so a shared link opens as a page
+        link_of = {link["rel"]: _as_html(link["href"]) for link in links}
         return HTMLResponse(html.render(
             "items.html", collection=found, features=page, matched=state.matched,
             offset=query.offset, columns=query.selected,
@@ -142,6 +144,13 @@ def items(
             headers=headers)
     body = features.feature_collection_text(rows, state, links, now_stamp())
     return Response(body, media_type=GEOJSON, headers=headers)
+
+
+def _as_html(href: str) -> str:
+    """The same link asking for the HTML page (f=html)."""
+    parts = urlsplit(href)
+    query = dict(parse_qsl(parts.query)) | {"f": "html"}
+    return urlunsplit(parts._replace(query=urlencode(query)))
 
 
 def _page_links(url: str, params: dict[str, str], query: features.ItemsQuery, returned: int,

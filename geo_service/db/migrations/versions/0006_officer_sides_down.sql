@@ -1,0 +1,2 @@
+ALTER TABLE inspections DROP CONSTRAINT inspections_one_signer_per_side;
+DROP TABLE officer_areas;
