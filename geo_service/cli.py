@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import sys
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from geo_service.errors import GeoServiceError
+from geo_service.progress import progress_bar
 
 app = typer.Typer(help="geo_service: the civil-affairs bureau's layers in PostGIS.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
@@ -37,24 +36,6 @@ from geo_service.maps.cli import maps_app  # noqa: E402
 app.add_typer(maps_app)  # export-map OUT.html [--kinds …] (the care map, self-contained)
 err = Console(stderr=True, soft_wrap=True)
 out = Console(soft_wrap=True)
-
-
-@contextmanager
-def progress_bar(enabled: bool = True):
-    """A rich progress bar on stderr; yields a (stage, done, total) callback."""
-    if not enabled:
-        yield None
-        return
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), console=err, transient=True) as bar:
-        tasks: dict[str, int] = {}
-
-        def update(stage: str, done: int, total: int) -> None:
-            if stage not in tasks:
-                tasks[stage] = bar.add_task(stage, total=total)
-            bar.update(tasks[stage], completed=done, total=total)
-
-        yield update
 
 
 def _engine():

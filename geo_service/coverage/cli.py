@@ -11,6 +11,7 @@ import typer
 from pydantic import BaseModel, ValidationError
 
 from geo_service.errors import GeoServiceError
+from geo_service.progress import steps
 
 app = typer.Typer(help="Coverage analysis for planners: who is beyond reach, plan indicators, "
                   "where new sites help most.")
@@ -127,23 +128,27 @@ def coverage(
                    include_under_construction=include_under_construction,
                    add_sites=parse_sites(add), remove_sites=remove,
                    access={"catchment_m": catchment, "decay": decay} if access else None)
-    study = _study()
-    result = run_coverage(study, req)
-    if format_ == "json":
-        _emit(result.to_json(), out)
-    elif format_ == "geojson":
-        _emit(result.to_geojson(), out)
-    elif format_ == "html":
-        from geo_service.coverage.report_html import render_report
+    with steps(3) as step:
+        step("读取村(社区)和设施 reading units and sites")
+        study = _study()
+        step("计算覆盖 computing coverage")
+        result = run_coverage(study, req)
+        step("输出结果 writing the result")
+        if format_ == "json":
+            _emit(result.to_json(), out)
+        elif format_ == "geojson":
+            _emit(result.to_geojson(), out)
+        elif format_ == "html":
+            from geo_service.coverage.report_html import render_report
 
-        assert out is not None
-        out.write_text(render_report(result, compute_indicators(study)), encoding="utf-8")
-        typer.echo(f"wrote {out}", err=True)
-    else:
-        from geo_service.coverage.report_xlsx import write_workbook
+            assert out is not None
+            out.write_text(render_report(result, compute_indicators(study)), encoding="utf-8")
+        else:
+            from geo_service.coverage.report_xlsx import write_workbook
 
-        assert out is not None
-        write_workbook(result, out, compute_indicators(study))
+            assert out is not None
+            write_workbook(result, out, compute_indicators(study))
+    if out is not None and format_ in ("html", "xlsx"):
         typer.echo(f"wrote {out}", err=True)
 
 
@@ -214,14 +219,19 @@ def suggest_cmd(
                    add_sites=parse_sites(add), remove_sites=remove, count=count,
                    new_kind=new_kind, new_radius_m=new_radius, candidates=candidates,
                    grid_spacing_m=grid_spacing, method=method)
-    study = _study()
-    result = suggest(study, req)
+    with steps(3 if format_ == "html" else 2) as step:
+        step("读取村(社区)和设施 reading units and sites")
+        study = _study()
+        step("求解选址 solving the location problem")
+        result = suggest(study, req)
+        if format_ == "html":
+            from geo_service.coverage.report_html import render_report
+
+            step("生成报告 writing the report")
+            assert out is not None
+            after = suggestion_result(study, req, result)
+            out.write_text(render_report(after, suggestion=result), encoding="utf-8")
     if format_ == "json":
         _emit(result, out)
         return
-    from geo_service.coverage.report_html import render_report
-
-    assert out is not None
-    after = suggestion_result(study, req, result)
-    out.write_text(render_report(after, suggestion=result), encoding="utf-8")
     typer.echo(f"wrote {out}", err=True)
