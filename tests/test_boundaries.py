@@ -594,3 +594,41 @@ def test_cli_derive_check_sample_markers_and_report(bengine, tmp_path):
         assert "no inspection" in new_line.stderr
     missing = run("report", "999999", "--output", str(tmp_path / "x.html"))
     assert missing.returncode == 1 and "999999 not found" in missing.stderr
+
+
+def test_cli_report_stands_alone_as_html_and_prints_to_pdf(client, bengine, tmp_path):
+    import base64
+    import os
+    import subprocess
+    import sys
+
+    marker = new_marker(client, bengine, "JZ-PDF", 0.4)
+    inspection = new_inspection(client, bengine, "pdf-round")
+    picture = png_bytes(91)
+    sha = client.post("/boundaries/photos", headers=as_("officer_a"),
+                      files={"file": ("p.png", picture, "image/png")}).json()["sha256"]
+    saved = client.post(f"/boundaries/inspections/{inspection['id']}/findings",
+                        headers=as_("officer_a"), json={"marker_id": marker["id"],
+                                                        "condition": "完好", "photos": [sha]})
+    assert saved.status_code in (200, 201), saved.text
+    env = dict(os.environ, GEO_SERVICE_MEDIA_DIR=str(data_settings().media_dir))
+    env["GEO_SERVICE_DATABASE_URL"] = bengine.url.set(drivername="postgresql").render_as_string(
+        hide_password=False)
+
+    def report(name: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "geo_service.cli", "boundary", "report",
+             str(inspection["line_id"]), "--round", "pdf-round", "--output",
+             str(tmp_path / name)], env=env, capture_output=True, text=True, timeout=180)
+
+    html = report("联检报告.html")
+    assert html.returncode == 0, html.stderr
+    page = (tmp_path / "联检报告.html").read_text(encoding="utf-8")
+    assert f"data:image/png;base64,{base64.b64encode(picture).decode()}" in page  # no server
+    assert "/boundaries/photos/" not in page
+    pdf = report("联检报告.pdf")
+    assert pdf.returncode == 0, pdf.stderr
+    data = (tmp_path / "联检报告.pdf").read_bytes()
+    assert data.startswith(b"%PDF-") and b"/Subtype /Image" in data  # the photo is in it
+    wrong = report("联检报告.docx")
+    assert wrong.returncode == 1 and "use a .html or .pdf" in wrong.stderr

@@ -13,6 +13,7 @@ from rich.table import Table
 
 from geo_service.access import Principal, Role
 from geo_service.boundaries import lines, markers, report, topology
+from geo_service.errors import GeoServiceError
 
 boundary_app = typer.Typer(help="Boundary lines, topology checks, markers and inspection "
                                 "reports (界线联检).", no_args_is_help=True)
@@ -112,13 +113,21 @@ def sample_markers(
 @boundary_app.command("report")
 def write_report(
     line_id: Annotated[int, typer.Argument(help="boundary line id")],
-    output: Annotated[Path, typer.Option(help="HTML file to write")],
+    output: Annotated[Path, typer.Option(
+        help="file to write: .html (stands alone, photos inlined) or .pdf (A4, via Chromium)")],
     round_: Annotated[str | None, typer.Option("--round", help="inspection round "
                                                "(default: newest)")] = None,
 ) -> None:
-    """Write the 联检报告 (HTML, printable) of a line and round."""
+    """Write the 联检报告 of a line and round as a standalone HTML page or a PDF."""
+    if output.suffix.lower() not in (".html", ".htm", ".pdf"):
+        raise GeoServiceError(f"--output {output.name}: use a .html or .pdf file name")
     engine = _engine()
     with engine.connect() as conn:
-        html = report.render(conn, line_id, round_)
-    output.write_text(html, encoding="utf-8")
-    out.print(f"wrote {output} (photos load from the service when opened from it)")
+        html = report.render(conn, line_id, round_, embed_photos=True)
+    if output.suffix.lower() == ".pdf":
+        from geo_service.printing import html_to_pdf
+
+        html_to_pdf(html, output)
+    else:
+        output.write_text(html, encoding="utf-8")
+    out.print(f"wrote {output}")

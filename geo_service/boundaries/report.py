@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from datetime import datetime
 from html import escape
 from zoneinfo import ZoneInfo
@@ -10,6 +11,7 @@ import shapely
 from sqlalchemy import Connection, select
 
 from geo_service.boundaries import inspections, markers
+from geo_service.boundaries import photos as photo_store
 from geo_service.boundaries.geometry import from_db
 from geo_service.crs import to_metric
 from geo_service.db.models import boundary_lines
@@ -69,8 +71,13 @@ def _nice(value: float) -> float:
     return max(m * exp for m in (1, 2, 5) if m * exp <= value)
 
 
-def render(conn: Connection, line_id: int, round_: str | None) -> str:
-    """The report page of the line's inspection in `round_` (default: the newest round)."""
+def render(conn: Connection, line_id: int, round_: str | None, *,
+           embed_photos: bool = False) -> str:
+    """The report page of the line's inspection in `round_` (default: the newest round).
+
+    With `embed_photos` the photos are inlined as data URIs, so the file stands alone
+    (for filing, sending or printing to PDF without access to the service).
+    """
     line = conn.execute(select(boundary_lines).where(boundary_lines.c.id == line_id)).first()
     if line is None:
         raise NotFoundError(f"boundary line {line_id} not found")
@@ -114,8 +121,15 @@ def render(conn: Connection, line_id: int, round_: str | None) -> str:
                  p["caption"] or ""]
         return " · ".join(x for x in parts if x) or "沿线照片"
 
+    def source(p: dict) -> str:
+        if not embed_photos:
+            return p["url"]
+        path, content_type = photo_store.lookup(conn, p["sha256"])
+        return f"data:{content_type};base64,{base64.b64encode(path.read_bytes()).decode()}"
+
     pics = "".join(
-        f"<figure><img src='{e(p['url'])}' alt='{e(caption(p))}' loading='lazy'>"
+        f"<figure><img src='{e(source(p))}' alt='{e(caption(p))}'"
+        f"{'' if embed_photos else ' loading=lazy'}>"
         f"<figcaption>{e(caption(p))} · sha256 {e(p['sha256'][:12])}…</figcaption>"
         f"</figure>" for p in record["photos"]) or "<p>无照片</p>"
 
