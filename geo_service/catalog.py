@@ -44,6 +44,7 @@ class LayerSpec:
     fields: tuple[FieldSpec, ...]
     key: str | None = None
     public: bool = True  # false: the whole layer is hidden from the anonymous view
+    area_column: str | None = None  # point layer whose rows may come as a site polygon
 
     @property
     def has_kind(self) -> bool:
@@ -118,6 +119,7 @@ def parse_catalogue(path: Path) -> Catalogue:
             fields=tuple(_field(f) for f in entry.get("fields", [])),
             key=entry.get("key"),
             public=entry.get("public", True),
+            area_column=entry.get("area_column"),
         )
         layers[spec.id] = spec
     common = {k: tuple(v) for k, v in raw.get("common", {}).get("aliases", {}).items()}

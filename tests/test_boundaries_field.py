@@ -3,6 +3,7 @@ offline, come back online — the record reaches the server exactly once."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 import pytest
@@ -141,3 +142,40 @@ def test_field_form_saves_offline_and_syncs_once(field_db, server, tmp_path):
     assert finding.condition == "移位" and finding.created_by == "officer_f"
     assert finding.photos == 1
     assert 0.5 < finding.displacement_m < 5  # 0.00002° of longitude ≈ 1.9 m here
+
+
+def test_field_form_works_under_a_reverse_proxy_prefix(field_db):
+    """Behind nginx at /geo/ (README), every URL the page uses must stay under /geo/."""
+    from html.parser import HTMLParser
+    from urllib.parse import urljoin, urlsplit
+
+    from fastapi.testclient import TestClient
+
+    from geo_service.api.app import create_app
+    from geo_service.settings import REPO_ROOT
+
+    page = "https://gis.example.gov.cn/geo/boundaries/field/"
+
+    class Links(HTMLParser):
+        def __init__(self) -> None:
+            super().__init__()
+            self.found: list[str] = []
+
+        def handle_starttag(self, tag, attrs):
+            self.found += [v for k, v in attrs if k in ("src", "href") and v]
+
+    _, engine = field_db
+    with TestClient(create_app(engine)) as client:  # as the proxy forwards it: /geo stripped
+        moved = client.get("/boundaries/field", follow_redirects=False)
+        assert urljoin(page.rstrip("/"), moved.headers["location"]) == page
+        index = client.get("/boundaries/field/")
+        parser = Links()
+        parser.feed(index.text)
+        assert len(parser.found) >= 3
+        for link in parser.found:
+            path = urlsplit(urljoin(page, link)).path
+            assert path.startswith("/geo/"), (link, path)
+            assert client.get(path.removeprefix("/geo")).status_code == 200, link
+    script = (REPO_ROOT / "web_map" / "field" / "field.js").read_text(encoding="utf-8")
+    assert 'new URL("../../", document.baseURI)' in script  # API base from the page's URL
+    assert not re.findall(r"""["'`]/(?:auth|boundaries|vendor|photos)""", script)

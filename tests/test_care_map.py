@@ -198,3 +198,21 @@ def test_public_search_hides_non_public_sites_even_from_staff(sample_url, sample
         assert hidden in names
         public = staff.get("/places/search", params={**params, "public": "true"})
         assert public.status_code == 200 and public.json()["results"] == []
+
+
+def test_basemap_settings_tianditu_amap_and_mistakes() -> None:
+    from geo_service.maps.basemap import BasemapSettings, basemap_config
+
+    none = basemap_config(BasemapSettings(map_basemap="none"))
+    assert none == {"kind": "none", "crs": "EPSG:4490"}
+    tdt = basemap_config(BasemapSettings(map_basemap="tianditu", tianditu_key="KEY123",
+                                         map_review_number="GS(2024)0650号"))
+    assert tdt["kind"] == "tianditu" and tdt["crs"] == "EPSG:4490"  # CGCS2000: no shift
+    assert len(tdt["layers"]) == 2 and all("tk=KEY123" in u for u in tdt["layers"])
+    assert tdt["review_number"] == "GS(2024)0650号"
+    amap = basemap_config(BasemapSettings(map_basemap="Amap"))
+    assert amap["kind"] == "amap" and amap["crs"] == "gcj02"  # overlays asked for in GCJ-02
+    no_key = basemap_config(BasemapSettings(map_basemap="tianditu"))
+    assert no_key["kind"] == "none" and "GEO_SERVICE_TIANDITU_KEY" in no_key["problem"]
+    typo = basemap_config(BasemapSettings(map_basemap="google"))
+    assert typo["kind"] == "none" and "none, tianditu or amap" in typo["problem"]

@@ -280,3 +280,36 @@ def test_names_with_html_are_shown_as_text_never_run(browser, hostile_server) ->
         assert page.evaluate("window.__xss") is None
         assert page.locator('img[src="x"]').count() == 0
     page.context.close()
+
+
+def test_configured_amap_basemap_shifts_overlays_and_shows_review_number(
+        browser, sample_url, tmp_path) -> None:
+    """GEO_SERVICE_MAP_BASEMAP=amap: GCJ-02 overlays only (fetched once), 审图号 shown."""
+    import re
+
+    from geo_service.devserver import running_service
+
+    tiles: list[str] = []
+
+    def tile(route) -> None:  # no internet here: answer the Amap tiles locally
+        tiles.append(route.request.url)
+        route.fulfill(status=204)
+
+    with running_service(sample_url, log=tmp_path / "amap.log", GEO_SERVICE_MAP_BASEMAP="amap",
+                         GEO_SERVICE_MAP_REVIEW_NUMBER="GS(2024)0650号") as base:
+        context = browser.new_context(viewport={"width": 1366, "height": 768}, locale="zh-CN")
+        page = context.new_page()
+        rec = Recorder(page)
+        page.route(re.compile(r"https://webrd0\d\.is\.autonavi\.com/.*"), tile)
+        page.goto(base + "/map")
+        page.wait_for_function("window.careMap && window.careMap.ready", timeout=20_000)
+        assert tiles, "the Amap tile layer was not drawn"
+        attribution = page.inner_text("#attribution")
+        assert "底图：高德地图" in attribution and "审图号：GS(2024)0650号" in attribution
+        overlays = [u for u in rec.urls
+                    if "/map/api/background" in u or "/map/api/facilities" in u]
+        assert sorted(urlsplit(u).path for u in overlays) == [
+            "/map/api/background", "/map/api/facilities"], overlays  # each fetched once
+        assert all(urlsplit(u).query == "crs=gcj02" for u in overlays), overlays
+        assert not rec.errors, rec.errors
+        context.close()

@@ -94,6 +94,7 @@ def test_indicators_and_suggest(client, as_role) -> None:
     assert len(s["sites"]) == 4 and s["mclp"]["status"] == "Optimal"
     assert s["after"]["coverage_share"] > s["before"]["coverage_share"]
     assert "set_cover" in s
+    assert s["illustrative"] is True and "示意" in s["note"]  # a person sees it: say so
 
 
 @pytest.mark.parametrize(("body", "status", "needle"), [

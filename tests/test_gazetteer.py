@@ -100,6 +100,9 @@ def test_filters(sample_engine):
     (SearchQuery("宝顶", bbox=(106, 30, 105, 29)), "bbox"),
     (SearchQuery("宝顶", near=(105.7, 29.6), radius_m=-5), "radius"),
     (SearchQuery("宝顶", township="不存在镇"), "township"),
+    (SearchQuery("宝顶", categories=("山峰",)), r"category: no place has category '山峰'; "
+                                               r"categories are: .*山"),
+    (SearchQuery("宝顶", categories=("老年食堂",)), "category"),  # a facility kind, places only
 ])
 def test_bad_queries_name_the_parameter(sample_engine, query, message):
     with pytest.raises(GeoServiceError, match=message):
@@ -237,3 +240,14 @@ def test_http_search_json_and_geojson(client):
     near = client.get("/places/search", params={"q": "宝顶", "lon": 105.8, "lat": 29.75,
                                                 "radius": 3000}).json()
     assert near["results"] and all(r["distance_m"] <= 3000 for r in near["results"])
+
+
+def test_category_filter_takes_names_codes_and_facility_kinds(sample_engine):
+    with sample_engine.connect() as conn:
+        code = conn.execute(text(
+            "SELECT category_code FROM place_names WHERE name = '宝顶山'")).scalar_one()
+    by_code = search(sample_engine, SearchQuery("宝顶", categories=(code,)))
+    assert names(by_code)[0] == "宝顶山"
+    canteens = search(sample_engine, SearchQuery("食堂", types=("facility",),
+                                                 categories=("老年食堂",), limit=5))
+    assert canteens["results"] and {r["category"] for r in canteens["results"]} == {"老年食堂"}

@@ -279,3 +279,52 @@ def test_cli_load_reports_the_row_on_stderr(district_loaded, cli_env, tmp_path):
     assert result.returncode == 0, result.stderr
     assert "3 inserted" in result.stdout
     assert count(district_loaded) == 3
+
+
+def test_survey_site_polygons_of_funeral_sites_keep_area_and_point(district_loaded, tmp_path):
+    centres = inside_points(district_loaded, 2)
+    metric = [crs.to_metric(Point(lon, lat)) for lon, lat in centres]
+    squares = [Polygon([(p.x - 60, p.y - 40), (p.x + 60, p.y - 40), (p.x + 60, p.y + 40),
+                        (p.x - 60, p.y + 40)]) for p in metric]  # 120 m × 80 m = 9 600 m²
+    gdf = gpd.GeoDataFrame({"编号": ["F-1", "F-2"], "名称": ["测试公墓甲", "测试公墓乙"],
+                            "类型": ["经营性公墓", "城市公益性公墓"]},
+                           geometry=squares, crs="EPSG:4544")  # a survey in Gauss-Krüger
+    path = tmp_path / "cemeteries.gpkg"
+    gdf.to_file(path, driver="GPKG")
+    assert load_file(district_loaded, "funeral_sites", path).inserted == 2
+    with district_loaded.connect() as conn:
+        rows = conn.execute(text(
+            "SELECT external_id, ST_Area(ST_Transform(site_area, 4544)) AS m2, "
+            "ST_Within(geom, site_area) AS inside, GeometryType(geom) AS kind "
+            "FROM funeral_sites ORDER BY external_id")).all()
+    assert [r.external_id for r in rows] == ["F-1", "F-2"]
+    for row in rows:
+        assert row.kind == "POINT" and row.inside
+        assert row.m2 == pytest.approx(120 * 80, rel=1e-3)
+    again = load_file(district_loaded, "funeral_sites", path)
+    assert (again.inserted, again.updated, again.unchanged) == (0, 0, 2)
+    gdf.to_file(tmp_path / "as_eldercare.gpkg", driver="GPKG")  # other point layers: no polygons
+    with pytest.raises(LoadRejectedError, match=r"feature 1.*expected a point, got a Polygon"):
+        load_file(district_loaded, "eldercare_sites", tmp_path / "as_eldercare.gpkg",
+                  kind="养老机构")
+
+
+def test_missing_name_or_coordinate_columns_is_one_clear_error(district_loaded, tmp_path):
+    frame = eldercare_frame(inside_points(district_loaded, 3)).rename(
+        columns={"名称": "站点全称", "经度": "X坐标", "纬度": "Y坐标"})
+    path = tmp_path / "other_headers.csv"
+    frame.to_csv(path, index=False)
+    with pytest.raises(InputFileError) as caught:
+        load_file(district_loaded, "eldercare_sites", path)
+    message = str(caught.value)
+    assert "no 名称 (name) and no 经度/纬度" in message and "X坐标, Y坐标" in message
+    assert "站点全称" in message and "--map" in message
+    assert "row " not in message  # one message for the file, not one per row
+    report = load_file(district_loaded, "eldercare_sites", path,
+                       mapping={"站点全称": "name", "X坐标": "lon", "Y坐标": "lat"})
+    assert report.inserted == 3
+
+
+def test_unknown_kind_option_is_rejected_before_reading(empty_layers, tmp_path):
+    with pytest.raises(InputFileError, match=r"--kind '养老院' is not a kind of eldercare_sites"):
+        load_file(empty_layers, "eldercare_sites", tmp_path / "never_read.csv", kind="养老院")

@@ -73,4 +73,5 @@ def require(*roles: Role) -> Callable[..., Principal]:
         return principal
 
     dependency.__doc__ = f"Admits the roles: {names} (and admin)."
+    dependency.roles = names  # type: ignore[attr-defined]  # read by ops.roles_doc
     return dependency

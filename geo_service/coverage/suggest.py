@@ -22,7 +22,7 @@ from geo_service.coverage.data import Study, locate_sites
 from geo_service.coverage.distance import DEFAULT_MODEL, Array, DistanceModel, IntArray
 from geo_service.coverage.radii import rules_for
 from geo_service.coverage.request import CoverageRequest, SuggestRequest, WhatIfSite
-from geo_service.coverage.service import CoverageResult, run_coverage
+from geo_service.coverage.service import ILLUSTRATIVE_NOTE, CoverageResult, run_coverage
 from geo_service.errors import GeoServiceError
 
 EXACT_MAX_PAIRS = 2_000_000
@@ -196,6 +196,8 @@ def suggest(study: Study, req: SuggestRequest, model: DistanceModel = DEFAULT_MO
                  else {"rule": "radius", "urban_m": req.new_radius_m,
                        "rural_m": req.new_radius_m, "source": "per-request override"},
                  "before": base.district}
+    if study.illustrative:  # the suggested places rest on illustrative positions and figures
+        out.update(illustrative=True, note=ILLUSTRATIVE_NOTE)
     if method == "exact":
         started = time.perf_counter()
         chosen, status = mclp_exact(problem, p, req.time_limit_s)

@@ -157,6 +157,19 @@ def resolve_township(conn: Connection, township: str) -> str:
     return found
 
 
+def _check_categories(conn: Connection, categories: tuple[str, ...], tables: list[str]) -> None:
+    """Every asked-for category must exist (a typo is a 400, not an empty answer)."""
+    known = conn.execute(text(
+        "SELECT DISTINCT category, category_code FROM place_search "
+        "WHERE source_table = ANY(:tables)"), {"tables": tables}).all()
+    names = sorted({r.category for r in known if r.category})
+    unknown = [c for c in categories
+               if c not in names and c not in {r.category_code for r in known}]
+    if unknown:
+        raise GeoServiceError(f"category: no place has category {', '.join(map(repr, unknown))}"
+                              f"; categories are: {', '.join(names)}")
+
+
 def _filters(conn: Connection, query: SearchQuery, principal: Principal) -> tuple[str, dict]:
     """WHERE clauses over place_search s, from the query's filters (values bound)."""
     clauses: list[str] = []
@@ -168,6 +181,7 @@ def _filters(conn: Connection, query: SearchQuery, principal: Principal) -> tupl
     clauses.append("s.source_table = ANY(:tables)")
     params["tables"] = tables
     if query.categories:
+        _check_categories(conn, query.categories, tables)
         clauses.append("(s.category = ANY(:cats) OR s.category_code = ANY(:cats))")
         params["cats"] = list(query.categories)
     if query.township:

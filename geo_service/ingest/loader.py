@@ -17,8 +17,8 @@ from sqlalchemy import Connection, Engine, Table, select
 from geo_service import crs as crsmod
 from geo_service.catalog import LayerSpec, catalogue
 from geo_service.db.models import LAYER_TABLES, admin_areas, ingest_runs
-from geo_service.errors import LoadRejectedError
-from geo_service.ingest.readers import read_source
+from geo_service.errors import InputFileError, LoadRejectedError
+from geo_service.ingest.readers import SourceTable, read_source
 from geo_service.ingest.rows import Context, Problem, RowBuilder, map_columns
 from geo_service.settings import data_settings
 
@@ -86,8 +86,12 @@ def prepare(
     """Read and validate a file; nothing is written."""
     cat = catalogue()
     layer = cat.layer(layer_id)
+    if kind is not None and layer.canonical_kind(kind) is None:
+        raise InputFileError(f"--kind {kind!r} is not a kind of {layer_id}; kinds: "
+                             f"{', '.join(layer.kinds) or '(this layer has none)'}")
     table = read_source(path, sheet)
     columns = map_columns(table, layer, cat, mapping)
+    _require_columns(table, columns, path)
     chosen = crsmod.parse_crs(input_crs or table.file_crs or None)
     ctx = load_context(conn, layer)
     builder = RowBuilder(layer, columns, chosen, ctx, default_kind=kind, source_name=path.name)
@@ -117,6 +121,24 @@ def prepare(
     if layer_id == "place_names":
         _fill_pinyin(records)
     return records, problems, report, table.sha256, chosen
+
+
+def _require_columns(table: SourceTable, columns: dict[str, str], path: Path) -> None:
+    """A table lacking a name or coordinate column is one clear error, not one per row."""
+    if len(table.frame) == 0:
+        return
+    headers = ", ".join(map(str, table.frame.columns)) or "(none)"
+    missing = []
+    if "name" not in columns:
+        missing.append("名称 (name)")
+    if table.geometries is None and "wkt" not in columns and not {"lon", "lat"} <= columns.keys():
+        missing.append("经度/纬度 (longitude/latitude) or WKT")
+    if missing:
+        raise InputFileError(
+            f"{path.name}: no {' and no '.join(missing)} column; its columns are: {headers}. "
+            "Name yours with --map, e.g. --map '站点名称=name' --map 'X坐标=lon' "
+            "--map 'Y坐标=lat'; nothing was loaded"
+        )
 
 
 def _fill_pinyin(records: list[dict]) -> None:

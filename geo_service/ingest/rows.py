@@ -7,7 +7,7 @@ import json
 import math
 import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import shapely
@@ -282,9 +282,11 @@ class RowBuilder:
         self._cross_checks(record, bad)
         if converted is None:
             converted = self.to_storage([self.source_geometry(row, geometry)])[0]
-        geom = self._checked(converted, bad)
+        geom, area = self._checked(converted, bad)
         if geom is not None:
             self._place(record, geom, bad)
+            if self.layer.area_column:
+                record[self.layer.area_column] = area
         record["extra"] = {h: row[h] for h in extra if row.get(h, "") != ""}
         key = self.cell(row, "external_id")
         record["external_id"] = key or self._derived_key(record)
@@ -377,19 +379,30 @@ class RowBuilder:
                 out[i] = (stored, None)
         return out
 
-    def _checked(self, converted: Converted, bad: Callable) -> BaseGeometry | None:
-        """The stored geometry if it suits the layer and lies in the district, else None."""
+    def _checked(
+        self, converted: Converted, bad: Callable
+    ) -> tuple[BaseGeometry | None, MultiPolygon | None]:
+        """(geometry, site polygon) if it suits the layer and lies in the district, else None."""
         stored, why = converted
         if why is not None or stored is None:
             bad(*(why or ("no geometry", None)))
-            return None
+            return None, None
+        area = None
+        if self.layer.area_column and isinstance(stored, Polygon | MultiPolygon):
+            area = stored if isinstance(stored, MultiPolygon) else MultiPolygon([stored])
+            problem = _geometry_problem(area, replace(self.layer, geometry="MultiPolygon"),
+                                        self.ctx)
+            if problem:
+                bad(f"site polygon: {problem}", "wkt")
+                return None, None
+            stored = area.point_on_surface()
         if self.layer.geometry == "MultiPolygon" and isinstance(stored, Polygon):
             stored = MultiPolygon([stored])
         problem = _geometry_problem(stored, self.layer, self.ctx)
         if problem:
             bad(problem, "lon" if stored.geom_type == "Point" else "wkt")
-            return None
-        return stored
+            return None, None
+        return stored, area
 
     def _place(self, record: dict, geom: BaseGeometry, bad: Callable) -> None:
         """Store the geometry; fill or check the township code; convert representative points."""

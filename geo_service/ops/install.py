@@ -8,7 +8,7 @@ from fastapi import FastAPI
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from geo_service.auth.config import AuthSettings, LimitSettings
-from geo_service.ops import logs
+from geo_service.ops import logs, roles_doc
 from geo_service.ops.errors import database_error
 from geo_service.ops.metrics import Metrics
 from geo_service.ops.middleware import RequestContext
@@ -35,3 +35,4 @@ def install(app: FastAPI) -> None:
         app.root_path = root_path.rstrip("/")
     for router in (ops.router, auth.router, admin.router, edit.router):
         app.include_router(router)
+    roles_doc.install(app)  # every endpoint's summary states its role

@@ -2,7 +2,10 @@
    synced with an Idempotency-Key so a retried upload creates one record. */
 (function () {
   "use strict";
-  const API = "/boundaries";
+  // URLs relative to the page (…/boundaries/field/), so the form also works behind a
+  // reverse proxy that serves the service under a prefix (e.g. /geo/).
+  const ROOT = new URL("../../", document.baseURI).pathname;
+  const API = `${ROOT}boundaries`;
   const $ = (id) => document.getElementById(id);
   /** A span holding plain text (Leaflet puts tooltip strings in as HTML). */
   const textNode = (text) => Object.assign(document.createElement("span"), { textContent: text });
@@ -79,7 +82,7 @@
     event.preventDefault();
     $("login-error").textContent = "";
     try {
-      const response = await fetch("/auth/login", { method: "POST",
+      const response = await fetch(`${ROOT}auth/login`, { method: "POST",
         body: new FormData(event.target), credentials: "same-origin" });
       if (response.status === 429) throw new Error("登录失败次数太多, 请稍后再试");
       if (!response.ok) throw new Error("用户名或密码不对, 或账号已停用");
@@ -308,7 +311,7 @@
 
   async function start() {
     showNet();
-    const me = await fetch("/auth/me", { credentials: "same-origin" }).then((r) => r.json());
+    const me = await fetch(`${ROOT}auth/me`, { credentials: "same-origin" }).then((r) => r.json());
     if (!me.authenticated) { showLogin(); return; }
     $("who").textContent = `${me.username} (${me.role})`;
     $("login").hidden = true; $("app").hidden = false;

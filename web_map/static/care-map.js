@@ -10,6 +10,8 @@
   window.careMap = state;
 
   var $ = function (id) { return document.getElementById(id); };
+  // the service's root: "" normally, "/geo" when a reverse proxy serves it under /geo/
+  var ROOT = location.pathname.replace(/\/map\/?$/, "");
   var cats = function () { return state.config.categories; };
   var catById = function (id) { return cats().filter(function (c) { return c.id === id; })[0]; };
 
@@ -345,7 +347,7 @@
     } else {
       show();
     }
-    return getJSON("/map/api/facilities/" + encodeURIComponent(id) + "?crs=" + state.crs)
+    return getJSON(ROOT + "/map/api/facilities/" + encodeURIComponent(id) + "?crs=" + state.crs)
       .then(function (f) {
         renderCard(f);
         if (!opts.keepFocus) $("card-title").focus({ preventScroll: true });
@@ -369,7 +371,7 @@
     var chosen = checkedCategories();
     if (!chosen.length) { status("请至少选择一个设施类别。", true); return Promise.resolve(); }
     status("正在查找" + label + "附近的设施…");
-    var url = "/map/api/nearest?lon=" + lon + "&lat=" + lat + "&limit=10&categories=" +
+    var url = ROOT + "/map/api/nearest?lon=" + lon + "&lat=" + lat + "&limit=10&categories=" +
       chosen.join(",") + "&crs=" + state.crs + "&point_crs=" + pointCrs;
     return getJSON(url).then(function (data) {
       var here = L.latLng(data.point.lat, data.point.lon);
@@ -458,7 +460,7 @@
     }
     var s = state.config.search;
     // public=true: even a logged-in viewer gets only public rows on this public page
-    var url = s.url + "?q=" + encodeURIComponent(q) + "&types=place,facility&public=true&limit=20";
+    var url = ROOT + s.url + "?q=" + encodeURIComponent(q) + "&types=place,facility&public=true&limit=20";
     status("正在搜索“" + q + "”…");
     getJSON(url).then(function (data) {
       // only public facilities (those on this map) and places: even a logged-in viewer's
@@ -496,7 +498,7 @@
     btn.addEventListener("click", function () { listNearest(lon, lat, "EPSG:4490", name); });
     // gazetteer positions are CGCS2000: ask the service for the map's CRS when it differs.
     if (state.crs !== "EPSG:4490") {
-      getJSON("/map/api/nearest?limit=1&lon=" + lon + "&lat=" + lat + "&crs=" + state.crs)
+      getJSON(ROOT + "/map/api/nearest?limit=1&lon=" + lon + "&lat=" + lat + "&crs=" + state.crs)
         .then(function (d) { var p = L.latLng(d.point.lat, d.point.lon); state.map.setView(p, 14); showHere(p, name); });
     }
     var old = $("near-place");
@@ -541,7 +543,7 @@
 
     var embedded = null;
     try { embedded = JSON.parse($("care-map-config").textContent); } catch (e) { embedded = null; }
-    var configured = embedded && embedded.categories ? Promise.resolve(embedded) : getJSON("/map/api/config");
+    var configured = embedded && embedded.categories ? Promise.resolve(embedded) : getJSON(ROOT + "/map/api/config");
     configured.then(function (cfg) {
       state.config = cfg;
       state.crs = cfg.basemap.crs === "gcj02" ? "gcj02" : "EPSG:4490";
@@ -557,8 +559,8 @@
       state.map.on("click", onMapClick);
       state.map.on("moveend", writeHash);
       return Promise.all([
-        getJSON("/map/api/background?crs=" + state.crs),
-        getJSON("/map/api/facilities?crs=" + state.crs)
+        getJSON(ROOT + "/map/api/background?crs=" + state.crs),
+        getJSON(ROOT + "/map/api/facilities?crs=" + state.crs)
       ]).then(function (res) {
         if (window.performance && performance.mark) performance.mark("care-map-data");
         addBackground(res[0]);

@@ -361,12 +361,12 @@ def line_report(line_id: int, engine: EngineDep, _: Reader,
 
 @router.get("/field", include_in_schema=False)
 def field_redirect() -> RedirectResponse:
-    """The field form lives at /boundaries/field/."""
-    return RedirectResponse("/boundaries/field/")
+    """The field form lives at /boundaries/field/ (relative: works under a proxy prefix)."""
+    return RedirectResponse("field/")
 
 
-@router.get("/field/{asset:path}", summary="The field form for phones (page shell; data "
-            "needs a boundary officer login)")
+@router.get("/field/{asset:path}", summary="The field form for phones (public page shell; its "
+            "data needs a boundary officer login)")
 def field_form(asset: str) -> FileResponse:
     """index.html, field.js, field.css, sw.js — the page itself holds no data."""
     name = asset or "index.html"

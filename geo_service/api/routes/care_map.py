@@ -45,7 +45,10 @@ def _engine(request: Request):
 def care_map_page(request: Request) -> Response:
     """The care map page (Chinese UI, works offline), with its config embedded."""
     page = (web_map_dir() / "index.html").read_text(encoding="utf-8")
-    config = json.dumps(_config(request), ensure_ascii=False).replace("</", "<\\/")
+    settings = _config(request)
+    if settings["basemap"]["crs"] == "gcj02":  # preload what the page will ask for (GCJ-02)
+        page = page.replace('?crs=EPSG:4490">', '?crs=gcj02">')
+    config = json.dumps(settings, ensure_ascii=False).replace("</", "<\\/")
     page = page.replace('<script id="care-map-config" type="application/json">{}</script>',
                         f'<script id="care-map-config" type="application/json">{config}</script>')
     return Response(page, media_type="text/html; charset=utf-8", headers=_NO_CACHE)

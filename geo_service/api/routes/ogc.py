@@ -43,7 +43,7 @@ def landing_page(request: Request, principal: Caller, f: Str = None) -> Response
     base = base_url(request)
     doc = documents.landing(base)
     if wants_html(request):
-        return HTMLResponse(html.render("landing.html", doc=doc, note=ILLUSTRATIVE_NOTE,
+        return HTMLResponse(_page(request, "landing.html", doc=doc, note=ILLUSTRATIVE_NOTE,
                                         collections=visible_collections(principal)))
     return _json(doc)
 
@@ -60,7 +60,7 @@ def conformance(request: Request, f: Str = None) -> Response:
     """The OGC conformance classes this service implements."""
     doc = {"conformsTo": documents.CONFORMANCE}
     if wants_html(request):
-        return HTMLResponse(html.render("conformance.html", doc=doc))
+        return HTMLResponse(_page(request, "conformance.html", doc=doc))
     return _json(doc)
 
 
@@ -74,7 +74,7 @@ def collections(request: Request, principal: Caller, engine: Db, f: Str = None) 
                 for c in visible_collections(principal)]
     doc = documents.collections_doc(base, docs)
     if wants_html(request):
-        return HTMLResponse(html.render("collections.html", doc=doc, note=ILLUSTRATIVE_NOTE))
+        return HTMLResponse(_page(request, "collections.html", doc=doc, note=ILLUSTRATIVE_NOTE))
     return _json(doc)
 
 
@@ -92,7 +92,7 @@ def collection(collection_id: str, request: Request, principal: Caller, engine: 
         query = features.parse_items(found, principal, {"limit": "1000"})
         page = {"type": "FeatureCollection", "features": [
             json.loads(t) for t in features.page_features(conn, query)]}
-    return HTMLResponse(html.render("collection.html", doc=doc,
+    return HTMLResponse(_page(request, "collection.html", doc=doc,
                                     features_json=html.script_json(page)))
 
 
@@ -136,14 +136,19 @@ def items(
         page = [json.loads(r) for r in rows]
         # the page's own paging links stay HTML, so a shared link opens as a page
         link_of = {link["rel"]: _as_html(link["href"]) for link in links}
-        return HTMLResponse(html.render(
-            "items.html", collection=found, features=page, matched=state.matched,
+        return HTMLResponse(_page(
+            request, "items.html", collection=found, features=page, matched=state.matched,
             offset=query.offset, columns=query.selected,
             prev=link_of.get("prev"), next=link_of.get("next"),
             features_json=html.script_json({"type": "FeatureCollection", "features": page})),
             headers=headers)
     body = features.feature_collection_text(rows, state, links, now_stamp())
     return Response(body, media_type=GEOJSON, headers=headers)
+
+
+def _page(request: Request, template: str, **context: Any) -> str:
+    """An HTML page; its links carry the proxy prefix (root_path) the service runs under."""
+    return html.render(template, root=request.scope.get("root_path", ""), **context)
 
 
 def _as_html(href: str) -> str:
@@ -222,8 +227,8 @@ def item(collection_id: str, feature_id: str, request: Request, principal: Calle
     ]
     if as_html:
         props = found.properties(principal)
-        return HTMLResponse(html.render(
-            "item.html", collection=found, feature=doc, columns=list(props.values()),
+        return HTMLResponse(_page(
+            request, "item.html", collection=found, feature=doc, columns=list(props.values()),
             features_json=html.script_json(doc)), headers=headers)
     return _json(doc, GEOJSON, **headers)
 
