@@ -17,12 +17,9 @@ out = Console(soft_wrap=True)
 
 
 def _engine():
-    from geo_service.db import migrate
-    from geo_service.db.engine import get_engine
+    from geo_service.db.migrate import migrated_engine
 
-    engine = get_engine()
-    migrate.upgrade(engine)
-    return engine
+    return migrated_engine()
 
 
 def _read_password(from_stdin: bool) -> str:
