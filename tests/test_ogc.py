@@ -335,3 +335,12 @@ def test_html_paging_links_open_html_pages(client):
         assert query["f"] == "html" and query["limit"] == "10"
         followed = client.get(href.replace("&amp;", "&"))  # no Accept header: a shared link
         assert followed.headers["content-type"].startswith("text/html")
+
+
+def test_bbox_with_longitudes_out_of_range_is_a_400(client):
+    response = client.get("/collections/eldercare_sites/items", params={"bbox": "200,0,210,10"})
+    assert response.status_code == 400 and "longitude outside -180..180" in response.text
+    lat_first = client.get("/collections/eldercare_sites/items", params={
+        "bbox": "29.5,105.5,29.9,106.0",
+        "bbox-crs": "http://www.opengis.net/def/crs/EPSG/0/4490"})
+    assert lat_first.status_code == 200 and lat_first.json()["numberReturned"] > 0

@@ -122,9 +122,13 @@ def parse_bbox(text: str, crs: OgcCRS, parameter: str = "bbox") -> tuple[float, 
     if miny > maxy or (minx > maxx and not crs.geographic):
         raise CRSParameterError(f"{parameter}: lower corner above or right of upper corner")
     if crs.geographic:
+        order = "lat,lon" if crs.lat_first else "lon,lat"
         if not (-90 <= miny <= 90 and -90 <= maxy <= 90):
             raise CRSParameterError(f"{parameter}: latitude outside -90..90 (axis order of "
-                                    f"{crs.uri} is {'lat,lon' if crs.lat_first else 'lon,lat'})")
+                                    f"{crs.uri} is {order})")
+        if not (-180 <= minx <= 180 and -180 <= maxx <= 180):
+            raise CRSParameterError(f"{parameter}: longitude outside -180..180 (axis order of "
+                                    f"{crs.uri} is {order})")
         return (minx, miny, maxx, maxy)
     return box_to_storage((minx, miny, maxx, maxy), crs)
 
