@@ -33,6 +33,18 @@ class InputFileError(GeoServiceError):
     status_code = 400
 
 
+class PreconditionFailedError(GeoServiceError):
+    """If-Match names a version that is no longer current: someone else saved first."""
+
+    status_code = 412
+
+
+class PreconditionRequiredError(GeoServiceError):
+    """A change without If-Match: the caller must say which version it edits."""
+
+    status_code = 428
+
+
 class LoadRejectedError(GeoServiceError):
     """A load with bad rows: nothing was written."""
 
@@ -47,6 +59,6 @@ HTTP_STATUS: dict[type[Exception], int] = {
     cls: cls.status_code
     for cls in (
         GeoServiceError, DatabaseUnavailableError, UnknownLayerError, NotFoundError,
-        InputFileError, LoadRejectedError,
+        InputFileError, LoadRejectedError, PreconditionFailedError, PreconditionRequiredError,
     )
 }

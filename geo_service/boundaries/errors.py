@@ -23,18 +23,6 @@ class ConflictError(GeoServiceError):
     status_code = 409
 
 
-class PreconditionFailedError(GeoServiceError):
-    """If-Match names a version that is no longer current: someone else saved first."""
-
-    status_code = 412
-
-
-class PreconditionRequiredError(GeoServiceError):
-    """A change without If-Match: the caller must say which version it edits."""
-
-    status_code = 428
-
-
 class PayloadTooLargeError(GeoServiceError):
     """An upload above the size limit."""
 

@@ -7,10 +7,9 @@ from typing import Any
 
 from sqlalchemy import Connection, Table, func, select
 
-from geo_service.boundaries.errors import PreconditionFailedError, PreconditionRequiredError
 from geo_service.boundaries.geometry import as_geojson, from_db
 from geo_service.errors import NotFoundError
-from geo_service.etags import feature_etag
+from geo_service.etags import feature_etag, require_match
 
 GEOMETRY_COLUMNS = ("geom", "measured_geom")
 
@@ -41,16 +40,7 @@ def lock(conn: Connection, table: Table, record_id: int, what: str) -> Any:
 
 def check_if_match(row: Any, if_match: str | None, what: str, *, required: bool = True) -> None:
     """428 without If-Match (when required), 412 when it names an older version."""
-    if if_match is None:
-        if required:
-            raise PreconditionRequiredError(
-                f"{what} {row.id}: send If-Match with the ETag you read (GET it first)")
-        return
-    tags = {t.strip().removeprefix("W/") for t in if_match.split(",")}
-    if "*" not in tags and etag_of(row) not in tags:
-        raise PreconditionFailedError(
-            f"{what} {row.id} was changed by someone else since you read it "
-            f"(yours {if_match}, current {etag_of(row)}): reload and apply your edit again")
+    require_match(if_match, etag_of(row), f"{what} {row.id}", required=required)
 
 
 def touch(conn: Connection, table: Table, record_id: int, **values: Any) -> Any:

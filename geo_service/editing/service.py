@@ -24,21 +24,9 @@ from geo_service.editing.geojson import (
     row_select,
 )
 from geo_service.errors import GeoServiceError, LoadRejectedError, NotFoundError
-from geo_service.etags import feature_etag
+from geo_service.etags import feature_etag, require_match
 from geo_service.ingest.loader import load_context
 from geo_service.ingest.rows import RowBuilder
-
-
-class PreconditionFailedError(GeoServiceError):
-    """If-Match does not match the feature's current ETag (someone else changed it)."""
-
-    status_code = 412
-
-
-class PreconditionRequiredError(GeoServiceError):
-    """A change without If-Match (it could overwrite someone else's edit)."""
-
-    status_code = 428
 
 
 class ConflictError(GeoServiceError):
@@ -111,19 +99,6 @@ def _etag_of(feature: dict) -> str:
     return feature_etag(feature["id"], datetime.fromisoformat(feature["properties"]["updated_at"]))
 
 
-def _check_if_match(if_match: str | None, etag: str) -> None:
-    """428 without If-Match, 412 unless one of its tags (or *) is the current ETag."""
-    if not if_match:
-        raise PreconditionRequiredError(
-            "send If-Match with the feature's ETag (from GET or the last write) so that "
-            "an edit made meanwhile is not overwritten")
-    tags = [t.strip().removeprefix("W/") for t in if_match.split(",")]
-    if "*" not in tags and etag not in tags:
-        raise PreconditionFailedError(
-            f"the feature was changed since you read it (its ETag is now {etag}); "
-            "read it again and reapply your edit")
-
-
 def _keep_version(conn: Connection, layer_id: str, before: dict, who: Principal) -> int:
     """Store the previous version; returns its number."""
     number = conn.execute(
@@ -181,7 +156,7 @@ def update(conn: Connection, who: Principal, layer_id: str, feature_id: int, bod
     table = LAYER_TABLES[layer_id]
     body = check_feature_body(body)
     before = _current(conn, layer_id, feature_id, lock=True)
-    _check_if_match(if_match, _etag_of(before))
+    require_match(if_match, _etag_of(before), "the feature")
     given, extra = feature_cells(body["properties"], layer)
     geometry = feature_geometry(body)
     if merge:
@@ -217,7 +192,7 @@ def delete(conn: Connection, who: Principal, layer_id: str, feature_id: int,
     _layer(layer_id)
     table = LAYER_TABLES[layer_id]
     before = _current(conn, layer_id, feature_id, lock=True)
-    _check_if_match(if_match, _etag_of(before))
+    require_match(if_match, _etag_of(before), "the feature")
     version = _keep_version(conn, layer_id, before, who)
     _write(conn, table.delete().where(table.c.id == feature_id), layer_id)
     audit.record(conn, who, "delete", layer_id, feature_id, before, None,
