@@ -1,4 +1,4 @@
-"""Exceptions the service raises on purpose, and the HTTP status each maps to."""
+"""Exceptions the service raises on purpose; each carries the HTTP status it maps to."""
 
 from __future__ import annotations
 
@@ -33,6 +33,12 @@ class InputFileError(GeoServiceError):
     status_code = 400
 
 
+class ConflictError(GeoServiceError):
+    """The record's state or key forbids the change (signed off, key taken …)."""
+
+    status_code = 409
+
+
 class PreconditionFailedError(GeoServiceError):
     """If-Match names a version that is no longer current: someone else saved first."""
 
@@ -54,11 +60,3 @@ class LoadRejectedError(GeoServiceError):
         super().__init__(message)
         self.problems = problems
 
-
-HTTP_STATUS: dict[type[Exception], int] = {
-    cls: cls.status_code
-    for cls in (
-        GeoServiceError, DatabaseUnavailableError, UnknownLayerError, NotFoundError,
-        InputFileError, LoadRejectedError, PreconditionFailedError, PreconditionRequiredError,
-    )
-}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from geo_service.errors import GeoServiceError
+from geo_service.errors import ConflictError, GeoServiceError  # noqa: F401  (re-export)
 
 
 class BoundaryInputError(GeoServiceError):
@@ -15,12 +15,6 @@ class NotYourSideError(GeoServiceError):
     """A sign-off by an officer who does not belong to that side of the line."""
 
     status_code = 403
-
-
-class ConflictError(GeoServiceError):
-    """The record's state forbids the change (e.g. it is signed off)."""
-
-    status_code = 409
 
 
 class PayloadTooLargeError(GeoServiceError):

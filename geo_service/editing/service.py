@@ -23,16 +23,10 @@ from geo_service.editing.geojson import (
     row_feature,
     row_select,
 )
-from geo_service.errors import GeoServiceError, LoadRejectedError, NotFoundError
+from geo_service.errors import ConflictError, LoadRejectedError, NotFoundError
 from geo_service.etags import feature_etag, require_match
 from geo_service.ingest.loader import load_context
 from geo_service.ingest.rows import RowBuilder
-
-
-class ConflictError(GeoServiceError):
-    """The feature's key (external_id) is taken by another feature."""
-
-    status_code = 409
 
 
 @dataclass(frozen=True)

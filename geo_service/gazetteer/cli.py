@@ -170,15 +170,9 @@ def import_cmd(
     skip_bad: Annotated[bool, typer.Option(help="load good rows, report bad ones")] = False,
 ) -> None:
     """Load a census sheet into place_names (same as `geo-service load place_names FILE`)."""
-    from geo_service.ingest.loader import load_file
+    from geo_service.cli import load
 
-    report = load_file(_engine(), "place_names", file, input_crs=crs, sheet=sheet,
-                       skip_bad=skip_bad)
-    for note in report.notes:
-        out.print(f"note: {note}")
-    for problem in report.skipped:
-        out.print(f"skipped {problem}")
-    out.print(report.summary())
+    load("place_names", file, crs=crs, kind=None, map_=[], sheet=sheet, skip_bad=skip_bad)
 
 
 @places_app.command("reindex")

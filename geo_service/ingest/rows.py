@@ -138,7 +138,7 @@ def _convert(spec: FieldSpec, text: str) -> object:
             raise ValueError(f"{text!r} is too large")
         return number
     if spec.type == "bool":
-        return _bool(text)
+        return parse_yes_no(text)
     if spec.type == "text[]":
         return [part for part in _LIST_SPLIT.split(text) if part]
     if spec.type == "json":
@@ -146,8 +146,8 @@ def _convert(spec: FieldSpec, text: str) -> object:
     raise ValueError(f"unsupported field type {spec.type}")
 
 
-def _bool(text: str) -> bool:
-    """是/否, true/false, 1/0 and friends."""
+def parse_yes_no(text: str) -> bool:
+    """是/否, true/false, 1/0 and friends (ValueError otherwise)."""
     key = text.strip().lower()
     if key in _TRUE:
         return True
@@ -314,7 +314,7 @@ class RowBuilder:
         """is_public, source and geometry accuracy, with defaults."""
         text = self.cell(row, "is_public")
         try:
-            record["is_public"] = _bool(text) if text else True
+            record["is_public"] = parse_yes_no(text) if text else True
         except ValueError as exc:
             bad(f"是否公开: {exc}", "is_public")
         record["source"] = self.cell(row, "source") or self.source_name

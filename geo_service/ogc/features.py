@@ -19,6 +19,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from geo_service.access import Principal
 from geo_service.errors import GeoServiceError, NotFoundError
+from geo_service.ingest.rows import parse_yes_no
 from geo_service.ogc import cql2
 from geo_service.ogc.collections import Collection, Property
 from geo_service.ogc.crs_negotiation import (
@@ -38,8 +39,6 @@ ITEM_PARAMETERS = frozenset({
     "f", "limit", "offset", "bbox", "bbox-crs", "datetime", "properties", "sortby",
     "skipGeometry", "filter", "filter-lang", "filter-crs", "crs",
 })
-_TRUE = {"true", "1", "yes", "是"}
-_FALSE = {"false", "0", "no", "否"}
 
 
 class ParameterError(GeoServiceError):
@@ -89,12 +88,10 @@ def _int(params: Mapping[str, str], name: str, default: int, low: int) -> int:
 
 def parse_bool(name: str, raw: str) -> bool:
     """true/false (also 1/0, yes/no, 是/否) → bool; 400 naming the parameter."""
-    key = raw.strip().lower()
-    if key in _TRUE:
-        return True
-    if key in _FALSE:
-        return False
-    raise ParameterError(f"{name}: {raw!r} is not true or false")
+    try:
+        return parse_yes_no(raw)
+    except ValueError:
+        raise ParameterError(f"{name}: {raw!r} is not true or false") from None
 
 
 def _property_value(prop: Property, raw: str) -> ColumnElement[bool]:
