@@ -7,8 +7,13 @@
 set -euo pipefail
 cd "$(dirname "$(readlink -f "$0")")"
 
-APT_PACKAGES=(postgresql postgis python3 python3-venv python3-dev gcc util-linux
-              chromium fonts-wqy-microhei gdal-bin)  # gdal-bin: ogrinfo in tests/test_ogc_clients.py
+# Every Debian package by name: installs use --no-install-recommends, so nothing that a
+# package only *recommends* arrives unless it is listed here.
+#   postgresql-NN-postgis-3  the PostGIS extension itself (Debian's `postgis` only recommends it)
+#   fontconfig               fonts-wqy-microhei only recommends it; Chromium needs it for CJK text
+#   gdal-bin                 ogrinfo/ogr2ogr in tests/test_ogc_clients.py
+APT_PACKAGES=(postgresql postgresql-common python3 python3-venv python3-dev gcc util-linux
+              chromium fontconfig fonts-wqy-microhei gdal-bin ca-certificates)
 NODE_APT_PACKAGES=(nodejs npm)  # only when no npm is on PATH (NodeSource's nodejs bundles npm)
 VENV=.venv
 
@@ -19,9 +24,18 @@ as_root() {
     else echo "need root (or sudo) to install: $*" >&2; exit 1; fi
 }
 
+pg_major() {  # the PostgreSQL major version that `postgresql` installs (15 on Debian 12)
+    local v
+    v=$(dpkg-query -W -f='${Version}' postgresql 2>/dev/null || true)
+    [ -n "$v" ] || v=$(apt-cache policy postgresql 2>/dev/null | awk '/Candidate:/{print $2}')
+    if [ -z "$v" ] || [ "$v" = "(none)" ]; then as_root apt-get update -qq
+        v=$(apt-cache policy postgresql | awk '/Candidate:/{print $2}'); fi
+    echo "${v%%+*}"
+}
+
 install_system_packages() {
-    local missing=()
-    for pkg in "${APT_PACKAGES[@]}"; do
+    local missing=() pkgs=("${APT_PACKAGES[@]}" "postgresql-$(pg_major)-postgis-3")
+    for pkg in "${pkgs[@]}"; do
         dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" \
             || missing+=("$pkg")
     done
