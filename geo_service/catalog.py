@@ -45,6 +45,7 @@ class LayerSpec:
     key: str | None = None
     public: bool = True  # false: the whole layer is hidden from the anonymous view
     area_column: str | None = None  # point layer whose rows may come as a site polygon
+    name_optional: bool = False  # rows may lack a name (unnamed roads)
 
     @property
     def has_kind(self) -> bool:
@@ -120,6 +121,7 @@ def parse_catalogue(path: Path) -> Catalogue:
             key=entry.get("key"),
             public=entry.get("public", True),
             area_column=entry.get("area_column"),
+            name_optional=entry.get("name_optional", False),
         )
         layers[spec.id] = spec
     common = {k: tuple(v) for k, v in raw.get("common", {}).get("aliases", {}).items()}

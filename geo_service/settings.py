@@ -42,6 +42,10 @@ class DataSettings(BaseSettings):
     media_dir: Path = Field(
         default=REPO_ROOT / ".media", description="Uploaded photos, stored by content hash"
     )
+    walk_kmh: float = Field(
+        default=3.6, gt=0, le=10,
+        description="Walking speed along roads (older people, 1.0 m/s; see network/speeds.py)",
+    )
 
 
 class ServerSettings(BaseSettings):

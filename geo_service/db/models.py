@@ -181,8 +181,20 @@ ingest_runs = Table(
     Column("loaded_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
 
+roads = Table(
+    "roads", metadata,
+    *_identity(),
+    Column("name", Text),
+    Column("kind", Text, nullable=False),
+    Column("oneway", Boolean),
+    Column("speed_kmh", Double),
+    _geom("MULTILINESTRING"),
+    *_provenance(),
+)
+
 LAYER_TABLES: dict[str, Table] = {
-    t.name: t for t in (eldercare_sites, funeral_sites, child_sites, admin_areas, place_names)
+    t.name: t for t in (eldercare_sites, funeral_sites, child_sites, admin_areas, place_names,
+                        roads)
 }
 
 audit_log = Table(

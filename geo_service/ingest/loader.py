@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import getpass
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import psycopg
@@ -91,9 +91,11 @@ def prepare(
                              f"{', '.join(layer.kinds) or '(this layer has none)'}")
     table = read_source(path, sheet)
     columns = map_columns(table, layer, cat, mapping)
-    _require_columns(table, columns, path)
+    _require_columns(table, columns, path, layer)
     chosen = crsmod.parse_crs(input_crs or table.file_crs or None)
     ctx = load_context(conn, layer)
+    if table.is_extract:
+        table = _within_district(table, ctx)
     builder = RowBuilder(layer, columns, chosen, ctx, default_kind=kind, source_name=path.name)
     report = LoadReport(layer=layer_id, file=path.name, rows_read=len(table.frame))
     report.notes.extend(ctx.notes)
@@ -123,13 +125,14 @@ def prepare(
     return records, problems, report, table.sha256, chosen
 
 
-def _require_columns(table: SourceTable, columns: dict[str, str], path: Path) -> None:
+def _require_columns(table: SourceTable, columns: dict[str, str], path: Path,
+                     layer: LayerSpec) -> None:
     """A table lacking a name or coordinate column is one clear error, not one per row."""
     if len(table.frame) == 0:
         return
     headers = ", ".join(map(str, table.frame.columns)) or "(none)"
     missing = []
-    if "name" not in columns:
+    if "name" not in columns and not layer.name_optional:
         missing.append("名称 (name)")
     if table.geometries is None and "wkt" not in columns and not {"lon", "lat"} <= columns.keys():
         missing.append("经度/纬度 (longitude/latitude) or WKT")
@@ -139,6 +142,21 @@ def _require_columns(table: SourceTable, columns: dict[str, str], path: Path) ->
             "Name yours with --map, e.g. --map '站点名称=name' --map 'X坐标=lon' "
             "--map 'Y坐标=lat'; nothing was loaded"
         )
+
+
+def _within_district(table: SourceTable, ctx: Context) -> SourceTable:
+    """An extract (e.g. OpenStreetMap) keeps only features touching the district; says how many."""
+    if ctx.district_zone is None or table.geometries is None:
+        return table
+    keep = [i for i, g in enumerate(table.geometries)
+            if g is not None and ctx.district_zone.intersects(g)]
+    left = len(table.geometries) - len(keep)
+    if left:
+        ctx.notes.append(f"{left} feature(s) of the extract lie outside the district and were "
+                         "not loaded")
+    return replace(table, frame=table.frame.iloc[keep].reset_index(drop=True),
+                   geometries=[table.geometries[i] for i in keep],
+                   labels=[table.labels[i] for i in keep])
 
 
 def _fill_pinyin(records: list[dict]) -> None:

@@ -15,7 +15,7 @@ from shapely.geometry.base import BaseGeometry
 
 from geo_service.errors import InputFileError
 
-VECTOR_SUFFIXES = {".geojson", ".json", ".gpkg", ".shp", ".zip", ".fgb"}
+VECTOR_SUFFIXES = {".geojson", ".json", ".gpkg", ".shp", ".zip", ".fgb", ".pbf"}
 TABLE_SUFFIXES = {".csv", ".txt", ".xlsx", ".xlsm"}
 SUPPORTED = sorted(VECTOR_SUFFIXES | TABLE_SUFFIXES)
 _CSV_ENCODINGS = ("utf-8-sig", "gb18030")
@@ -31,6 +31,7 @@ class SourceTable:
     file_crs: str | None
     sha256: str
     is_tabular: bool
+    is_extract: bool = False  # a regional extract: features outside the district are left out
 
 
 def file_sha256(path: Path) -> str:
@@ -57,6 +58,10 @@ def read_source(path: Path, sheet: str | None = None) -> SourceTable:
         frame = _read_table(path, sheet)
         labels = [f"row {i + 2}" for i in range(len(frame))]
         return SourceTable(frame, None, labels, None, sha, is_tabular=True)
+    if suffix == ".pbf":
+        from geo_service.network.osm import read_osm_pbf
+
+        return read_osm_pbf(path, sha)
     return _read_vector(path, sha)
 
 

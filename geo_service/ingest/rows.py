@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import hashlib
 import json
 import math
 import re
@@ -11,7 +12,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 import shapely
-from shapely.geometry import MultiPolygon, Point, Polygon
+from shapely.geometry import LineString, MultiLineString, MultiPolygon, Point, Polygon
 from shapely.geometry.base import BaseGeometry
 from shapely.prepared import PreparedGeometry
 
@@ -194,6 +195,8 @@ def _geometry_problem(geom: BaseGeometry, layer: LayerSpec, ctx: Context) -> str
         return f"expected a point, got a {kind}"
     if expected == "MultiPolygon" and kind not in {"Polygon", "MultiPolygon"}:
         return f"expected a polygon, got a {kind}"
+    if expected == "MultiLineString" and kind not in {"LineString", "MultiLineString"}:
+        return f"expected a line, got a {kind}"
     coords = shapely.get_coordinates(geom)
     if not np.isfinite(coords).all():
         return "the geometry has NaN or infinite coordinates"
@@ -262,9 +265,9 @@ class RowBuilder:
 
         record: dict = {}
         name = self.cell(row, "name")
-        if not name:
+        if not name and not self.layer.name_optional:
             bad("the name (名称) is empty", "name")
-        record["name"] = name
+        record["name"] = name or (None if self.layer.name_optional else name)
         if self.layer.has_kind:
             self._kind(row, record, bad)
         for spec in self.layer.fields:
@@ -398,6 +401,8 @@ class RowBuilder:
             stored = area.point_on_surface()
         if self.layer.geometry == "MultiPolygon" and isinstance(stored, Polygon):
             stored = MultiPolygon([stored])
+        if self.layer.geometry == "MultiLineString" and isinstance(stored, LineString):
+            stored = MultiLineString([stored])
         problem = _geometry_problem(stored, self.layer, self.ctx)
         if problem:
             bad(problem, "lon" if stored.geom_type == "Point" else "wkt")
@@ -424,4 +429,6 @@ class RowBuilder:
     def _derived_key(self, record: dict) -> str:
         """A stable key when the file has no id column: kind and name."""
         parts = [self.layer.id, record.get("kind") or "", record.get("name") or ""]
+        if self.layer.geometry == "MultiLineString" and record.get("geom") is not None:
+            parts.append(hashlib.sha1(shapely.to_wkb(record["geom"])).hexdigest()[:16])
         return "auto:" + "|".join(parts)

@@ -1,0 +1,23 @@
+"""The road layer (roads) that the walking and driving network is built from.
+
+Revision ID: 0007
+Revises: 0006
+Create Date: 2026-12-01
+"""
+
+from geo_service.db.migrate import run_sql_file
+
+revision = "0007"
+down_revision = "0006"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    """Create the roads table."""
+    run_sql_file(__file__, "up")
+
+
+def downgrade() -> None:
+    """Drop it again."""
+    run_sql_file(__file__, "down")

@@ -1,0 +1,1 @@
+"""The road network: the roads layer as a routable graph, shortest paths and isochrones."""

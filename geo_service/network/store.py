@@ -1,0 +1,91 @@
+"""The road graph of the roads layer, rebuilt whenever the layer changes (cached by fingerprint)."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import shapely
+from sqlalchemy import Connection, Engine, func, select
+
+from geo_service import crs
+from geo_service.db.models import roads
+from geo_service.errors import GeoServiceError
+from geo_service.network.graph import RoadGraph, build_graph
+from geo_service.network.model import NetworkDistanceModel
+from geo_service.network.speeds import MODES, Mode, Speeds
+from geo_service.settings import data_settings
+
+_lock = threading.Lock()
+_graphs: dict[tuple, RoadGraph] = {}
+_models: dict[tuple, NetworkDistanceModel] = {}
+
+
+def fingerprint(conn: Connection) -> tuple:
+    """Rows, latest change and id sum of the roads layer: any load or edit changes it."""
+    t = roads.c
+    row = conn.execute(select(func.count(), func.max(t.updated_at),
+                              func.coalesce(func.sum(t.id), 0))).one()
+    return tuple(row)
+
+
+def read_graph(conn: Connection) -> RoadGraph:
+    """Build the graph from every row of the roads layer (metric, EPSG:4544)."""
+    t = roads.c
+    rows = conn.execute(select(t.external_id, t.kind, t.oneway, t.speed_kmh,
+                               func.ST_AsBinary(t.geom)).order_by(t.id)).all()
+    lines = np.empty(len(rows), dtype=object)
+    lines[:] = [shapely.from_wkb(bytes(r[4])) for r in rows]
+    metric = crs.to_metric(lines) if len(rows) else lines
+    return build_graph(np.asarray(metric, dtype=object),
+                       np.array([r[1] for r in rows], dtype=object),
+                       np.array([bool(r[2]) for r in rows], dtype=bool),
+                       np.array([np.nan if r[3] is None else float(r[3]) for r in rows]),
+                       [r[0] for r in rows])
+
+
+def road_graph(engine: Engine) -> RoadGraph:
+    """The current graph (built once per state of the roads layer)."""
+    with engine.connect() as conn:
+        key = (str(engine.url), *fingerprint(conn))
+        with _lock:
+            found = _graphs.get(key)
+        if found is not None:
+            return found
+        graph = read_graph(conn)
+    with _lock:
+        _graphs.clear()  # only the latest state is kept
+        _graphs[key] = graph
+    return graph
+
+
+def has_roads(engine: Engine) -> bool:
+    """True when the roads layer has at least one row."""
+    with engine.connect() as conn:
+        return bool(conn.execute(select(func.count()).select_from(roads)).scalar())
+
+
+def default_speeds() -> Speeds:
+    """Walking speed from the settings (GEO_SERVICE_WALK_KMH), class speeds by default."""
+    return Speeds(walk_kmh=data_settings().walk_kmh)
+
+
+def network_model(engine: Engine, mode: Mode, speeds: Speeds | None = None
+                  ) -> NetworkDistanceModel:
+    """The walking or driving model on the current roads (an error when there are none)."""
+    if mode not in MODES:
+        raise GeoServiceError(f"distance {mode!r}: use straight, walk or drive")
+    speeds = speeds or default_speeds()
+    graph = road_graph(engine)
+    if len(graph.u) == 0:
+        raise GeoServiceError(f"--distance {mode} needs a road layer: load one with "
+                              "`geo-service load roads FILE` (GPKG, Shapefile, GeoJSON or "
+                              ".osm.pbf)")
+    key = (id(graph), mode, speeds.walk_kmh, tuple(sorted(speeds.drive_kmh.items())))
+    with _lock:
+        model = _models.get(key)
+        if model is None:
+            if len(_models) > 8:
+                _models.clear()
+            model = _models[key] = NetworkDistanceModel(graph, mode, speeds)
+    return model

@@ -1,0 +1,165 @@
+"""Road graph and shortest paths against networkx on small random networks (no database)."""
+
+from __future__ import annotations
+
+import networkx as nx
+import numpy as np
+import pytest
+import shapely
+
+from geo_service.network import paths
+from geo_service.network.graph import build_graph
+from geo_service.network.isochrones import reached_lines
+from geo_service.network.model import NetworkDistanceModel
+from geo_service.network.speeds import Speeds
+
+
+def random_roads(seed: int, n_points: int = 40, n_lines: int = 70, size: float = 3000.0):
+    """Random straight and bent roads between random points: they cross and share ends."""
+    rng = np.random.default_rng(seed)
+    pts = rng.uniform(0, size, (n_points, 2))
+    lines = []
+    for _ in range(n_lines):
+        a, b = rng.choice(n_points, 2, replace=False)
+        if rng.random() < 0.5:
+            mid = (pts[a] + pts[b]) / 2 + rng.normal(0, 150, 2)
+            lines.append(shapely.LineString([pts[a], mid, pts[b]]))
+        else:
+            lines.append(shapely.LineString([pts[a], pts[b]]))
+    arr = np.empty(len(lines), dtype=object)
+    arr[:] = lines
+    kinds = rng.choice(["县道", "乡道", "村道", "步行道", "高速公路"], len(lines),
+                       p=[0.3, 0.3, 0.25, 0.1, 0.05]).astype(object)
+    oneway = rng.random(len(lines)) < 0.2
+    speed = np.where(rng.random(len(lines)) < 0.3, 45.0, np.nan)
+    return arr, kinds, oneway, speed, rng
+
+
+def oracle(graph, net, unit_xy, site_xy):
+    """Independent networkx answer: split edges at snap points, multi-source Dijkstra."""
+    walk = net.speeds.walk_mps
+    g = nx.DiGraph()
+    pts = np.vstack([unit_xy, site_xy])
+    geoms = graph.geom
+    usable = [i for i in range(len(graph.u)) if np.isfinite(net.fwd[i]) or np.isfinite(net.back[i])]
+    # nearest usable edge by brute force (shapely distance), independent of the STRtree
+    snap = []
+    for k, p in enumerate(pts):
+        pt = shapely.Point(p)
+        d = [(geoms[i].distance(pt), i) for i in usable]
+        dist, e = min(d)
+        snap.append((e, geoms[e].project(pt), dist, k))
+    cuts: dict[int, list] = {}
+    for e, a, _, k in snap:
+        cuts.setdefault(e, []).append((a, k))
+
+    def add(a, b, length, e):
+        fwd, back = net.fwd[e] * length / graph.length[e], net.back[e] * length / graph.length[e]
+        for s, t, c in ((a, b, fwd), (b, a, back)):
+            if np.isfinite(c) and (not g.has_edge(s, t) or g[s][t]["w"] > c):
+                g.add_edge(s, t, w=c)
+
+    for e in usable:
+        u, v, length = int(graph.u[e]), int(graph.v[e]), float(graph.length[e])
+        chain = [(0.0, ("n", u))] + sorted((a, ("p", k)) for a, k in cuts.get(e, [])) + [
+            (length, ("n", v))]
+        for (a0, n0), (a1, n1) in zip(chain, chain[1:], strict=False):
+            if a1 - a0 > 1e-9:
+                add(n0, n1, a1 - a0, e)
+            elif n0 != n1:
+                g.add_edge(n0, n1, w=0.0)
+                g.add_edge(n1, n0, w=0.0)
+    n_units = len(unit_xy)
+    for e, a, dist, k in snap:  # off-road walk to/from the road, at walking speed
+        g.add_edge(("pt", k), ("p", k), w=dist / walk)
+        g.add_edge(("p", k), ("pt", k), w=dist / walk)
+    rev = g.reverse(copy=True)
+    sources = [("pt", n_units + j) for j in range(len(site_xy))]
+    dist, path = nx.multi_source_dijkstra(rev, sources, weight="w")
+    return [dist.get(("pt", i), np.inf) for i in range(n_units)], path
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3, 4, 5])
+@pytest.mark.parametrize("mode", ["walk", "drive"])
+def test_nearest_equals_networkx_on_random_networks(seed, mode):
+    lines, kinds, oneway, speed, rng = random_roads(seed)
+    graph = build_graph(lines, kinds, oneway, speed, [f"r{i}" for i in range(len(lines))])
+    model = NetworkDistanceModel(graph, mode, Speeds())
+    unit_xy = rng.uniform(0, 3000, (60, 2))
+    site_xy = rng.uniform(0, 3000, (5, 2))
+    found = model.routes(unit_xy, site_xy)
+    expect, path = oracle(graph, model.net, unit_xy, site_xy)
+    np.testing.assert_allclose(found.seconds, expect, rtol=1e-9, atol=1e-6)
+    # the site named is one reached that soon (ties aside, the one networkx's path starts at)
+    each = np.column_stack([model.routes(unit_xy, site_xy[k:k + 1]).seconds
+                            for k in range(len(site_xy))])
+    ok = np.isfinite(expect)
+    np.testing.assert_allclose(each[np.flatnonzero(ok), found.site[ok]],
+                               np.asarray(expect)[ok], rtol=1e-9, atol=1e-6)
+    starts = {i: path[("pt", i)][0][1] - len(unit_xy) for i in np.flatnonzero(ok)}
+    assert sum(starts[i] == found.site[i] for i in starts) >= 0.9 * len(starts)
+    # bounded searches agree with the nearest pass and with the oracle
+    limit = np.full(len(site_xy), float(np.nanmedian(np.where(np.isfinite(expect), expect,
+                                                              np.nan))))
+    u, s, d = model.within(unit_xy, site_xy, limit)
+    best = np.full(len(unit_xy), np.inf)
+    np.minimum.at(best, u, d)
+    inside = np.asarray(expect) <= limit[0]
+    np.testing.assert_array_equal(np.isfinite(best), inside)
+    np.testing.assert_allclose(best[inside], np.asarray(expect)[inside], rtol=1e-9, atol=1e-6)
+
+
+def test_road_metres_follow_the_chosen_path():
+    lines, kinds, oneway, speed, rng = random_roads(7)
+    kinds[:] = "村道"
+    graph = build_graph(lines, kinds, np.zeros(len(lines), bool), speed,
+                        [f"r{i}" for i in range(len(lines))])
+    model = NetworkDistanceModel(graph, "walk", Speeds())
+    unit_xy = rng.uniform(0, 3000, (40, 2))
+    site_xy = rng.uniform(0, 3000, (4, 2))
+    found = model.routes(unit_xy, site_xy)
+    ok = np.isfinite(found.seconds)
+    # walking at one speed: time = (road metres + off-road metres) / speed
+    np.testing.assert_allclose(found.seconds[ok],
+                               (found.road_m[ok] + found.snap_m[ok]) / Speeds().walk_mps,
+                               rtol=1e-9)
+
+
+def test_graph_is_split_at_crossings_and_keeps_direction():
+    lines = np.empty(2, dtype=object)
+    lines[:] = [shapely.LineString([(0, 0), (100, 0)]), shapely.LineString([(50, -50), (50, 50)])]
+    g = build_graph(lines, np.array(["村道", "村道"], dtype=object), np.array([True, False]),
+                    np.array([np.nan, np.nan]), ["a", "b"])
+    assert len(g.u) == 4 and g.n_nodes == 5
+    assert np.isclose(g.length.sum(), 200.0)
+    one = np.flatnonzero(g.road == 0)
+    assert all(g.node_xy[g.u[i], 0] < g.node_xy[g.v[i], 0] for i in one)  # drawn west→east
+    fwd, back = g.costs("drive", Speeds())
+    assert np.isinf(back[one]).all() and np.isfinite(fwd[one]).all()
+    assert np.isclose(fwd[one[0]], 50 * 3.6 / 20.0)  # 村道 20 km/h
+    comp = g.components("walk", Speeds())
+    assert comp["components"] == 1 and comp["islands"] == []
+
+
+def test_islands_are_reported_not_joined():
+    lines = np.empty(2, dtype=object)
+    lines[:] = [shapely.LineString([(0, 0), (100, 0)]), shapely.LineString([(0, 500), (80, 500)])]
+    g = build_graph(lines, np.array(["村道", "村道"], dtype=object), np.zeros(2, bool),
+                    np.array([np.nan, np.nan]), ["a", "b"])
+    comp = g.components("walk", Speeds())
+    assert comp["components"] == 2 and comp["islands"][0]["km"] == 0.08
+    model = NetworkDistanceModel(g, "walk", Speeds())
+    found = model.routes(np.array([[10.0, 510.0]]), np.array([[90.0, 5.0]]))
+    assert found.site[0] == -1 and np.isinf(found.seconds[0])
+
+
+def test_isochrone_cuts_edges_where_time_runs_out():
+    lines = np.empty(1, dtype=object)
+    lines[:] = [shapely.LineString([(0, 0), (1000, 0)])]
+    g = build_graph(lines, np.array(["村道"], dtype=object), np.zeros(1, bool),
+                    np.array([np.nan]), ["a"])
+    net = paths.ModeNetwork(g, "walk", Speeds())
+    # site on the road at x=400; 5 minutes at 1 m/s = 300 m either way
+    reached = reached_lines(net, np.array([[400.0, 0.0]]), np.array([300.0]))
+    assert np.isclose(reached.length, 600.0)
+    assert np.allclose(shapely.bounds(reached)[[0, 2]], [100.0, 700.0])
