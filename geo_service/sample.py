@@ -26,6 +26,7 @@ SAMPLE_FILES: tuple[tuple[str, str], ...] = (
     ("funeral_sites", "funeral_sites.csv"),
     ("child_sites", "child_sites.csv"),
     ("place_names", "place_names.geojson"),
+    ("roads", "roads.geojson"),
 )
 NEIGHBOURS_FILE = "neighbours.geojson"
 

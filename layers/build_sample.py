@@ -48,6 +48,7 @@ from shapely.geometry.base import BaseGeometry
 from shapely.ops import nearest_points
 
 from geo_service.crs import from_metric, gcj02_to_wgs84, geodesic_area_m2, to_metric
+from geo_service.network.sample_roads import sample_roads
 
 REPO = Path(__file__).resolve().parent.parent
 CATALOGUE = REPO / "layers" / "catalogue.toml"
@@ -1261,6 +1262,8 @@ def build_with_checks(shared_dir: Path, out_dir: Path) -> tuple[dict[str, int], 
     counts["funeral_sites.csv"] = write_csv(out_dir / "funeral_sites.csv", "funeral_sites",
                                             funeral)
     counts["child_sites.csv"] = write_csv(out_dir / "child_sites.csv", "child_sites", child)
+    counts["roads.geojson"] = write_geojson(out_dir / "roads.geojson", "roads",
+                                            sample_roads(out_dir / "admin_areas.geojson"))
     return counts, checks
 
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import networkx as nx
 import numpy as np
 import pytest
 import shapely
+from network_oracle import oracle
 
 from geo_service.network import paths
 from geo_service.network.graph import build_graph
@@ -35,50 +35,6 @@ def random_roads(seed: int, n_points: int = 40, n_lines: int = 70, size: float =
     return arr, kinds, oneway, speed, rng
 
 
-def oracle(graph, net, unit_xy, site_xy):
-    """Independent networkx answer: split edges at snap points, multi-source Dijkstra."""
-    walk = net.speeds.walk_mps
-    g = nx.DiGraph()
-    pts = np.vstack([unit_xy, site_xy])
-    geoms = graph.geom
-    usable = [i for i in range(len(graph.u)) if np.isfinite(net.fwd[i]) or np.isfinite(net.back[i])]
-    # nearest usable edge by brute force (shapely distance), independent of the STRtree
-    snap = []
-    for k, p in enumerate(pts):
-        pt = shapely.Point(p)
-        d = [(geoms[i].distance(pt), i) for i in usable]
-        dist, e = min(d)
-        snap.append((e, geoms[e].project(pt), dist, k))
-    cuts: dict[int, list] = {}
-    for e, a, _, k in snap:
-        cuts.setdefault(e, []).append((a, k))
-
-    def add(a, b, length, e):
-        fwd, back = net.fwd[e] * length / graph.length[e], net.back[e] * length / graph.length[e]
-        for s, t, c in ((a, b, fwd), (b, a, back)):
-            if np.isfinite(c) and (not g.has_edge(s, t) or g[s][t]["w"] > c):
-                g.add_edge(s, t, w=c)
-
-    for e in usable:
-        u, v, length = int(graph.u[e]), int(graph.v[e]), float(graph.length[e])
-        chain = [(0.0, ("n", u))] + sorted((a, ("p", k)) for a, k in cuts.get(e, [])) + [
-            (length, ("n", v))]
-        for (a0, n0), (a1, n1) in zip(chain, chain[1:], strict=False):
-            if a1 - a0 > 1e-9:
-                add(n0, n1, a1 - a0, e)
-            elif n0 != n1:
-                g.add_edge(n0, n1, w=0.0)
-                g.add_edge(n1, n0, w=0.0)
-    n_units = len(unit_xy)
-    for e, a, dist, k in snap:  # off-road walk to/from the road, at walking speed
-        g.add_edge(("pt", k), ("p", k), w=dist / walk)
-        g.add_edge(("p", k), ("pt", k), w=dist / walk)
-    rev = g.reverse(copy=True)
-    sources = [("pt", n_units + j) for j in range(len(site_xy))]
-    dist, path = nx.multi_source_dijkstra(rev, sources, weight="w")
-    return [dist.get(("pt", i), np.inf) for i in range(n_units)], path
-
-
 @pytest.mark.parametrize("seed", [1, 2, 3, 4, 5])
 @pytest.mark.parametrize("mode", ["walk", "drive"])
 def test_nearest_equals_networkx_on_random_networks(seed, mode):
@@ -101,7 +57,7 @@ def test_nearest_equals_networkx_on_random_networks(seed, mode):
     # bounded searches agree with the nearest pass and with the oracle
     limit = np.full(len(site_xy), float(np.nanmedian(np.where(np.isfinite(expect), expect,
                                                               np.nan))))
-    u, s, d = model.within(unit_xy, site_xy, limit)
+    u, _s, d = model.within(unit_xy, site_xy, limit)
     best = np.full(len(unit_xy), np.inf)
     np.minimum.at(best, u, d)
     inside = np.asarray(expect) <= limit[0]
@@ -110,7 +66,7 @@ def test_nearest_equals_networkx_on_random_networks(seed, mode):
 
 
 def test_road_metres_follow_the_chosen_path():
-    lines, kinds, oneway, speed, rng = random_roads(7)
+    lines, kinds, _oneway, speed, rng = random_roads(7)
     kinds[:] = "村道"
     graph = build_graph(lines, kinds, np.zeros(len(lines), bool), speed,
                         [f"r{i}" for i in range(len(lines))])

@@ -32,6 +32,10 @@ Out = Annotated[Path | None, typer.Option("--out", "-o", help="output file (defa
                                           "for json/geojson)")]
 Building = Annotated[bool, typer.Option("--include-under-construction",
                                         help="also count sites with status 在建")]
+Distance = Annotated[str, typer.Option("--distance", help="straight | walk | drive (walk/drive "
+                                      "follow the roads layer)")]
+Minutes = Annotated[float | None, typer.Option("--minutes", help="one travel-time radius in "
+                                               "minutes for every radius kind (walk/drive)")]
 
 
 def _request(cls: type[BaseModel], **fields: Any) -> Any:
@@ -111,6 +115,10 @@ def coverage(
     format_: Annotated[str, typer.Option("--format", "-f",
                                          help="json | geojson | html | xlsx")] = "json",
     out: Out = None,
+    distance: Distance = "straight",
+    minutes: Minutes = None,
+    catchment_minutes: Annotated[float | None, typer.Option(
+        help="2SFCA catchment in travel minutes (walk/drive)")] = None,
 ) -> None:
     """Who is within reach of which sites: per unit, township and district, gaps, 2SFCA."""
     if ctx.invoked_subcommand is not None:
@@ -127,7 +135,9 @@ def coverage(
                    kind_radii=parse_kind_radii(radius_for), weight=weight,
                    include_under_construction=include_under_construction,
                    add_sites=parse_sites(add), remove_sites=remove,
-                   access={"catchment_m": catchment, "decay": decay} if access else None)
+                   access={"catchment_m": catchment, "decay": decay,
+                           "catchment_minutes": catchment_minutes} if access else None,
+                   distance=distance, minutes=minutes)
     with steps(3) as step:
         step("读取村(社区)和设施 reading units and sites")
         study = _study()

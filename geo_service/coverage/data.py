@@ -34,6 +34,7 @@ class Study:
     units: pd.DataFrame
     sites: dict[str, pd.DataFrame] = field(default_factory=dict)
     illustrative: bool = False
+    engine: Engine | None = None  # where the roads layer is read from (network distances)
 
     def layer_sites(self, layer: str) -> pd.DataFrame:
         """The sites of one supply layer (all of them, public or not)."""
@@ -90,7 +91,7 @@ def load_study(engine: Engine, district_code: str | None = None) -> Study:
     frame["illustrative"] = ((frame.figures_source == "illustrative")
                              | (frame.geometry_accuracy == "illustrative"))
     study = Study(code, district[0], _geom(district[1]), townships,
-                  frame[[*UNIT_COLUMNS, "geom"]].reset_index(drop=True), sites)
+                  frame[[*UNIT_COLUMNS, "geom"]].reset_index(drop=True), sites, engine=engine)
     study.illustrative = bool(frame.illustrative.any()) or any(
         bool(s.illustrative.any()) for s in sites.values())
     for layer, s in sites.items():

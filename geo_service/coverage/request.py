@@ -33,6 +33,8 @@ class AccessOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     catchment_m: float = Field(default=10_000, gt=0, le=200_000)
+    catchment_minutes: float | None = Field(
+        default=None, gt=0, le=600, description="catchment in travel minutes (walk/drive)")
     decay: Literal["none", "linear", "gaussian"] = "none"
 
 
@@ -54,6 +56,10 @@ class CoverageRequest(BaseModel):
     remove_sites: list[str] = Field(default_factory=list, description="site ids to leave out")
     access: AccessOptions | None = Field(default=None, description="also compute 2SFCA")
     gaps: bool = Field(default=True, description="compute gap polygons")
+    distance: Literal["straight", "walk", "drive"] = Field(
+        default="straight", description="straight line, or walking/driving along the roads layer")
+    minutes: float | None = Field(default=None, gt=0, le=600, description="one travel-time "
+                                  "radius in minutes for every radius kind (walk/drive)")
 
     @property
     def weight_field(self) -> Weight:

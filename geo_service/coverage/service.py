@@ -11,10 +11,13 @@ import shapely
 from geo_service import crs
 from geo_service.coverage import engine
 from geo_service.coverage.data import Study, layer_kinds, locate_sites
-from geo_service.coverage.distance import DEFAULT_MODEL, DistanceModel
+from geo_service.coverage.distance import DistanceModel
 from geo_service.coverage.radii import RadiusRule, rules_for
 from geo_service.coverage.request import CoverageRequest, WhatIfSite
 from geo_service.errors import GeoServiceError
+from geo_service.network import coverage as net_cov
+from geo_service.network.coverage import ROUTE_COLUMNS
+from geo_service.network.model import NetworkDistanceModel
 
 ILLUSTRATIVE_NOTE = ("示意数据: facility positions, village/township polygons and populations of "
                      "the 大足 sample are illustrative, not surveyed")
@@ -36,6 +39,7 @@ class CoverageResult:
     gaps: list[dict] = field(default_factory=list)
     service_area: shapely.Geometry | None = None
     model_name: str = ""
+    network: dict | None = None  # road-network details when distance is walk/drive
 
     @property
     def weight(self) -> str:
@@ -52,6 +56,7 @@ class CoverageResult:
         cols = ["code", "name", "township_code", "township", "lon", "lat", "urban", "population",
                 "population_60plus", "population_0_17", "nearest_id", "nearest_name",
                 "nearest_kind", "nearest_distance_m", "covered", "covered_by"]
+        cols += [c for c in ROUTE_COLUMNS if c in self.units]
         if "access" in self.units:
             cols.append("access")
         frame = self.units[cols].astype(object).where(self.units[cols].notna(), None)
@@ -66,6 +71,8 @@ class CoverageResult:
                 "whatif_added": int(self.sites.whatif.sum()),
                 "whatif_removed": list(self.request.remove_sites),
                 "include_under_construction": self.request.include_under_construction}
+        if self.network is not None:
+            meta["network"] = self.network
         if self.request.access:
             meta["access"] = {**self.request.access.model_dump(),
                               "unit": f"beds per 1 000 {self.weight}"}
@@ -149,9 +156,11 @@ def whatif_frame(study: Study, layer: str, add: list[WhatIfSite], kinds: list[st
     return locate_sites(study, frame)
 
 
-def run_coverage(study: Study, req: CoverageRequest, model: DistanceModel = DEFAULT_MODEL
+def run_coverage(study: Study, req: CoverageRequest, model: DistanceModel | None = None
                  ) -> CoverageResult:
     """The full analysis of one request."""
+    model = model if model is not None else net_cov.pick_model(study, req)
+    on_roads = isinstance(model, NetworkDistanceModel)
     kinds = layer_kinds(req.layer, req.kinds)
     rules = rules_for(req.layer, kinds, req.radius_m, req.kind_radii)
     sites = select_sites(study, req, kinds)
@@ -160,6 +169,7 @@ def run_coverage(study: Study, req: CoverageRequest, model: DistanceModel = DEFA
     site_xy = np.column_stack(model.project(sites.lon.to_numpy(float),
                                             sites.lat.to_numpy(float)))
     radius, rule = engine.site_radii(sites, rules)
+    radius = net_cov.cost_radii(model, req, sites, radius)
     a = engine.assign(unit_xy, units.township_code.to_numpy(), site_xy,
                       sites.township_code.to_numpy(), radius, rule, model)
     has = a.nearest >= 0
@@ -170,12 +180,15 @@ def run_coverage(study: Study, req: CoverageRequest, model: DistanceModel = DEFA
     units["nearest_name"] = np.where(has, sites.name.to_numpy()[pick], None)
     units["nearest_kind"] = np.where(has, sites.kind.to_numpy()[pick], None)
     units["nearest_distance_m"] = np.where(has, np.round(a.distance, 3), np.nan)
+    if on_roads:
+        net_cov.route_columns(model, unit_xy, site_xy, units)
+        units["nearest_distance_m"] = np.round(net_cov.travelled_m(units), 1)
     units["covered"] = a.covered
     units["covered_by"] = a.covered_by
     sites = sites.assign(service_radius_m=radius, rule=rule)
     if req.access:
         access, _ = engine.two_step(unit_xy, units[req.weight_field].to_numpy(float), site_xy,
-                                    sites.beds.to_numpy(float), req.access.catchment_m,
+                                    sites.beds.to_numpy(float), net_cov.catchment(model, req),
                                     req.access.decay, model)
         units["access"] = np.round(access, 4)
     weight = req.weight_field
@@ -184,12 +197,17 @@ def run_coverage(study: Study, req: CoverageRequest, model: DistanceModel = DEFA
     result = CoverageResult(req, study, kinds, rules, sites, units, district,
                             engine.by_township(units, study.townships, a.covered, weight),
                             model_name=model.name)
+    if on_roads:
+        result.network = net_cov.metadata(model, req, unit_xy, units)
     if req.gaps:
         towns_m = pd.Series(list(crs.to_metric(study.townships.geom.to_numpy())),
                             index=study.townships.code)
         district_m = crs.to_metric(study.district_geom)
-        served = engine.service_area(site_xy, radius, rule, sites.township_code.to_numpy(),
-                                     towns_m, district_m)
+        served = engine.service_area(site_xy, np.where(on_roads, np.nan, radius), rule,
+                                     sites.township_code.to_numpy(), towns_m, district_m)
+        if on_roads and not (rule == "district").any():
+            served = shapely.union_all([served, net_cov.network_area(model, site_xy, radius,
+                                                                     rule)])
         result.service_area = crs.from_metric(served)
         result.gaps = engine.gap_polygons(district_m, served, towns_m)
     return result

@@ -73,7 +73,7 @@ class RoadGraph:
             x, y = self.node_xy[member[0]]
             islands.append({"nodes": int(sizes[c]), "km": round(float(km[c]) / 1000, 3),
                             "at_xy_epsg4544": [round(float(x), 1), round(float(y), 1)]})
-        out = {"mode": mode, "components": len(order), "nodes": int(len(nodes)),
+        out = {"mode": mode, "components": len(order), "nodes": len(nodes),
                "edges": int(use.sum()), "km": round(float(self.length[use].sum()) / 1000, 3),
                "largest_share": round(float(km[main] / km.sum()), 4) if km.sum() else None,
                "islands": islands[:50], "islands_total": len(islands)}

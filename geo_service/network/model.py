@@ -29,6 +29,7 @@ class NetworkDistanceModel:
 
     def __post_init__(self) -> None:
         self.net = paths.ModeNetwork(self.graph, self.mode, self.speeds)
+        self._last: tuple[tuple[bytes, bytes], paths.Nearest] | None = None
         self.name = (f"road network, {self.mode} ({MODE_TITLES[self.mode]}), shortest travel "
                      f"time; walking {self.speeds.walk_kmh:g} km/h; lengths on EPSG:4544")
 
@@ -38,7 +39,10 @@ class NetworkDistanceModel:
 
     def routes(self, unit_xy: Array, site_xy: Array) -> paths.Nearest:
         """Nearest site per unit with seconds, metres along roads and metres off-road."""
-        return paths.nearest(self.net, unit_xy, site_xy)
+        key = (np.ascontiguousarray(unit_xy).tobytes(), np.ascontiguousarray(site_xy).tobytes())
+        if self._last is None or self._last[0] != key:
+            self._last = (key, paths.nearest(self.net, unit_xy, site_xy))
+        return self._last[1]
 
     def nearest(self, unit_xy: Array, site_xy: Array) -> tuple[IntArray, Array]:
         """For each unit, the site reached soonest and the travel time in seconds."""

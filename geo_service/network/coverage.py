@@ -1,0 +1,122 @@
+"""What a coverage analysis needs from the road network: the model, time radii, route columns."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+import shapely
+
+from geo_service.coverage.distance import DEFAULT_MODEL, Array, DistanceModel
+from geo_service.errors import GeoServiceError
+from geo_service.network.isochrones import ISOCHRONE_BUFFER_M, service_area
+from geo_service.network.model import NetworkDistanceModel
+
+if TYPE_CHECKING:
+    from geo_service.coverage.data import Study
+    from geo_service.coverage.request import CoverageRequest
+
+ROUTE_COLUMNS = ["nearest_minutes", "nearest_road_m", "nearest_snap_m", "nearest_straight_m"]
+
+
+def pick_model(study: Study, req: CoverageRequest) -> DistanceModel:
+    """Straight lines, or walking/driving on the study's road layer, as the request asks."""
+    if req.distance == "straight":
+        if req.minutes is not None or (req.access and req.access.catchment_minutes):
+            raise GeoServiceError("minutes (--minutes) need --distance walk or drive: a "
+                                  "straight line has no travel time")
+        return DEFAULT_MODEL
+    if study.engine is None:
+        raise GeoServiceError(f"--distance {req.distance} needs the database's road layer")
+    from geo_service.network.store import network_model
+
+    return network_model(study.engine, req.distance)
+
+
+def cost_radii(model: DistanceModel, req: CoverageRequest, sites: pd.DataFrame,
+               radius_m: Array) -> Array:
+    """Each site's radius in the model's unit: metres, or seconds for a network model."""
+    if not isinstance(model, NetworkDistanceModel):
+        return radius_m
+    own = (sites.radius_m.to_numpy(float) if "radius_m" in sites
+           else np.full(len(sites), np.nan))
+    if req.minutes is not None:
+        out = np.where(np.isfinite(radius_m), req.minutes * 60.0, np.nan)
+        has_own = np.isfinite(own)
+        if has_own.any():
+            out[has_own] = _metres_as_seconds(model, own[has_own], "add_sites radius_m")
+        return out
+    return _metres_as_seconds(model, radius_m, "the service radii")
+
+
+def _metres_as_seconds(model: NetworkDistanceModel, metres: Array, what: str) -> Array:
+    """Metres along the road as walking seconds; driving radii must come in minutes."""
+    if model.mode == "drive" and np.isfinite(metres).any():
+        raise GeoServiceError(f"--distance drive: give {what} in minutes (--minutes), "
+                              "a driving radius in metres has no fixed time")
+    return model.radius_seconds(metres)
+
+
+def catchment(model: DistanceModel, req: CoverageRequest) -> float:
+    """The 2SFCA catchment in the model's unit."""
+    assert req.access is not None
+    if not isinstance(model, NetworkDistanceModel):
+        return req.access.catchment_m
+    if req.access.catchment_minutes is not None:
+        return req.access.catchment_minutes * 60.0
+    return float(_metres_as_seconds(model, np.array([req.access.catchment_m]),
+                                    "the 2SFCA catchment")[0])
+
+
+def route_columns(model: NetworkDistanceModel, unit_xy: Array, site_xy: Array,
+                  units: pd.DataFrame) -> tuple[np.ndarray, Array]:
+    """Fill the per-unit route columns; → (nearest site index, seconds) for the engine."""
+    found = model.routes(unit_xy, site_xy)
+    has = found.site >= 0
+    pick = found.site.clip(0)
+    straight = np.hypot(unit_xy[:, 0] - site_xy[pick, 0], unit_xy[:, 1] - site_xy[pick, 1]) \
+        if len(site_xy) else np.full(len(unit_xy), np.nan)
+    units["nearest_minutes"] = np.where(has, np.round(found.seconds / 60.0, 3), np.nan)
+    units["nearest_road_m"] = np.where(has, np.round(found.road_m, 1), np.nan)
+    units["nearest_snap_m"] = np.where(has, np.round(found.snap_m, 1), np.nan)
+    units["nearest_straight_m"] = np.where(has, np.round(straight, 1), np.nan)
+    return found.site, found.seconds
+
+
+def travelled_m(units: pd.DataFrame) -> Array:
+    """Metres travelled to the nearest site: along the roads plus the walks to and from them."""
+    return (units.nearest_road_m + units.nearest_snap_m).to_numpy(float)
+
+
+def network_area(model: NetworkDistanceModel, site_xy: Array, radius_s: Array,
+                 rule: np.ndarray) -> shapely.Geometry:
+    """Metric service area of the radius-rule sites: their isochrones along the roads."""
+    has = (rule == "radius") & np.isfinite(radius_s)
+    return service_area(model.net, site_xy[has], radius_s[has])
+
+
+def metadata(model: NetworkDistanceModel, req: CoverageRequest, unit_xy: Array,
+             units: pd.DataFrame) -> dict:
+    """How the network answered: mode, speeds, radii in minutes, snapping and islands."""
+    snap = model.net.snap(unit_xy)
+    ok = np.isfinite(snap.dist_m)
+    comp = model.graph.components(model.mode, model.speeds)
+    unreached = int(units.nearest_minutes.isna().sum())
+    out = {"distance": req.distance, "minutes": req.minutes,
+           "radius_unit": "minutes" if req.minutes is not None else "metres along the road",
+           "speeds": model.speeds.as_dict(),
+           "graph": {k: comp[k] for k in ("components", "nodes", "edges", "km",
+                                           "largest_share", "islands_total")},
+           "snap_m": {"units_snapped": int(ok.sum()),
+                      "mean": round(float(snap.dist_m[ok].mean()), 1) if ok.any() else None,
+                      "max": round(float(snap.dist_m[ok].max()), 1) if ok.any() else None},
+           "units_without_route": unreached,
+           "isochrone_buffer_m": ISOCHRONE_BUFFER_M}
+    warnings = []
+    if comp["components"] > 1:
+        warnings.append(f"道路网有 {comp['components'] - 1} 个孤立部分(未连通), 未被自动连接")
+    if unreached:
+        warnings.append(f"{unreached} 个村(社区)沿道路到不了任何设施")
+    out["warnings"] = warnings
+    return out
