@@ -34,6 +34,9 @@ app.add_typer(coverage_app, name="coverage")  # coverage [options] | coverage in
 from geo_service.maps.cli import maps_app  # noqa: E402
 
 app.add_typer(maps_app)  # export-map OUT.html [--kinds …] (the care map, self-contained)
+from geo_service.network.cli import network_app  # noqa: E402
+
+app.add_typer(network_app, name="network")  # network info | network isochrones
 err = Console(stderr=True, soft_wrap=True)
 out = Console(soft_wrap=True)
 
@@ -140,7 +143,7 @@ def _parse_mapping(pairs: list[str]) -> dict[str, str]:
 def load(
     layer: Annotated[str, typer.Argument(help="layer id, e.g. eldercare_sites")],
     file: Annotated[Path, typer.Argument(
-        help="GeoJSON, GeoPackage, zipped Shapefile, CSV or XLSX")],
+        help="GeoJSON, GeoPackage, zipped Shapefile, CSV, XLSX or .osm.pbf (roads)")],
     crs: Annotated[str | None, typer.Option(
         help="CRS of the coordinates: EPSG:n, gcj02 (Amap/Tencent) or bd09 (Baidu); "
              "default: the file's own, else EPSG:4490")] = None,
@@ -162,6 +165,10 @@ def load(
     for problem in report.skipped:
         err.print(f"skipped {problem}")
     out.print(report.summary())
+    if layer == "roads":
+        from geo_service.network.cli import print_graph_summary
+
+        print_graph_summary(engine, err)
 
 
 @app.command("sample")

@@ -15,6 +15,7 @@ from geo_service.api.routes import boundaries as boundaries_routes
 from geo_service.api.routes import care_map as care_map_routes
 from geo_service.api.routes import coverage as coverage_routes
 from geo_service.api.routes import health, layers
+from geo_service.api.routes import network as network_routes
 from geo_service.api.routes import ogc as ogc_routes
 from geo_service.api.routes import ogc_tiles as ogc_tiles_routes
 from geo_service.api.routes import places as places_routes
@@ -65,5 +66,6 @@ def create_app(engine: Engine | None = None) -> FastAPI:
     app.include_router(places_routes.router)  # the gazetteer: /places/...
     app.include_router(care_map_routes.router)  # /map, /vendor, /map/api (public care map)
     app.include_router(coverage_routes.router)  # /coverage, /indicators (planners)
+    app.include_router(network_routes.router)  # /network, /network/isochrones (planners)
     app.include_router(boundaries_routes.router)  # /boundaries/... (staff: lines, 联检, disputes)
     return app

@@ -19,6 +19,8 @@ from geo_service.errors import GeoServiceError
 from geo_service.maps.offline import new_map, render_self_contained
 
 COVERED, UNCOVERED, SITE, GAP, AREA = "#1a9850", "#d73027", "#2c7fb8", "#fdae61", "#9ecae1"
+ISO = {5.0: "#08519c", 10.0: "#4292c6", 15.0: "#9ecae1"}  # isochrones by minutes
+ISO_OTHER = "#c6dbef"
 
 
 def _geojson(geom: shapely.Geometry) -> dict:
@@ -48,6 +50,15 @@ def coverage_map(result) -> folium.Map:
                                                  "fillOpacity": 0.55},
                        tooltip=folium.GeoJsonTooltip(["area_km2"], aliases=["空白面积 km²"])
                        ).add_to(m)
+    iso = getattr(result, "isochrones", None)
+    if iso and iso["features"]:
+        folium.GeoJson(iso, name="沿道路等时圈 isochrones",
+                       style_function=lambda f: {
+                           "color": ISO.get(f["properties"]["minutes"], ISO_OTHER), "weight": 1,
+                           "fillColor": ISO.get(f["properties"]["minutes"], ISO_OTHER),
+                           "fillOpacity": 0.7},
+                       tooltip=folium.GeoJsonTooltip(["minutes", "area_km2"],
+                                                     aliases=["分钟", "面积 km²"])).add_to(m)
     sites = folium.FeatureGroup(name="设施 sites").add_to(m)
     for r in result.sites.itertuples():
         folium.CircleMarker([r.lat, r.lon], radius=3, color=SITE, fill=True, fill_opacity=1,
@@ -59,6 +70,9 @@ def coverage_map(result) -> folium.Map:
     for r in result.units.itertuples():
         colour = COVERED if r.covered else UNCOVERED
         dist = "—" if np.isnan(r.nearest_distance_m) else f"{r.nearest_distance_m:.0f} m"
+        minutes = getattr(r, "nearest_minutes", None)
+        if minutes is not None and not np.isnan(minutes):
+            dist += f" ({minutes:.1f} 分钟)"
         tip = f"{r.name}<br>{w}: {getattr(r, w)}<br>nearest: {r.nearest_name or '—'} {dist}"
         folium.CircleMarker([r.lat, r.lon], radius=4, color=colour, weight=1, fill=True,
                             fill_color=colour, fill_opacity=0.9, tooltip=tip).add_to(units)
@@ -91,6 +105,11 @@ def svg_map(result, width: int = 720) -> str:
     for g in result.gaps:
         parts.append(f'<path d="{path(g["geometry"])}" fill="{GAP}" fill-opacity="0.6" '
                      'fill-rule="evenodd"/>')
+    iso = getattr(result, "isochrones", None) or {"features": []}
+    for f in iso["features"]:
+        colour = ISO.get(f["properties"]["minutes"], ISO_OTHER)
+        parts.append(f'<path d="{path(shapely.geometry.shape(f["geometry"]))}" fill="{colour}" '
+                     'fill-opacity="0.45" fill-rule="evenodd"/>')
     ux, uy = crs.transformer(crs.STORAGE_SRID, crs.METRIC_SRID).transform(
         result.units.lon.to_numpy(), result.units.lat.to_numpy())
     for x, y, ok, name in zip(ux, uy, result.units.covered, result.units.name, strict=True):

@@ -83,6 +83,25 @@ def indicator_table(indicators: dict) -> str:
     return _table(["指标", "现值", "2025 年目标", "状态"], rows)
 
 
+def network_section(result: CoverageResult) -> str:
+    """Along-road analyses: mode, speeds, isochrone areas, islands and snapping (else '')."""
+    net = result.network
+    if not net:
+        return ""
+    mode = {"walk": "步行", "drive": "驾车"}.get(net["distance"], net["distance"])
+    rows = [[f["properties"]["minutes"], f["properties"]["area_km2"]]
+            for f in reversed((result.isochrones or {"features": []})["features"])]
+    radius = (f"{net['minutes']:g} 分钟" if net["minutes"] is not None
+              else "服务半径按沿道路的米数(步行速度换算为分钟)")
+    warn = "".join(f'<p class="note">{_e(w)}</p>' for w in net["warnings"])
+    return (f"<h2>沿道路的{mode}时间</h2><p>距离沿道路网计算({mode}); 服务半径: {_e(radius)}; "
+            f"步行速度 {net['speeds']['walk_kmh']:g} 公里/小时(老年人)。村(社区)代表点到最近道路的"
+            f"直线距离按步行速度计入(平均 {_e(net['snap_m']['mean'])} 米, 最大 "
+            f"{_e(net['snap_m']['max'])} 米)。地图上蓝色由深到浅为 5/10/15 分钟等时圈"
+            f"(道路两侧各 {net['isochrone_buffer_m']:g} 米)。</p>{warn}"
+            + _table(["等时圈(分钟)", "面积(平方公里)"], rows))
+
+
 def render_report(result: CoverageResult, indicators: dict | None = None,
                   suggestion: dict | None = None) -> str:
     """The whole report as one self-contained HTML page (no external assets)."""
@@ -105,6 +124,12 @@ def render_report(result: CoverageResult, indicators: dict | None = None,
         ["序号", "村(社区)", "镇街", wt, "最近设施", "距离(米)"],
         [[i + 1, r.name, r.township, int(getattr(r, w)), r.nearest_name or "—",
           r.nearest_distance_m] for i, r in enumerate(unc.itertuples())])
+    if "nearest_minutes" in unc:  # along roads: minutes and the straight line beside
+        uncovered = _table(
+            ["序号", "村(社区)", "镇街", wt, "最近设施", "路程(米)", "时间(分钟)", "直线(米)"],
+            [[i + 1, r.name, r.township, int(getattr(r, w)), r.nearest_name or "—",
+              r.nearest_distance_m, r.nearest_minutes, r.nearest_straight_m]
+             for i, r in enumerate(unc.itertuples())])
     gaps = _table(["序号", "面积(平方公里)", "涉及镇街代码"],
                   [[i + 1, g["area_km2"], ", ".join(g["township_codes"])]
                    for i, g in enumerate(result.gaps[:30])])
@@ -122,6 +147,7 @@ def render_report(result: CoverageResult, indicators: dict | None = None,
         "<h2>地图</h2>", map_html,
         "<p>绿色：已覆盖的村(社区)；红色：未覆盖；蓝点：设施；浅蓝：服务范围；"
         "橙色：覆盖空白(全区减去服务范围)。</p>",
+        network_section(result),
         "<h2>各镇街覆盖情况</h2>",
         "<p>绿色条：已覆盖的" + _e(wt) + "；红色条：未覆盖；右侧为覆盖率。</p>",
         township_chart(result.townships, w), towns,

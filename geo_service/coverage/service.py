@@ -40,6 +40,7 @@ class CoverageResult:
     service_area: shapely.Geometry | None = None
     model_name: str = ""
     network: dict | None = None  # road-network details when distance is walk/drive
+    isochrones: dict | None = None  # GeoJSON isochrones along the roads (walk/drive)
 
     @property
     def weight(self) -> str:
@@ -90,7 +91,8 @@ class CoverageResult:
                                self.weight: int(getattr(r, self.weight)),
                                "nearest_distance_m": r.nearest_distance_m}
                               for r in ranked.itertuples()],
-                "gaps": self.gaps_geojson()}
+                "gaps": self.gaps_geojson(),
+                **({"isochrones": self.isochrones} if self.isochrones else {})}
 
     def gaps_geojson(self) -> dict:
         """Gap polygons (EPSG:4490) as a FeatureCollection."""
@@ -210,4 +212,6 @@ def run_coverage(study: Study, req: CoverageRequest, model: DistanceModel | None
                                                                      rule)])
         result.service_area = crs.from_metric(served)
         result.gaps = engine.gap_polygons(district_m, served, towns_m)
+        if on_roads:
+            result.isochrones = net_cov.report_isochrones(model, req, site_xy, rule)
     return result

@@ -10,7 +10,7 @@ import shapely
 
 from geo_service.coverage.distance import DEFAULT_MODEL, Array, DistanceModel
 from geo_service.errors import GeoServiceError
-from geo_service.network.isochrones import ISOCHRONE_BUFFER_M, service_area
+from geo_service.network.isochrones import ISOCHRONE_BUFFER_M, isochrones_geojson, service_area
 from geo_service.network.model import NetworkDistanceModel
 
 if TYPE_CHECKING:
@@ -120,3 +120,13 @@ def metadata(model: NetworkDistanceModel, req: CoverageRequest, unit_xy: Array,
         warnings.append(f"{unreached} 个村(社区)沿道路到不了任何设施")
     out["warnings"] = warnings
     return out
+
+
+def report_isochrones(model: NetworkDistanceModel, req: CoverageRequest, site_xy: Array,
+                      rule: np.ndarray) -> dict:
+    """Nested isochrones (5/10/15 minutes and the request's) of the radius-rule sites."""
+    top = req.minutes or 15.0
+    marks = sorted({m for m in (5.0, 10.0, 15.0) if m <= top} | {float(top)})
+    has = rule == "radius"
+    return isochrones_geojson(model.net, site_xy[has], marks,
+                              {"layer": req.layer, "sites": int(has.sum())})

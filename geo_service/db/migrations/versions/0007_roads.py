@@ -1,14 +1,14 @@
 """The road layer (roads) that the walking and driving network is built from.
 
 Revision ID: 0007
-Revises: 0006
+Revises: 0002 (its own branch, like 0003–0005)
 Create Date: 2026-12-01
 """
 
 from geo_service.db.migrate import run_sql_file
 
 revision = "0007"
-down_revision = "0006"
+down_revision = "0002"
 branch_labels = None
 depends_on = None
 
