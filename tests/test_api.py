@@ -28,7 +28,8 @@ def test_layer_listing_counts_only_public_rows(sample_url, sample_engine):
         listing = client.get("/layers").json()
     layers = {entry["id"]: entry for entry in listing["layers"]}
     assert set(layers) == {"eldercare_sites", "funeral_sites", "child_sites", "admin_areas",
-                           "place_names"}
+                           "place_names", "roads"}
+    assert layers["roads"]["geometry"] == "MultiLineString" and layers["roads"]["count"] > 0
     assert layers["eldercare_sites"]["title"] == "养老服务设施"
     with sample_engine.connect() as conn:
         public, total = conn.execute(text(

@@ -22,6 +22,7 @@ EXPECTED = {
     "child_sites": ("child_sites", "true"),
     "admin_areas": ("admin_areas", "true"),
     "place_names": ("place_names", "true"),
+    "roads": ("roads", "true"),
     "elderly_canteens": ("eldercare_sites", "kind = '老年食堂'"),
     "eldercare_institutions": ("eldercare_sites", "kind = '养老机构'"),
     "nursing_homes": ("eldercare_sites", "kind = '特困人员供养服务机构(敬老院)'"),

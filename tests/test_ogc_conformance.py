@@ -398,6 +398,7 @@ def test_ogr2ogr_copies_every_public_collection(live_server, sample_engine, tmp_
         "child_sites": _count(sample_engine, "child_sites"),
         "admin_areas": _count(sample_engine, "admin_areas"),
         "place_names": _count(sample_engine, "place_names"),
+        "roads": _count(sample_engine, "roads"),
         "elderly_canteens": _count(sample_engine, "eldercare_sites", "kind = '老年食堂'"),
         "eldercare_institutions": _count(sample_engine, "eldercare_sites", "kind = '养老机构'"),
         "nursing_homes": _count(sample_engine, "eldercare_sites",
