@@ -119,3 +119,34 @@ def test_isochrone_cuts_edges_where_time_runs_out():
     reached = reached_lines(net, np.array([[400.0, 0.0]]), np.array([300.0]))
     assert np.isclose(reached.length, 600.0)
     assert np.allclose(shapely.bounds(reached)[[0, 2]], [100.0, 700.0])
+
+
+def test_larger_grid_equals_scipy_min_only_dijkstra():
+    """On a 10 000-node street grid, the one-pass nearest equals scipy's own multi-source run."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import dijkstra
+
+    rng = np.random.default_rng(3)
+    n = 100
+    xs, ys = np.meshgrid(np.arange(n) * 100.0, np.arange(n) * 100.0)
+    xy = np.column_stack([xs.ravel() + rng.uniform(-30, 30, n * n),
+                          ys.ravel() + rng.uniform(-30, 30, n * n)])
+    ids = np.arange(n * n).reshape(n, n)
+    fr = np.concatenate([ids[:, :-1].ravel(), ids[:-1, :].ravel()])
+    to = np.concatenate([ids[:, 1:].ravel(), ids[1:, :].ravel()])
+    lines = np.empty(len(fr), dtype=object)
+    lines[:] = list(shapely.linestrings(np.stack([xy[fr], xy[to]], axis=1)))
+    graph = build_graph(lines, np.full(len(fr), "村道", dtype=object), np.zeros(len(fr), bool),
+                        np.full(len(fr), np.nan), [str(i) for i in range(len(fr))])
+    model = NetworkDistanceModel(graph, "walk", Speeds())
+    demand = rng.integers(0, n * n, 3000)
+    sites = rng.choice(n * n, 40, replace=False)
+    found = model.routes(xy[demand], xy[sites])
+    w = np.hypot(*(xy[fr] - xy[to]).T)
+    adj = coo_matrix((w, (fr, to)), shape=(n * n, n * n)).tocsr()
+    dist, _, source = dijkstra(adj, directed=False, indices=sites, min_only=True,
+                               return_predecessors=True)
+    np.testing.assert_allclose(found.road_m, dist[demand], rtol=1e-9, atol=1e-6)
+    np.testing.assert_allclose(found.seconds, dist[demand] / Speeds().walk_mps, rtol=1e-9,
+                               atol=1e-6)
+    assert (sites[found.site] == source[demand]).mean() > 0.99  # the same site, ties aside
