@@ -162,7 +162,8 @@ def run_coverage(study: Study, req: CoverageRequest, model: DistanceModel | None
                  ) -> CoverageResult:
     """The full analysis of one request."""
     model = model if model is not None else net_cov.pick_model(study, req)
-    on_roads = isinstance(model, NetworkDistanceModel)
+    roads = model if isinstance(model, NetworkDistanceModel) else None
+    on_roads = roads is not None
     kinds = layer_kinds(req.layer, req.kinds)
     rules = rules_for(req.layer, kinds, req.radius_m, req.kind_radii)
     sites = select_sites(study, req, kinds)
@@ -182,8 +183,8 @@ def run_coverage(study: Study, req: CoverageRequest, model: DistanceModel | None
     units["nearest_name"] = np.where(has, sites.name.to_numpy()[pick], None)
     units["nearest_kind"] = np.where(has, sites.kind.to_numpy()[pick], None)
     units["nearest_distance_m"] = np.where(has, np.round(a.distance, 3), np.nan)
-    if on_roads:
-        net_cov.route_columns(model, unit_xy, site_xy, units)
+    if roads is not None:
+        net_cov.route_columns(roads, unit_xy, site_xy, units)
         units["nearest_distance_m"] = np.round(net_cov.travelled_m(units), 1)
     units["covered"] = a.covered
     units["covered_by"] = a.covered_by
@@ -199,19 +200,19 @@ def run_coverage(study: Study, req: CoverageRequest, model: DistanceModel | None
     result = CoverageResult(req, study, kinds, rules, sites, units, district,
                             engine.by_township(units, study.townships, a.covered, weight),
                             model_name=model.name)
-    if on_roads:
-        result.network = net_cov.metadata(model, req, unit_xy, units)
+    if roads is not None:
+        result.network = net_cov.metadata(roads, req, unit_xy, units)
     if req.gaps:
         towns_m = pd.Series(list(crs.to_metric(study.townships.geom.to_numpy())),
                             index=study.townships.code)
         district_m = crs.to_metric(study.district_geom)
         served = engine.service_area(site_xy, np.where(on_roads, np.nan, radius), rule,
                                      sites.township_code.to_numpy(), towns_m, district_m)
-        if on_roads and not (rule == "district").any():
-            served = shapely.union_all([served, net_cov.network_area(model, site_xy, radius,
+        if roads is not None and not (rule == "district").any():
+            served = shapely.union_all([served, net_cov.network_area(roads, site_xy, radius,
                                                                      rule)])
         result.service_area = crs.from_metric(served)
         result.gaps = engine.gap_polygons(district_m, served, towns_m)
-        if on_roads:
-            result.isochrones = net_cov.report_isochrones(model, req, site_xy, rule)
+        if roads is not None:
+            result.isochrones = net_cov.report_isochrones(roads, req, site_xy, rule)
     return result

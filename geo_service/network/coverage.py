@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-import shapely
+from shapely.geometry.base import BaseGeometry
 
 from geo_service.coverage.distance import DEFAULT_MODEL, Array, DistanceModel
 from geo_service.errors import GeoServiceError
@@ -90,7 +90,7 @@ def travelled_m(units: pd.DataFrame) -> Array:
 
 
 def network_area(model: NetworkDistanceModel, site_xy: Array, radius_s: Array,
-                 rule: np.ndarray) -> shapely.Geometry:
+                 rule: np.ndarray) -> BaseGeometry:
     """Metric service area of the radius-rule sites: their isochrones along the roads."""
     has = (rule == "radius") & np.isfinite(radius_s)
     return service_area(model.net, site_xy[has], radius_s[has])
@@ -103,7 +103,7 @@ def metadata(model: NetworkDistanceModel, req: CoverageRequest, unit_xy: Array,
     ok = np.isfinite(snap.dist_m)
     comp = model.graph.components(model.mode, model.speeds)
     unreached = int(units.nearest_minutes.isna().sum())
-    out = {"distance": req.distance, "minutes": req.minutes,
+    out: dict[str, Any] = {"distance": req.distance, "minutes": req.minutes,
            "radius_unit": "minutes" if req.minutes is not None else "metres along the road",
            "speeds": model.speeds.as_dict(),
            "graph": {k: comp[k] for k in ("components", "nodes", "edges", "km",

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 import shapely
 from shapely import ops
+from shapely.geometry.base import BaseGeometry
 
 from geo_service import crs
 from geo_service.network import paths
@@ -19,7 +20,7 @@ from geo_service.network.graph import Array
 ISOCHRONE_BUFFER_M = 100.0
 
 
-def reached_lines(net: paths.ModeNetwork, site_xy: Array, limit_s: Array) -> shapely.Geometry:
+def reached_lines(net: paths.ModeNetwork, site_xy: Array, limit_s: Array) -> BaseGeometry:
     """Metric road parts within each site's own time limit (seconds) of that site."""
     limit_s = np.asarray(limit_s, dtype=np.float64)
     keep = np.isfinite(limit_s) & (limit_s > 0)
@@ -65,7 +66,7 @@ def reached_lines(net: paths.ModeNetwork, site_xy: Array, limit_s: Array) -> sha
 
 
 def service_area(net: paths.ModeNetwork, site_xy: Array, limit_s: Array,
-                 buffer_m: float = ISOCHRONE_BUFFER_M) -> shapely.Geometry:
+                 buffer_m: float = ISOCHRONE_BUFFER_M) -> BaseGeometry:
     """Metric polygon of the road corridors within each site's time limit."""
     lines = reached_lines(net, site_xy, limit_s)
     if lines.is_empty:
@@ -74,7 +75,7 @@ def service_area(net: paths.ModeNetwork, site_xy: Array, limit_s: Array,
 
 
 def isochrones(net: paths.ModeNetwork, site_xy: Array, minutes: list[float],
-               buffer_m: float = ISOCHRONE_BUFFER_M) -> list[tuple[float, shapely.Geometry]]:
+               buffer_m: float = ISOCHRONE_BUFFER_M) -> list[tuple[float, BaseGeometry]]:
     """Nested isochrone polygons (CGCS2000 lon/lat) for each number of minutes, ascending."""
     out = []
     for m in sorted(set(minutes)):

@@ -57,7 +57,7 @@ def read_osm_pbf(path: Path, sha: str) -> SourceTable:
         processor = (osmium.FileProcessor(str(path)).with_locations()
                      .with_filter(osmium.filter.KeyFilter("highway")))
         for obj in processor:
-            if not obj.is_way():
+            if not isinstance(obj, osmium.osm.Way):
                 continue
             tags = {t.k: t.v for t in obj.tags}
             highway = tags.get("highway", "")

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import shapely
-from scipy.sparse import csr_matrix
-from scipy.sparse.csgraph import dijkstra
+from scipy.sparse import csr_matrix  # type: ignore[import-untyped]
+from scipy.sparse.csgraph import dijkstra  # type: ignore[import-untyped]
 
 from geo_service.network.graph import Array, BoolArray, IntArray, RoadGraph
 from geo_service.network.speeds import Mode, Speeds
@@ -66,8 +66,9 @@ class ModeNetwork:
         along = np.zeros(n)
         dist = np.full(n, np.inf)
         if n and self.tree is not None:
-            pts = shapely.points(xy)
-            (p, e), d = self.tree.query_nearest(pts, return_distance=True, all_matches=False)
+            pts = np.asarray(shapely.points(xy), dtype=object)
+            hits, d = self.tree.query_nearest(pts, return_distance=True, all_matches=False)
+            p, e = np.asarray(hits)
             edge[p] = self.usable[e]
             dist[p] = d
             along[p] = shapely.line_locate_point(self.graph.geom[edge[p]], pts[p])

@@ -28,8 +28,8 @@ from typing import Any
 import numpy as np
 import shapely
 import shapely.ops
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import minimum_spanning_tree
+from scipy.sparse import coo_matrix  # type: ignore[import-untyped]
+from scipy.sparse.csgraph import minimum_spanning_tree  # type: ignore[import-untyped]
 from shapely.geometry import LineString
 from shapely.geometry.base import BaseGeometry
 
@@ -129,7 +129,7 @@ def sample_roads(admin_geojson: Path) -> list[tuple[dict[str, Any], BaseGeometry
             continue
         lines[target] = shapely.snap(lines[target], near, 1e-6)  # the junction is a vertex
         links.append((a, np.array([near.x, near.y]), kind, ""))
-        lines.append(LineString([a, (near.x, near.y)]))
+        lines.append(LineString(np.array([a, [near.x, near.y]])))
     out: list[tuple[dict[str, Any], BaseGeometry]] = []
     n_street = 0
     for line, (_, _, kind, name) in zip(lines, links, strict=True):
