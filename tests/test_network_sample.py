@@ -8,6 +8,7 @@ import sys
 
 import numpy as np
 import pytest
+import shapely
 from network_oracle import oracle
 from sqlalchemy import func, select
 
@@ -112,3 +113,58 @@ def test_walk_without_minutes_reads_radii_as_metres_along_roads(study):
                                                   gaps=False))  # every kind by radius, 20 min
     np.testing.assert_array_equal(result.units.covered.to_numpy(),
                                   minutes.units.covered.to_numpy())  # 1200 m at 1 m/s = 20 min
+
+
+def test_suggest_along_roads_places_sites_that_reach_their_units_in_time(sample_engine, study):
+    from geo_service.coverage.request import SuggestRequest
+    from geo_service.coverage.suggest import suggest
+
+    req = SuggestRequest(kinds=["村级互助养老点"], distance="walk", minutes=10, count=3,
+                         method="greedy", set_cover=False)
+    out = suggest(study, req)
+    assert out["distance"] == "walk" and out["minutes"] == 10
+    assert out["after"]["covered_units"] > out["before"]["covered_units"]
+    model = network_model(sample_engine, "walk")
+    units = study.units.set_index("code")
+    for site in out["sites"]:
+        covers = units.loc[site["covers"]]
+        sxy = np.column_stack(PlanarDistance().project(np.array([site["lon"]]),
+                                                       np.array([site["lat"]])))
+        seconds = model.routes(_xy(covers), sxy).seconds
+        assert (seconds <= 600.0 + 1e-6).all()  # every unit it is credited with is ≤ 10 min
+
+
+def test_api_coverage_walk_and_isochrones_geojson(sample_engine):
+    from fastapi.testclient import TestClient
+
+    from geo_service.access import Principal, Role
+    from geo_service.api.app import create_app
+    from geo_service.api.deps import get_principal
+
+    app = create_app(sample_engine)
+    with TestClient(app) as client:
+        assert client.get("/network/isochrones").status_code == 401
+        app.dependency_overrides[get_principal] = lambda: Principal("u-planner", Role.planner)
+        res = client.post("/coverage", json={"kinds": ["村级互助养老点"], "distance": "walk",
+                                             "minutes": 15})
+        assert res.status_code == 200, res.text
+        doc = res.json()
+        assert doc["network"]["distance"] == "walk"
+        assert [f["properties"]["minutes"] for f in doc["isochrones"]["features"]] == [15, 10, 5]
+        bad = client.post("/coverage", json={"distance": "drive"})
+        assert bad.status_code == 400 and "minutes" in bad.text
+        iso = client.get("/network/isochrones", params={"kind": "老年食堂", "minutes": "5,10"})
+        assert iso.status_code == 200 and iso.headers["content-type"].startswith(
+            "application/geo+json")
+        feats = iso.json()["features"]
+        assert [(f["properties"]["kind"], f["properties"]["minutes"]) for f in feats] == [
+            ("老年食堂", 10.0), ("老年食堂", 5.0)]
+        ten, five = (shapely.geometry.shape(f["geometry"]) for f in feats)
+        assert five.area < ten.area
+        assert five.difference(ten).area < 1e-6 * five.area  # nested
+        site = client.get("/network/isochrones", params={"site": "nope"})
+        assert site.status_code == 404
+        assert client.get("/network/isochrones", params={"minutes": "0"}).status_code == 400
+        summary = client.get("/network").json()
+        assert summary["walk"]["components"] >= 1
+    app.dependency_overrides.clear()

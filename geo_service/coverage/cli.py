@@ -214,6 +214,8 @@ def suggest_cmd(
     method: Annotated[str, typer.Option(help="auto | exact | greedy")] = "auto",
     format_: Annotated[str, typer.Option("--format", "-f", help="json | html")] = "json",
     out: Out = None,
+    distance: Distance = "straight",
+    minutes: Minutes = None,
 ) -> None:
     """Where N new sites cover the most uncovered demand (MCLP), and the minimum for all."""
     from geo_service.coverage.request import SuggestRequest
@@ -228,7 +230,8 @@ def suggest_cmd(
                    include_under_construction=include_under_construction,
                    add_sites=parse_sites(add), remove_sites=remove, count=count,
                    new_kind=new_kind, new_radius_m=new_radius, candidates=candidates,
-                   grid_spacing_m=grid_spacing, method=method)
+                   grid_spacing_m=grid_spacing, method=method, distance=distance,
+                   minutes=minutes)
     with steps(3 if format_ == "html" else 2) as step:
         step("读取村(社区)和设施 reading units and sites")
         study = _study()

@@ -19,11 +19,12 @@ import shapely
 
 from geo_service import crs
 from geo_service.coverage.data import Study, locate_sites
-from geo_service.coverage.distance import DEFAULT_MODEL, Array, DistanceModel, IntArray
+from geo_service.coverage.distance import Array, DistanceModel, IntArray
 from geo_service.coverage.radii import rules_for
 from geo_service.coverage.request import CoverageRequest, SuggestRequest, WhatIfSite
 from geo_service.coverage.service import ILLUSTRATIVE_NOTE, CoverageResult, run_coverage
 from geo_service.errors import GeoServiceError
+from geo_service.network import coverage as net_cov
 
 EXACT_MAX_PAIRS = 2_000_000
 EXACT_MAX_CANDIDATES = 20_000
@@ -165,8 +166,9 @@ def _new_kind(req: SuggestRequest, kinds: list[str]) -> tuple[str, dict]:
     return kind, rules
 
 
-def suggest(study: Study, req: SuggestRequest, model: DistanceModel = DEFAULT_MODEL) -> dict:
+def suggest(study: Study, req: SuggestRequest, model: DistanceModel | None = None) -> dict:
     """MCLP (exact or greedy + LP gap) and set covering over the uncovered demand."""
+    model = model if model is not None else net_cov.pick_model(study, req)
     base = run_coverage(study, CoverageRequest(**req.model_dump(
         include=set(CoverageRequest.model_fields))).model_copy(update={"gaps": False}), model)
     kind, rules = _new_kind(req, base.kinds)
@@ -178,7 +180,7 @@ def suggest(study: Study, req: SuggestRequest, model: DistanceModel = DEFAULT_MO
     weights = unc[req.weight_field].to_numpy(np.float64)
     uxy = np.column_stack(model.project(unc.lon.to_numpy(), unc.lat.to_numpy()))
     cxy = np.column_stack(model.project(cands.lon.to_numpy(), cands.lat.to_numpy()))
-    d, c, _ = model.within(uxy, cxy, radius)
+    d, c, _ = model.within(uxy, cxy, net_cov.candidate_radii(model, req, radius))
     problem = Problem(weights, d, c, len(cands))
     method = req.method
     if method == "auto":
@@ -195,7 +197,7 @@ def suggest(study: Study, req: SuggestRequest, model: DistanceModel = DEFAULT_MO
                  "radius_rule": rule.as_dict() if req.new_radius_m is None
                  else {"rule": "radius", "urban_m": req.new_radius_m,
                        "rural_m": req.new_radius_m, "source": "per-request override"},
-                 "before": base.district}
+                 "before": base.district, "distance": req.distance, "minutes": req.minutes}
     if study.illustrative:  # the suggested places rest on illustrative positions and figures
         out.update(illustrative=True, note=ILLUSTRATIVE_NOTE)
     if method == "exact":
@@ -217,7 +219,7 @@ def suggest(study: Study, req: SuggestRequest, model: DistanceModel = DEFAULT_MO
                        "gap": round((bound - value) / bound, 6) if bound else 0.0}
     out["sites"] = _site_rows(cands, chosen, radius, problem, unc)
     added = [WhatIfSite(lon=float(cands.lon[j]), lat=float(cands.lat[j]), kind=kind,
-                        radius_m=float(radius[j])) for j in chosen]
+                        radius_m=net_cov.whatif_radius_m(req, float(radius[j]))) for j in chosen]
     after = run_coverage(study, CoverageRequest(**{
         **req.model_dump(include=set(CoverageRequest.model_fields)),
         "add_sites": [*req.add_sites, *added], "gaps": False}), model)
@@ -234,10 +236,11 @@ def suggest(study: Study, req: SuggestRequest, model: DistanceModel = DEFAULT_MO
 
 
 def suggestion_result(study: Study, req: SuggestRequest, chosen: dict,
-                      model: DistanceModel = DEFAULT_MODEL) -> CoverageResult:
+                      model: DistanceModel | None = None) -> CoverageResult:
     """The coverage result with the suggested sites added (for reports)."""
     added = [WhatIfSite(lon=s["lon"], lat=s["lat"], kind=chosen["new_kind"],
-                        radius_m=s["radius_m"], name=s["name"]) for s in chosen["sites"]]
+                        radius_m=net_cov.whatif_radius_m(req, s["radius_m"]), name=s["name"])
+             for s in chosen["sites"]]
     return run_coverage(study, CoverageRequest(**{
         **req.model_dump(include=set(CoverageRequest.model_fields)),
         "add_sites": [*req.add_sites, *added]}), model)

@@ -50,6 +50,20 @@ def cost_radii(model: DistanceModel, req: CoverageRequest, sites: pd.DataFrame,
     return _metres_as_seconds(model, radius_m, "the service radii")
 
 
+def candidate_radii(model: DistanceModel, req: CoverageRequest, radius_m: Array) -> Array:
+    """Radii of candidate new sites (MCLP, set cover) in the model's unit."""
+    if not isinstance(model, NetworkDistanceModel):
+        return radius_m
+    if req.minutes is not None:
+        return np.full(len(radius_m), req.minutes * 60.0)
+    return _metres_as_seconds(model, radius_m, "the new sites' radius")
+
+
+def whatif_radius_m(req: CoverageRequest, metres: float) -> float | None:
+    """A suggested site's own radius: none when the request's minutes decide it."""
+    return None if req.distance != "straight" and req.minutes is not None else metres
+
+
 def _metres_as_seconds(model: NetworkDistanceModel, metres: Array, what: str) -> Array:
     """Metres along the road as walking seconds; driving radii must come in minutes."""
     if model.mode == "drive" and np.isfinite(metres).any():

@@ -78,9 +78,11 @@ def isochrones(net: paths.ModeNetwork, site_xy: Array, minutes: list[float],
                buffer_m: float = ISOCHRONE_BUFFER_M) -> list[tuple[float, BaseGeometry]]:
     """Nested isochrone polygons (CGCS2000 lon/lat) for each number of minutes, ascending."""
     out = []
+    inner: BaseGeometry = shapely.Polygon()
     for m in sorted(set(minutes)):
         area = service_area(net, site_xy, np.full(len(site_xy), m * 60.0), buffer_m)
-        out.append((m, crs.from_metric(area)))
+        inner = shapely.union(area, inner)  # nested exactly, whatever the arc approximation
+        out.append((m, crs.from_metric(inner)))
     return out
 
 
