@@ -150,3 +150,19 @@ def test_larger_grid_equals_scipy_min_only_dijkstra():
     np.testing.assert_allclose(found.seconds, dist[demand] / Speeds().walk_mps, rtol=1e-9,
                                atol=1e-6)
     assert (sites[found.site] == source[demand]).mean() > 0.99  # the same site, ties aside
+
+
+@pytest.mark.parametrize("mode", ["walk", "drive"])
+def test_from_one_point_equals_networkx(mode):
+    lines, kinds, oneway, speed, rng = random_roads(11)
+    graph = build_graph(lines, kinds, oneway, speed, [f"r{i}" for i in range(len(lines))])
+    net = paths.ModeNetwork(graph, mode, Speeds())
+    origin = rng.uniform(0, 3000, (1, 2))
+    targets = rng.uniform(0, 3000, (12, 2))
+    found = paths.from_point(net, origin[0], targets)
+    expect = [oracle(graph, net, origin, targets[k:k + 1])[0][0] for k in range(len(targets))]
+    np.testing.assert_allclose(found.seconds, expect, rtol=1e-9, atol=1e-6)
+    if mode == "walk":
+        ok = np.isfinite(found.seconds)
+        np.testing.assert_allclose(found.seconds[ok], (found.road_m[ok] + found.snap_m[ok])
+                                   / Speeds().walk_mps, rtol=1e-9)

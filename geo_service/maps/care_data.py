@@ -157,10 +157,20 @@ def storage_point(lon: float, lat: float, point_crs: str = "EPSG:4490") -> tuple
 
 
 def nearest(conn: Connection, lon: float, lat: float, categories: tuple[Category, ...] = CATEGORIES,
-            limit: int = 10, out_crs: str = "EPSG:4490", point_crs: str = "EPSG:4490") -> dict:
-    """The public facilities nearest to a point, geodesic distance on the CGCS2000 spheroid."""
+            limit: int = 10, out_crs: str = "EPSG:4490", point_crs: str = "EPSG:4490",
+            order: str = "straight") -> dict:
+    """The public facilities nearest to a point, geodesic distance on the CGCS2000 spheroid.
+
+    With a road layer each also gets walking minutes along it; `order='walk'` ranks by them
+    (among the 3 × limit nearest by straight line).
+    """
     if not 1 <= limit <= MAX_NEAREST:
         raise BadMapRequest(f"limit={limit}: must be between 1 and {MAX_NEAREST}")
+    if order not in ("straight", "walk"):
+        raise BadMapRequest(f"order={order}: use straight or walk")
+    wanted = limit
+    if order == "walk":
+        limit = min(3 * limit, MAX_NEAREST)
     x, y = storage_point(lon, lat, point_crs)
     here = func.geography(func.ST_SetSRID(func.ST_MakePoint(x, y), STORAGE_SRID))
     parts = []
@@ -178,9 +188,23 @@ def nearest(conn: Connection, lon: float, lat: float, categories: tuple[Category
                 "lon": round(float(a), 6), "lat": round(float(b), 6)}
                for r, a, b in zip(rows, olon, olat, strict=True)]
     px, py = _to_output(np.array([x]), np.array([y]), out_crs)
-    return {"point": {"lon": round(float(px[0]), 6), "lat": round(float(py[0]), 6),
+    body = {"point": {"lon": round(float(px[0]), 6), "lat": round(float(py[0]), 6),
                       "crs": out_crs}, "results": results,
             "distance": "geodesic, CGCS2000 spheroid (PostGIS geography)"}
+    from geo_service.network.care import walking
+
+    walk = walking(conn.engine, x, y, np.array([r.lon for r in rows], dtype=float),
+                   np.array([r.lat for r in rows], dtype=float))
+    if walk is not None:  # a road layer exists: walking minutes along it, beside the line
+        for result, extra in zip(results, walk[0], strict=True):
+            result.update(extra or {"walk_minutes": None, "walk_m": None})
+        body["walk"] = walk[1]
+        if order == "walk":
+            results.sort(key=lambda r: (r["walk_minutes"] is None, r["walk_minutes"] or 0.0,
+                                        r["distance_m"]))
+    body["results"] = results[:wanted]
+    body["order"] = order if walk is not None else "straight"
+    return body
 
 
 def _geojson_rows(conn: Connection, query: Select, out_crs: str) -> list[dict]:

@@ -285,3 +285,38 @@ def reach(net: ModeNetwork, site_xy: Array, head_start_s: Array | None = None
     cost_m, _ = r.reversed_matrix(np.full(int(ok.sum()), source), site_node[ok], start[ok])
     dist = dijkstra(cost_m, directed=True, indices=source) if m else np.full(r.n, np.inf)
     return dist, ss, r
+
+
+def from_point(net: ModeNetwork, origin_xy: Array, target_xy: Array) -> Nearest:
+    """Travel from one point to each target: seconds, metres along roads, metres off-road.
+
+    One Dijkstra from the origin on the forward graph; `site` is the target's own index
+    (-1 where it cannot be reached).
+    """
+    m = len(target_xy)
+    out = Nearest(np.full(m, -1, dtype=np.int64), np.full(m, np.inf), np.full(m, np.nan),
+                  np.full(m, np.nan))
+    origin = net.snap(np.asarray(origin_xy, dtype=np.float64).reshape(1, 2))
+    targets = net.snap(target_xy)
+    if m == 0 or origin.edge[0] < 0:
+        return out
+    r = net.routing([origin, targets])
+    rev_cost, rev_len = r.reversed_matrix()
+    cost, length = rev_cost.T.tocsr(), rev_len.T.tocsr()
+    start = int(r.nodes_of(0)[0])
+    dist, pred = dijkstra(cost, directed=True, indices=start, return_predecessors=True)
+    weight = np.zeros(r.n)
+    idx = np.flatnonzero(pred >= 0)
+    weight[idx] = _edge_values(length, pred[idx], idx)
+    terminal = np.zeros(r.n, dtype=bool)
+    terminal[start] = True
+    _, road = tree_roots_and_sums(pred, weight, terminal)
+    node = r.nodes_of(1)
+    ok = (node >= 0) & np.isfinite(dist[node.clip(0)])
+    walk = net.speeds.walk_mps
+    snap_m = origin.dist_m[0] + targets.dist_m
+    out.site[ok] = np.flatnonzero(ok)
+    out.seconds[ok] = dist[node[ok]] + snap_m[ok] / walk
+    out.road_m[ok] = road[node[ok]]
+    out.snap_m[ok] = snap_m[ok]
+    return out

@@ -29,11 +29,13 @@ def fingerprint(conn: Connection) -> tuple:
     return tuple(row)
 
 
-def read_graph(conn: Connection) -> RoadGraph:
-    """Build the graph from every row of the roads layer (metric, EPSG:4544)."""
+def read_graph(conn: Connection, public_only: bool = False) -> RoadGraph:
+    """Build the graph from the roads layer's rows (metric, EPSG:4544); public ones if asked."""
     t = roads.c
-    rows = conn.execute(select(t.external_id, t.kind, t.oneway, t.speed_kmh,
-                               func.ST_AsBinary(t.geom)).order_by(t.id)).all()
+    query = select(t.external_id, t.kind, t.oneway, t.speed_kmh, func.ST_AsBinary(t.geom))
+    if public_only:
+        query = query.where(t.is_public.is_(True))
+    rows = conn.execute(query.order_by(t.id)).all()
     lines = np.empty(len(rows), dtype=object)
     lines[:] = [shapely.from_wkb(bytes(r[4])) for r in rows]
     metric = crs.to_metric(lines) if len(rows) else lines
@@ -44,25 +46,29 @@ def read_graph(conn: Connection) -> RoadGraph:
                        [r[0] for r in rows])
 
 
-def road_graph(engine: Engine) -> RoadGraph:
-    """The current graph (built once per state of the roads layer)."""
+def road_graph(engine: Engine, public_only: bool = False) -> RoadGraph:
+    """The current graph (built once per state of the roads layer; all or public rows)."""
     with engine.connect() as conn:
-        key = (str(engine.url), *fingerprint(conn))
+        key = (str(engine.url), public_only, *fingerprint(conn))
         with _lock:
             found = _graphs.get(key)
         if found is not None:
             return found
-        graph = read_graph(conn)
+        graph = read_graph(conn, public_only)
     with _lock:
-        _graphs.clear()  # only the latest state is kept
+        for old in [k for k in _graphs if k[:2] == key[:2]]:
+            del _graphs[old]  # only the latest state of each view is kept
         _graphs[key] = graph
     return graph
 
 
-def has_roads(engine: Engine) -> bool:
-    """True when the roads layer has at least one row."""
+def has_roads(engine: Engine, public_only: bool = False) -> bool:
+    """True when the roads layer has at least one (public) row."""
+    query = select(func.count()).select_from(roads)
+    if public_only:
+        query = query.where(roads.c.is_public.is_(True))
     with engine.connect() as conn:
-        return bool(conn.execute(select(func.count()).select_from(roads)).scalar())
+        return bool(conn.execute(query).scalar())
 
 
 def default_speeds() -> Speeds:
@@ -70,13 +76,16 @@ def default_speeds() -> Speeds:
     return Speeds(walk_kmh=data_settings().walk_kmh)
 
 
-def network_model(engine: Engine, mode: Mode, speeds: Speeds | None = None
-                  ) -> NetworkDistanceModel:
-    """The walking or driving model on the current roads (an error when there are none)."""
+def network_model(engine: Engine, mode: Mode, speeds: Speeds | None = None,
+                  public_only: bool = False) -> NetworkDistanceModel:
+    """The walking or driving model on the current roads (an error when there are none).
+
+    `public_only` builds it from public roads alone, for the anonymous care map.
+    """
     if mode not in MODES:
         raise GeoServiceError(f"distance {mode!r}: use straight, walk or drive")
     speeds = speeds or default_speeds()
-    graph = road_graph(engine)
+    graph = road_graph(engine, public_only)
     if len(graph.u) == 0:
         raise GeoServiceError(f"--distance {mode} needs a road layer: load one with "
                               "`geo-service load roads FILE` (GPKG, Shapefile, GeoJSON or "

@@ -5,7 +5,7 @@
 
   var state = {
     config: null, crs: "EPSG:4490", map: null, groups: {}, markers: {}, features: {},
-    selected: null, pickMode: false, here: null, ready: false
+    selected: null, pickMode: false, here: null, ready: false, walk: {}
   };
   window.careMap = state;
 
@@ -36,6 +36,13 @@
 
   function distanceText(m) {
     return m < 1000 ? Math.round(m) + " 米" : (m / 1000).toFixed(m < 10000 ? 1 : 0) + " 公里";
+  }
+
+  // along roads (when the service has a road layer): 步行约 12 分钟（0.9 公里）
+  function walkText(r) {
+    if (r.walk_minutes == null) return null;
+    return "步行约 " + Math.max(1, Math.round(r.walk_minutes)) + " 分钟（" +
+      (r.walk_m / 1000).toFixed(1) + " 公里）";
   }
 
   function starText(n) {
@@ -261,6 +268,7 @@
     var services = (p.services || []).map(function (s) { return "<li>" + esc(s) + "</li>"; }).join("");
     var beds = p.beds != null ? esc(p.beds) + " 张" + (p.nursing_beds != null ? "(护理型 " + esc(p.nursing_beds) + " 张)" : "") : "";
     var html = '<h2 id="card-title" tabindex="-1">' + symbolHtml(cat) + " " + esc(p.name) + "</h2>" +
+      (state.walk[f.id] ? '<p class="walk">' + esc(state.walk[f.id]) + "</p>" : "") +
       "<p>" + esc(cat.title) + (p.kind && p.kind !== cat.title ? " · " + esc(p.kind) : "") +
       (p.star_rating ? ' · <span class="stars" aria-hidden="true">' + starText(p.star_rating) +
         '</span><span class="sr-only">' + p.star_rating + "星级</span>" : "") + "</p><dl>" +
@@ -375,18 +383,23 @@
       chosen.join(",") + "&crs=" + state.crs + "&point_crs=" + pointCrs;
     return getJSON(url).then(function (data) {
       var here = L.latLng(data.point.lat, data.point.lon);
+      state.walk = {};
       if (opts.mark) showHere(here, label);
       if (opts.center) state.map.setView(here, Math.max(state.map.getZoom(), 13));
       renderResults(label + "附近的设施(由近到远)", data.results.map(function (r) {
         var cat = catById(r.cat);
         var meta = r.kind && r.kind !== cat.title ? cat.title + " · " + r.kind : cat.title;
+        var walk = walkText(r);
+        if (walk) state.walk[r.id] = walk;
         return { id: r.id, name: r.name, meta: meta, cat: cat,
-          right: distanceText(r.distance_m), distance: r.distance_m };
+          right: walk || (data.walk ? "直线距离 " : "") + distanceText(r.distance_m),
+          distance: r.distance_m, walk: !!walk };
       }), "nearest");
       if (!data.results.length) {
         status("附近没有找到所选类别的设施。可以在“设施类别”里多选几类再试。", true);
       } else {
-        status("找到 " + data.results.length + " 处设施，按距离由近到远排列。");
+        status("找到 " + data.results.length + " 处设施，按距离由近到远排列。" +
+          (data.walk ? data.walk.note + "。" : ""));
       }
     }).catch(function () { status("查找附近设施失败，请稍后再试。", true); });
   }
@@ -406,7 +419,7 @@
       if (it.distance != null) b.dataset.distance = it.distance;
       b.innerHTML = (it.cat ? symbolHtml(it.cat) : '<span class="sym shape-circle" style="background:#4a4a4a" aria-hidden="true"><b>地</b></span>') +
         '<span><span class="name">' + esc(it.name) + '</span><span class="meta">' + esc(it.meta) + "</span></span>" +
-        (it.right ? '<span class="dist">' + esc(it.right) + "</span>" : "");
+        (it.right ? '<span class="dist' + (it.walk ? " walk" : "") + '">' + esc(it.right) + "</span>" : "");
       b.addEventListener("click", it.action || function () { openFacility(it.id, { zoom: 15 }); });
       li.appendChild(b);
       list.appendChild(li);

@@ -130,12 +130,18 @@ def care_map_nearest(
     point_crs: Annotated[str | None, Query(
         description="CRS of lon/lat: EPSG:4490 (default; GPS/WGS84 is the same) or gcj02")
     ] = None,
+    order: Annotated[str, Query(description="straight (default) or walk: by walking minutes "
+                                            "along the roads layer, when there is one")
+                     ] = "straight",
 ) -> Response:
-    """Nearest public facilities with geodesic distance in metres (PostGIS geography)."""
+    """Nearest public facilities with geodesic distance in metres (PostGIS geography).
+
+    With a road layer every result also has walk_minutes and walk_m along the roads."""
     chosen = parse_categories(categories)
     with _engine(request).connect() as conn:
         return _json(care_data.nearest(conn, lon, lat, chosen, limit,
-                                       care_data.check_crs(crs), point_crs or "EPSG:4490"))
+                                       care_data.check_crs(crs), point_crs or "EPSG:4490",
+                                       order))
 
 
 @router.get("/map/api/background", summary="Care map: district outline, townships, landmarks")
