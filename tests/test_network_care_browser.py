@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from network_oracle import oracle
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser, Page, sync_playwright
 from sqlalchemy import text
 
 from geo_service.coverage.distance import PlanarDistance
@@ -50,16 +50,22 @@ def test_nearest_api_gives_walking_minutes_equal_to_networkx(live_server, sample
     assert all(r["walk_m"] >= r["distance_m"] - 1 for r in rows)  # roads never beat the line
 
 
-def test_nearest_list_and_card_say_walking_minutes(browser, live_server, sample_engine):
-    context = browser.new_context(viewport={"width": 390, "height": 844}, locale="zh-CN",
-                                  geolocation=HERE, permissions=["geolocation"],
-                                  is_mobile=True, has_touch=True)
+def near_me(browser: Browser, base: str, **context_options) -> tuple[Page, list[str]]:
+    """The map at HERE after 离我最近的设施: the page and the distance texts of the list."""
+    context = browser.new_context(locale="zh-CN", geolocation=HERE,
+                                  permissions=["geolocation"], **context_options)
     page = context.new_page()
-    page.goto(live_server + "/map")
+    page.goto(base + "/map")
     page.wait_for_function("window.careMap && window.careMap.ready", timeout=20_000)
-    page.tap("#near-me")
+    page.click("#near-me")
     page.wait_for_selector('#results[data-kind="nearest"] .row')
-    shown = page.locator("#results .row .dist").all_inner_texts()
+    return page, page.locator("#results .row .dist").all_inner_texts()
+
+
+def test_nearest_list_and_card_say_walking_minutes(browser, live_server, sample_engine):
+    page, shown = near_me(browser, live_server, viewport={"width": 390, "height": 844},
+                          is_mobile=True, has_touch=True)
+    context = page.context
     assert shown and all(WALK.match(t.replace("\n", "")) for t in shown), shown
     assert "沿道路步行时间" in page.inner_text("#status")
     first = page.locator("#results .row").first
@@ -78,17 +84,10 @@ def test_without_roads_the_list_shows_straight_distance(browser, live_server, sa
     with sample_engine.begin() as conn:
         conn.execute(text("UPDATE roads SET is_public = false"))
     try:
-        context = browser.new_context(viewport={"width": 1200, "height": 800}, locale="zh-CN",
-                                      geolocation=HERE, permissions=["geolocation"])
-        page = context.new_page()
-        page.goto(live_server + "/map")
-        page.wait_for_function("window.careMap && window.careMap.ready", timeout=20_000)
-        page.click("#near-me")
-        page.wait_for_selector('#results[data-kind="nearest"] .row')
-        shown = page.locator("#results .row .dist").all_inner_texts()
+        page, shown = near_me(browser, live_server, viewport={"width": 1200, "height": 800})
         assert shown and not any("步行" in t for t in shown)
         assert all(re.fullmatch(r"\d+ 米|\d+(\.\d)? 公里", t) for t in shown), shown
-        context.close()
+        page.context.close()
     finally:
         with sample_engine.begin() as conn:
             conn.execute(text("UPDATE roads SET is_public = true"))

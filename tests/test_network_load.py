@@ -206,3 +206,13 @@ def test_cli_load_roads_reports_the_graph(district_loaded, tmp_path, cli_env):
                          env=cli_env, capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr
     assert "道路网" in run.stderr and "孤立部分" in run.stderr  # the island is a warning
+
+
+def test_walking_without_a_road_layer_is_a_clear_error(district_loaded):
+    from geo_service.coverage.data import load_study
+    from geo_service.coverage.request import CoverageRequest
+    from geo_service.coverage.service import run_coverage
+    from geo_service.errors import GeoServiceError
+
+    with pytest.raises(GeoServiceError, match="load roads"):
+        run_coverage(load_study(district_loaded), CoverageRequest(distance="walk", minutes=15))

@@ -168,3 +168,18 @@ def test_api_coverage_walk_and_isochrones_geojson(sample_engine):
         summary = client.get("/network").json()
         assert summary["walk"]["components"] >= 1
     app.dependency_overrides.clear()
+
+
+def test_cli_isochrones_file_opens_in_gdal_as_cgcs2000(sample_url, tmp_path):
+    import pyogrio
+
+    out = tmp_path / "canteens.geojson"
+    run = _cli(sample_url, "network", "isochrones", "-k", "老年食堂", "--minutes", "5,10",
+               "-o", str(out))
+    assert run.returncode == 0, run.stderr
+    info = pyogrio.read_info(out)
+    assert info["features"] == 2 and "4490" in info["crs"]
+    frame = pyogrio.read_dataframe(out)
+    assert sorted(frame.minutes) == [5.0, 10.0] and set(frame.kind) == {"老年食堂"}
+    bad = _cli(sample_url, "network", "isochrones", "--minutes", "5,abc")
+    assert bad.returncode != 0 and "5,abc" in bad.stderr

@@ -24,11 +24,12 @@ def pick_model(study: Study, req: CoverageRequest) -> DistanceModel:
     """Straight lines, or walking/driving on the study's road layer, as the request asks."""
     if req.distance == "straight":
         if req.minutes is not None or (req.access and req.access.catchment_minutes):
-            raise GeoServiceError("minutes (--minutes) need --distance walk or drive: a "
-                                  "straight line has no travel time")
+            raise GeoServiceError("按分钟的半径需要沿道路计算: minutes (--minutes) need "
+                                  "--distance walk or drive, a straight line has no travel time")
         return DEFAULT_MODEL
     if study.engine is None:
-        raise GeoServiceError(f"--distance {req.distance} needs the database's road layer")
+        raise GeoServiceError(f"沿道路计算需要道路图层: --distance {req.distance} needs the "
+                              "database's road layer")
     from geo_service.network.store import network_model
 
     return network_model(study.engine, req.distance)
@@ -67,8 +68,8 @@ def whatif_radius_m(req: CoverageRequest, metres: float) -> float | None:
 def _metres_as_seconds(model: NetworkDistanceModel, metres: Array, what: str) -> Array:
     """Metres along the road as walking seconds; driving radii must come in minutes."""
     if model.mode == "drive" and np.isfinite(metres).any():
-        raise GeoServiceError(f"--distance drive: give {what} in minutes (--minutes), "
-                              "a driving radius in metres has no fixed time")
+        raise GeoServiceError(f"驾车请按分钟给出半径: --distance drive: give {what} in minutes "
+                              "(--minutes), a driving radius in metres has no fixed time")
     return model.radius_seconds(metres)
 
 

@@ -14,6 +14,7 @@ from geo_service.network.speeds import MODES
 from geo_service.network.store import network_model
 
 MAX_MINUTES = 120.0
+CRS_MEMBER = {"type": "name", "properties": {"name": "urn:ogc:def:crs:EPSG::4490"}}  # for GDAL/QGIS
 MAX_SITES_EACH = 50  # per-site isochrones asked for at once
 
 
@@ -22,10 +23,10 @@ def parse_minutes(text: str) -> list[float]:
     try:
         values = [float(p) for p in text.replace("，", ",").split(",") if p.strip()]
     except ValueError:
-        raise GeoServiceError(f"minutes {text!r}: write numbers separated by commas, e.g. "
-                              "5,10,15") from None
+        raise GeoServiceError(f"分钟数 minutes {text!r}: 请写用逗号分隔的数字, 如 5,10,15"
+                              ) from None
     if not values or any(not (0 < v <= MAX_MINUTES) for v in values):
-        raise GeoServiceError(f"minutes {text!r}: each must be between 0 and {MAX_MINUTES:g}")
+        raise GeoServiceError(f"分钟数 minutes {text!r}: 每个都须在 0 到 {MAX_MINUTES:g} 之间")
     return values
 
 
@@ -51,7 +52,8 @@ def isochrones_for(engine: Engine, layer: str, kinds: list[str], site_ids: list[
         rows = conn.execute(query).all()
     missing = sorted(set(site_ids) - {r[0] for r in rows})
     if missing:
-        raise NotFoundError(f"no site with id {', '.join(missing)} in {layer}")
+        raise NotFoundError(f"{layer} 中没有编号为 {', '.join(missing)} 的设施 (no site with "
+                            "that id)")
     feats: list[dict] = []
     if site_ids:
         groups = [({"site_id": r[0], "name": r[1], "kind": r[2]}, [r]) for r in rows]
@@ -66,5 +68,5 @@ def isochrones_for(engine: Engine, layer: str, kinds: list[str], site_ids: list[
         xy = np.column_stack(PlanarDistance().project(lon, lat))
         doc = isochrones_geojson(model.net, xy, minutes, {"layer": layer, **props})
         feats.extend(doc["features"])
-    return {"type": "FeatureCollection", "features": feats, "mode": mode, "minutes": minutes,
-            "crs_note": "CGCS2000 lon/lat (EPSG:4490)", "speeds": model.speeds.as_dict()}
+    return {"type": "FeatureCollection", "crs": CRS_MEMBER, "features": feats, "mode": mode,
+            "minutes": minutes, "speeds": model.speeds.as_dict()}

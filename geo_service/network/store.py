@@ -87,9 +87,9 @@ def network_model(engine: Engine, mode: Mode, speeds: Speeds | None = None,
     speeds = speeds or default_speeds()
     graph = road_graph(engine, public_only)
     if len(graph.u) == 0:
-        raise GeoServiceError(f"--distance {mode} needs a road layer: load one with "
-                              "`geo-service load roads FILE` (GPKG, Shapefile, GeoJSON or "
-                              ".osm.pbf)")
+        raise GeoServiceError(f"还没有道路图层: --distance {mode} needs a road layer; load one "
+                              "with `geo-service load roads FILE` (GPKG, Shapefile, GeoJSON "
+                              "or .osm.pbf)")
     key = (id(graph), mode, speeds.walk_kmh, tuple(sorted(speeds.drive_kmh.items())))
     with _lock:
         model = _models.get(key)
