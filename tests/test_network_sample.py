@@ -12,6 +12,7 @@ import shapely
 from network_oracle import oracle
 from sqlalchemy import func, select
 
+from geo_service import crs
 from geo_service.coverage.data import layer_kinds, load_study
 from geo_service.coverage.distance import PlanarDistance
 from geo_service.coverage.request import CoverageRequest
@@ -183,3 +184,22 @@ def test_cli_isochrones_file_opens_in_gdal_as_cgcs2000(sample_url, tmp_path):
     assert sorted(frame.minutes) == [5.0, 10.0] and set(frame.kind) == {"老年食堂"}
     bad = _cli(sample_url, "network", "isochrones", "--minutes", "5,abc")
     assert bad.returncode != 0 and "5,abc" in bad.stderr
+
+
+def test_html_report_draws_the_isochrones_and_road_figures(study):
+    from geo_service.coverage.report_html import render_report
+
+    result = run_coverage(study, CoverageRequest(kinds=["村级互助养老点", "社区养老服务站"],
+                                                 distance="walk", minutes=15))
+    iso = result.isochrones
+    assert [f["properties"]["minutes"] for f in iso["features"]] == [15.0, 10.0, 5.0]
+    areas = [f["properties"]["area_km2"] for f in iso["features"]]
+    assert areas == sorted(areas, reverse=True) and areas[-1] > 0
+    page = render_report(result)
+    assert "沿道路的步行时间" in page and "isochrones" in page  # the map layer (in the iframe)
+    assert "时间(分钟)" in page and "直线(米)" in page  # uncovered units: minutes beside the line
+    for area in areas:
+        assert f"<td>{area}</td>" in page or str(area) in page
+    # the service area is the isochrone corridors: served area equals the 15-minute one
+    served = crs.to_metric(result.service_area).area / 1e6
+    assert served == pytest.approx(areas[0], rel=1e-3)
