@@ -9,10 +9,10 @@ Mode = Literal["walk", "drive"]
 MODES: tuple[Mode, ...] = ("walk", "drive")
 
 WALK_KMH = 3.6
-WALK_SOURCE = ("3.6 km/h = 1.0 m/s, the planning walking speed for older pedestrians: "
+WALK_SOURCE = ("3.6 km/h = 1.0 m/s, a planning walking speed for older pedestrians: "
                "Studenski et al., 'Gait speed and survival in older adults', JAMA 2011;305(1) "
-               "(mean gait speed 0.92 m/s at 65+); 1.0 m/s is also the pedestrian crossing speed "
-               "of GB 50688-2011 §8.3 signal timing. Younger adults walk ≈ 1.3 m/s (4.8 km/h)")
+               "(mean usual gait speed 0.92 m/s in 34 485 people aged 65+), rounded up for "
+               "people who still walk to a service; younger adults walk ≈ 1.3 m/s (4.8 km/h)")
 
 # Driving speeds per 道路等级 (km/h): planning assumptions below the design speeds of
 # JTG B01-2014《公路工程技术标准》(highways by grade) and CJJ 37-2012《城市道路工程设计规范》
