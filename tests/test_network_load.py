@@ -147,6 +147,7 @@ def test_osm_pbf_loads_routes_and_answers_like_its_gpkg_twin(district_loaded, tm
     twin_frame(ways).to_file(gpkg, driver="GPKG")
     assert load_file(engine, "roads", gpkg).inserted == len(ways)
     assert stored(engine) == from_pbf  # same rows, same geometry (one-way drawn the same way)
+    assert road_graph(engine) is not graph  # the layer changed: the graph was rebuilt
     gpkg_answers = answers(engine, x0, y0)
     for mode in ("walk", "drive"):
         np.testing.assert_allclose(gpkg_answers[mode], pbf_answers[mode], rtol=1e-12)

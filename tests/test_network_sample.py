@@ -203,3 +203,15 @@ def test_html_report_draws_the_isochrones_and_road_figures(study):
     # the service area is the isochrone corridors: served area equals the 15-minute one
     served = crs.to_metric(result.service_area).area / 1e6
     assert served == pytest.approx(areas[0], rel=1e-3)
+
+
+def test_snap_distances_are_reported_and_counted(sample_engine, study):
+    result = run_coverage(study, CoverageRequest(distance="walk", minutes=15, gaps=False))
+    net = result.network
+    assert net["snap_m"]["snapped"] == len(study.units)
+    assert net["site_snap_m"]["snapped"] == len(result.sites)
+    assert 0 <= net["site_snap_m"]["mean"] <= net["site_snap_m"]["max"]
+    units = result.units.dropna(subset=["nearest_minutes"])
+    # the minutes include the walks to and from the roads (snap metres at 1 m/s)
+    np.testing.assert_allclose(units.nearest_minutes * 60,
+                               units.nearest_road_m + units.nearest_snap_m, atol=0.2)

@@ -97,7 +97,8 @@ def network_section(result: CoverageResult) -> str:
     return (f"<h2>沿道路的{mode}时间</h2><p>距离沿道路网计算({mode}); 服务半径: {_e(radius)}; "
             f"步行速度 {net['speeds']['walk_kmh']:g} 公里/小时(老年人)。村(社区)代表点到最近道路的"
             f"直线距离按步行速度计入(平均 {_e(net['snap_m']['mean'])} 米, 最大 "
-            f"{_e(net['snap_m']['max'])} 米)。地图上蓝色由深到浅为 5/10/15 分钟等时圈"
+            f"{_e(net['snap_m']['max'])} 米; 设施平均 {_e(net['site_snap_m']['mean'])} 米)。"
+            "地图上蓝色由深到浅为 5/10/15 分钟等时圈"
             f"(道路两侧各 {net['isochrone_buffer_m']:g} 米)。</p>{warn}"
             + _table(["等时圈(分钟)", "面积(平方公里)"], rows))
 

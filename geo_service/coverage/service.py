@@ -201,7 +201,7 @@ def run_coverage(study: Study, req: CoverageRequest, model: DistanceModel | None
                             engine.by_township(units, study.townships, a.covered, weight),
                             model_name=model.name)
     if roads is not None:
-        result.network = net_cov.metadata(roads, req, unit_xy, units)
+        result.network = net_cov.metadata(roads, req, unit_xy, units, site_xy)
     if req.gaps:
         towns_m = pd.Series(list(crs.to_metric(study.townships.geom.to_numpy())),
                             index=study.townships.code)

@@ -111,11 +111,18 @@ def network_area(model: NetworkDistanceModel, site_xy: Array, radius_s: Array,
     return service_area(model.net, site_xy[has], radius_s[has])
 
 
-def metadata(model: NetworkDistanceModel, req: CoverageRequest, unit_xy: Array,
-             units: pd.DataFrame) -> dict:
-    """How the network answered: mode, speeds, radii in minutes, snapping and islands."""
-    snap = model.net.snap(unit_xy)
+def _snap_stats(model: NetworkDistanceModel, xy: Array) -> dict:
+    """How far points lie from the nearest usable road (metres, walked at walking speed)."""
+    snap = model.net.snap(xy)
     ok = np.isfinite(snap.dist_m)
+    return {"snapped": int(ok.sum()),
+            "mean": round(float(snap.dist_m[ok].mean()), 1) if ok.any() else None,
+            "max": round(float(snap.dist_m[ok].max()), 1) if ok.any() else None}
+
+
+def metadata(model: NetworkDistanceModel, req: CoverageRequest, unit_xy: Array,
+             units: pd.DataFrame, site_xy: Array) -> dict:
+    """How the network answered: mode, speeds, radii in minutes, snapping and islands."""
     comp = model.graph.components(model.mode, model.speeds)
     unreached = int(units.nearest_minutes.isna().sum())
     out: dict[str, Any] = {"distance": req.distance, "minutes": req.minutes,
@@ -123,9 +130,7 @@ def metadata(model: NetworkDistanceModel, req: CoverageRequest, unit_xy: Array,
            "speeds": model.speeds.as_dict(),
            "graph": {k: comp[k] for k in ("components", "nodes", "edges", "km",
                                            "largest_share", "islands_total")},
-           "snap_m": {"units_snapped": int(ok.sum()),
-                      "mean": round(float(snap.dist_m[ok].mean()), 1) if ok.any() else None,
-                      "max": round(float(snap.dist_m[ok].max()), 1) if ok.any() else None},
+           "snap_m": _snap_stats(model, unit_xy), "site_snap_m": _snap_stats(model, site_xy),
            "units_without_route": unreached,
            "isochrone_buffer_m": ISOCHRONE_BUFFER_M}
     warnings = []
