@@ -129,7 +129,7 @@ def render_report(result: CoverageResult, indicators: dict | None = None,
         uncovered = _table(
             ["序号", "村(社区)", "镇街", wt, "最近设施", "路程(米)", "时间(分钟)", "直线(米)"],
             [[i + 1, r.name, r.township, int(getattr(r, w)), r.nearest_name or "—",
-              r.nearest_distance_m, r.nearest_minutes, r.nearest_straight_m]
+              r.nearest_distance_m, round(r.nearest_minutes, 1), r.nearest_straight_m]
              for i, r in enumerate(unc.itertuples())])
     gaps = _table(["序号", "面积(平方公里)", "涉及镇街代码"],
                   [[i + 1, g["area_km2"], ", ".join(g["township_codes"])]
