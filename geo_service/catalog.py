@@ -8,7 +8,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from geo_service.errors import UnknownLayerError
-from geo_service.settings import data_settings
+from geo_service.resources import package_path
 
 FIELD_TYPES = {"text", "int", "float", "bool", "date", "text[]", "code", "json"}
 
@@ -128,5 +128,5 @@ def parse_catalogue(path: Path) -> Catalogue:
 
 @lru_cache
 def catalogue() -> Catalogue:
-    """The configured catalogue (GEO_SERVICE_LAYERS_DIR/catalogue.toml)."""
-    return parse_catalogue(data_settings().layers_dir / "catalogue.toml")
+    """The layer catalogue shipped with the package (layers/catalogue.toml)."""
+    return parse_catalogue(package_path("layers", "catalogue.toml"))

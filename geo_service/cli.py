@@ -9,8 +9,10 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from geo_service.cli_state import begin, state
 from geo_service.errors import GeoServiceError
 from geo_service.progress import progress_bar
+from geo_service.settings import Settings
 
 app = typer.Typer(help="geo_service: the civil-affairs bureau's layers in PostGIS.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
@@ -38,10 +40,21 @@ err = Console(stderr=True, soft_wrap=True)
 out = Console(soft_wrap=True)
 
 
-def _engine():
-    from geo_service.db.engine import get_engine
+@app.callback()
+def _root(
+    debug: Annotated[bool, typer.Option(
+        "--debug", help="show the full traceback of an unexpected error")] = False,
+) -> None:
+    """Read the settings once (GEO_SERVICE_* variables) for every command of this run."""
+    from geo_service.maps import vendor
 
-    return get_engine()
+    settings = Settings()
+    vendor.use(settings.web.node_modules)
+    begin(settings, debug=debug)
+
+
+def _engine():
+    return state().engine()
 
 
 @db_app.command("start")
@@ -49,13 +62,13 @@ def db_start() -> None:
     """Start the embedded PostGIS cluster (initialising it the first time)."""
     from geo_service.db.cluster import LocalCluster
     from geo_service.db.engine import uses_local_cluster
-    from geo_service.settings import database_settings
 
-    if not uses_local_cluster():
+    settings = state().settings.database
+    if not uses_local_cluster(settings):
         out.print("GEO_SERVICE_DATABASE_URL is set: using that database, the local cluster "
                   "is left alone")
         return
-    cluster = LocalCluster.from_settings(database_settings())
+    cluster = LocalCluster.from_settings(settings)
     cluster.start()
     out.print(f"local PostGIS running on 127.0.0.1:{cluster.port}, data in {cluster.data_dir}")
 
@@ -65,12 +78,12 @@ def db_stop() -> None:
     """Stop the embedded PostGIS cluster."""
     from geo_service.db.cluster import LocalCluster
     from geo_service.db.engine import uses_local_cluster
-    from geo_service.settings import database_settings
 
-    if not uses_local_cluster():
+    settings = state().settings.database
+    if not uses_local_cluster(settings):
         out.print("GEO_SERVICE_DATABASE_URL is set: the local cluster is not in use")
         return
-    stopped = LocalCluster.from_settings(database_settings()).stop()
+    stopped = LocalCluster.from_settings(settings).stop()
     out.print("local PostGIS stopped" if stopped else "local PostGIS was not running")
 
 
@@ -80,9 +93,8 @@ def db_status() -> None:
     from geo_service.db import migrate
     from geo_service.db.cluster import LocalCluster
     from geo_service.db.engine import make_engine, redact, resolve_url, uses_local_cluster
-    from geo_service.settings import database_settings
 
-    settings = database_settings()
+    settings = state().settings.database
     if uses_local_cluster(settings):
         cluster = LocalCluster.from_settings(settings)
         running = cluster.is_running()
@@ -92,7 +104,7 @@ def db_status() -> None:
             raise typer.Exit(3)
     url = resolve_url(settings, start=False)
     out.print(f"url: {redact(url)}")
-    engine = make_engine(url)
+    engine = make_engine(url, settings)
     try:
         current = migrate.current_revision(engine)
     except Exception as exc:  # unreachable database: say so, not a traceback
@@ -170,13 +182,11 @@ def sample(
         help="regenerate layers/sample from ../shared/data first")] = False,
 ) -> None:
     """Load the 大足 sample (illustrative facilities and areas; real outline and names)."""
-    from geo_service.db import migrate
     from geo_service.sample import load_sample, rebuild_sample
 
-    engine = _engine()
-    migrate.upgrade(engine)
+    engine = state().migrated_engine()
     if rebuild:
-        rebuild_sample()
+        rebuild_sample(state().settings.data.shared_data_dir)
     with progress_bar(sys.stderr.isatty()) as progress:
         reports = load_sample(engine, progress=progress)
     for report in reports:
@@ -185,22 +195,27 @@ def sample(
 
 @app.command("serve")
 def serve(
-    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="port")] = 8000,
+    host: Annotated[str | None, typer.Option(
+        help="address to listen on (default GEO_SERVICE_HOST, else 127.0.0.1)")] = None,
+    port: Annotated[int | None, typer.Option(
+        help="port (default GEO_SERVICE_PORT, else 8000)")] = None,
 ) -> None:
     """Run the HTTP service."""
     import uvicorn
 
-    from geo_service.db import migrate
+    from geo_service.api.app import create_app
 
-    migrate.upgrade(_engine())
+    settings = state().settings
+    host = host or settings.server.host
+    port = port or settings.server.port
+    state().migrated_engine().dispose()  # the schema first; the app opens its own pool
+    app = create_app(settings=settings)
     out.print(f"geo_service on http://{host}:{port}")
-    uvicorn.run("geo_service.api.app:create_app", factory=True, host=host, port=port,
-                log_level="info")
+    uvicorn.run(app, host=host, port=port, log_level="info")
 
 
 def main() -> None:
-    """Entry point: user errors go to stderr with exit code 1, never a traceback."""
+    """Entry point: user errors go to stderr with exit code 1 (a traceback only with --debug)."""
     try:
         app()
     except GeoServiceError as exc:
@@ -208,8 +223,13 @@ def main() -> None:
         sys.exit(1)
     except KeyboardInterrupt:
         sys.exit(130)
-    except Exception as exc:  # last resort: a message, not a traceback
+    except Exception as exc:  # last resort: a message, not a traceback (unless --debug)
         from sqlalchemy.exc import OperationalError
+
+        if "--debug" in sys.argv[1:]:
+            import traceback
+
+            traceback.print_exc()
 
         if isinstance(exc, OperationalError):
             err.print(f"error: database unavailable: {exc.orig}", markup=False)

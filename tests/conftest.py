@@ -16,7 +16,7 @@ from sqlalchemy.engine import make_url
 from geo_service.db import migrate
 from geo_service.db.engine import make_engine, resolve_url
 from geo_service.db.models import LAYER_TABLES
-from geo_service.settings import database_settings
+from geo_service.settings import Settings
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).resolve().parent / "data"
@@ -24,7 +24,7 @@ DATA = Path(__file__).resolve().parent / "data"
 
 def _server_url() -> str:
     """The configured server (external URL, or the local cluster started on demand)."""
-    return resolve_url(database_settings())
+    return resolve_url(Settings().database)
 
 
 def _admin_conninfo(url: str) -> str:

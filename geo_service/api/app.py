@@ -1,4 +1,4 @@
-"""FastAPI application factory: lifespan opens the database, one error → status map."""
+"""The composition root: settings, engine, middleware, error replies and every router."""
 
 from __future__ import annotations
 
@@ -8,30 +8,36 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import Engine
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError
 
 from geo_service import __version__
+from geo_service.api.routes import admin, auth, edit, health, layers, ops
 from geo_service.api.routes import boundaries as boundaries_routes
 from geo_service.api.routes import care_map as care_map_routes
 from geo_service.api.routes import coverage as coverage_routes
-from geo_service.api.routes import health, layers
 from geo_service.api.routes import ogc as ogc_routes
 from geo_service.api.routes import ogc_tiles as ogc_tiles_routes
 from geo_service.api.routes import places as places_routes
+from geo_service.auth.throttle import LoginThrottle
 from geo_service.errors import GeoServiceError
-from geo_service.ops.install import install as install_ops
+from geo_service.ops import logs, roles_doc
+from geo_service.ops.errors import database_error
+from geo_service.ops.metrics import Metrics
+from geo_service.ops.middleware import RequestContext
+from geo_service.ops.ratelimit import TokenBuckets
+from geo_service.settings import Settings
 
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Open the configured database engine for the app's lifetime (unless one was given)."""
-    from geo_service.db.engine import get_engine
+    from geo_service.auth.dbrole import configured_role, use_app_role
+    from geo_service.db.engine import open_engine
 
+    settings: Settings = app.state.settings
     if getattr(app.state, "engine", None) is None:
-        from geo_service.auth.dbrole import use_app_role
-
-        app.state.engine = get_engine()
-        use_app_role(app.state.engine)
+        app.state.engine = open_engine(settings.database)
+        use_app_role(app.state.engine, configured_role(settings))
     yield
     app.state.engine.dispose()
 
@@ -41,29 +47,40 @@ async def _service_error(_: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": str(exc)}, status_code=status)
 
 
-async def _database_error(_: Request, exc: Exception) -> JSONResponse:
-    return JSONResponse({"detail": "the database is unavailable; try again shortly"},
-                        status_code=503)
-
-
-def create_app(engine: Engine | None = None) -> FastAPI:
+def create_app(engine: Engine | None = None, settings: Settings | None = None) -> FastAPI:
     """The geo_service HTTP application (on `engine`, or the configured database)."""
+    settings = settings or Settings()
     app = FastAPI(
         title="geo_service 民政地理信息服务",
         description="大足区民政局的养老、殡葬、儿童服务设施、行政区划和地名图层。",
         version=__version__,
         lifespan=lifespan,
+        root_path=settings.server.root_path.rstrip("/"),
     )
+    app.state.settings = settings
     app.state.engine = engine
+    logs.configure()
+    limits = settings.limits
+    app.state.metrics = Metrics()
+    app.state.verified_tokens = {}
+    app.state.rate_buckets = TokenBuckets(limits.rate_limit_per_s, limits.rate_limit_burst)
+    app.state.login_throttle = LoginThrottle(settings.auth.login_max_failures,
+                                             settings.auth.login_window_s,
+                                             settings.auth.login_lockout_s)
     app.add_exception_handler(GeoServiceError, _service_error)
-    app.add_exception_handler(OperationalError, _database_error)
-    install_ops(app)  # request ids, limits, metrics, DB errors; accounts, editing, /ready
-    app.include_router(health.router)
-    app.include_router(layers.router)
-    app.include_router(ogc_routes.router)  # OGC API – Features: /, /collections, ...
-    app.include_router(ogc_tiles_routes.router)  # OGC API – Tiles: /tiles, /tileMatrixSets
-    app.include_router(places_routes.router)  # the gazetteer: /places/...
-    app.include_router(care_map_routes.router)  # /map, /vendor, /map/api (public care map)
-    app.include_router(coverage_routes.router)  # /coverage, /indicators (planners)
-    app.include_router(boundaries_routes.router)  # /boundaries/... (staff: lines, 联检, disputes)
+    app.add_exception_handler(DBAPIError, database_error)  # OperationalError included
+    app.add_middleware(RequestContext, max_body_bytes=limits.max_body_bytes,
+                       buckets=app.state.rate_buckets, metrics=app.state.metrics,
+                       verified_tokens=app.state.verified_tokens,
+                       cookie_name=settings.auth.cookie_name)
+    for router in (ops.router, auth.router, admin.router, edit.router,  # /ready, accounts, edits
+                   health.router, layers.router,
+                   ogc_routes.router,  # OGC API – Features: /, /collections, ...
+                   ogc_tiles_routes.router,  # OGC API – Tiles: /tiles, /tileMatrixSets
+                   places_routes.router,  # the gazetteer: /places/...
+                   care_map_routes.router,  # /map, /vendor, /map/api (public care map)
+                   coverage_routes.router,  # /coverage, /indicators (planners)
+                   boundaries_routes.router):  # /boundaries/... (staff: lines, 联检, disputes)
+        app.include_router(router)
+    roles_doc.install(app)  # every endpoint's summary states its role
     return app

@@ -21,9 +21,9 @@ out = Console(soft_wrap=True)
 
 
 def _engine():
-    from geo_service.db.migrate import migrated_engine
+    from geo_service.cli_state import state
 
-    return migrated_engine()
+    return state().migrated_engine()
 
 
 def _operator() -> Principal:

@@ -79,10 +79,10 @@ def parse_sites(items: list[str]) -> list[dict]:
 
 
 def _study():
+    from geo_service.cli_state import state
     from geo_service.coverage.data import load_study
-    from geo_service.db.engine import get_engine
 
-    return load_study(get_engine())
+    return load_study(state().engine())
 
 
 def _emit(payload: dict, out: Path | None) -> None:

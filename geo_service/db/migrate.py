@@ -63,11 +63,3 @@ def run_sql_file(migration_file: str, direction: str) -> None:
     with dbapi.cursor() as cursor:  # no parameters: the script is sent as it is
         cursor.execute(path.read_text(encoding="utf-8"))
 
-
-def migrated_engine() -> Engine:
-    """The configured database's engine, its schema brought up to date first (for CLI tools)."""
-    from geo_service.db.engine import get_engine
-
-    engine = get_engine()
-    upgrade(engine)
-    return engine

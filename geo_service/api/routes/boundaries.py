@@ -43,10 +43,10 @@ from geo_service.boundaries.schemas import (
 )
 from geo_service.db.models import boundary_lines
 from geo_service.errors import NotFoundError
-from geo_service.settings import REPO_ROOT
+from geo_service.resources import package_path
 
 router = APIRouter(prefix="/boundaries", tags=["boundaries 界线联检"])
-FIELD_DIR = REPO_ROOT / "web_map" / "field"
+FIELD_DIR = package_path("web_map", "field")
 
 Reader = Annotated[Principal, Depends(require(Role.planner, Role.boundary_officer))]
 Officer = Annotated[Principal, Depends(require(Role.boundary_officer))]
