@@ -2,7 +2,8 @@
 # geo_service set-up and run, for a fresh Debian 12 machine (as root, or a user with sudo).
 #   ./manage.sh serve   install everything, start the local PostGIS, load the 大足 sample,
 #                       serve on http://127.0.0.1:8000
-#   ./manage.sh test    install everything, run the whole test suite (extra args go to pytest)
+#   ./manage.sh test    install everything, run the quality gate (ruff, mypy, eslint), then
+#                       the whole test suite (extra args go to pytest, e.g. -m "not db and not browser")
 #   ./manage.sh setup   install everything, nothing else
 set -euo pipefail
 cd "$(dirname "$(readlink -f "$0")")"
@@ -83,6 +84,15 @@ setup() {
     install_web_map
 }
 
+quality_gate() {  # any finding fails the run
+    say "ruff check"
+    "$VENV/bin/ruff" check .
+    say "mypy geo_service"
+    "$VENV/bin/mypy"
+    say "eslint web_map"
+    npm run --prefix web_map -s lint
+}
+
 case "${1:-}" in
     setup)
         setup ;;
@@ -96,6 +106,7 @@ case "${1:-}" in
     test)
         shift
         setup
+        quality_gate
         exec "$VENV/bin/python" -m pytest "$@" ;;
     *)
         sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//' >&2

@@ -22,6 +22,22 @@ REPO = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).resolve().parent / "data"
 
 
+def _uses_browser(module: object) -> bool:
+    """True when a test module drives Chromium (it imports something from playwright)."""
+    return any(getattr(value, "__module__", "").startswith("playwright")
+               for value in vars(module).values())
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark tests `db` (they use PostGIS) and `browser` (they use Chromium), for -m."""
+    for item in items:
+        if "database_factory" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.db)
+        module = getattr(item, "module", None)
+        if module is not None and _uses_browser(module):
+            item.add_marker(pytest.mark.browser)
+
+
 def _server_url() -> str:
     """The configured server (external URL, or the local cluster started on demand)."""
     return resolve_url(Settings().database)

@@ -20,6 +20,7 @@ from geo_service.api.routes import ogc_tiles as ogc_tiles_routes
 from geo_service.api.routes import places as places_routes
 from geo_service.auth.throttle import LoginThrottle
 from geo_service.errors import GeoServiceError
+from geo_service.maps import vendor
 from geo_service.ops import logs, roles_doc
 from geo_service.ops.errors import database_error
 from geo_service.ops.metrics import Metrics
@@ -58,6 +59,7 @@ def create_app(engine: Engine | None = None, settings: Settings | None = None) -
         root_path=settings.server.root_path.rstrip("/"),
     )
     app.state.settings = settings
+    vendor.use(settings.web.node_modules)
     app.state.engine = engine
     logs.configure()
     limits = settings.limits
