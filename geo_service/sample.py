@@ -10,7 +10,7 @@ from types import ModuleType
 
 import shapely
 from geoalchemy2.shape import from_shape
-from shapely.geometry import MultiPolygon
+from shapely.geometry import MultiPolygon, Polygon
 from sqlalchemy import Engine
 from sqlalchemy.dialects.postgresql import insert
 
@@ -62,9 +62,10 @@ def load_neighbours(engine: Engine) -> int:
     features = json.loads((sample_dir() / NEIGHBOURS_FILE).read_text(encoding="utf-8"))
     rows = []
     for feature in features["features"]:
-        geom = shapely.geometry.shape(feature["geometry"])
-        if not isinstance(geom, MultiPolygon):
-            geom = MultiPolygon([geom])
+        shape = shapely.geometry.shape(feature["geometry"])
+        if not isinstance(shape, MultiPolygon | Polygon):
+            raise ValueError(f"{NEIGHBOURS_FILE}: {shape.geom_type} is not an area")
+        geom = shape if isinstance(shape, MultiPolygon) else MultiPolygon([shape])
         props = feature["properties"]
         rows.append({"code": props["code"], "name": props["name"],
                      "province": props["province"], "source": props["source"],

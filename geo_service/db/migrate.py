@@ -60,6 +60,10 @@ def run_sql_file(migration_file: str, direction: str) -> None:
     stem = Path(migration_file).with_suffix("")
     path = stem.with_name(stem.name + ("_down" if direction == "down" else "")).with_suffix(".sql")
     dbapi = op.get_bind().connection.dbapi_connection
-    with dbapi.cursor() as cursor:  # no parameters: the script is sent as it is
+    assert dbapi is not None
+    cursor = dbapi.cursor()
+    try:  # no parameters: the script is sent as it is
         cursor.execute(path.read_text(encoding="utf-8"))
+    finally:
+        cursor.close()
 

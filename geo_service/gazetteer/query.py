@@ -28,7 +28,7 @@ def parse_bbox(value: str | None) -> tuple[float, float, float, float] | None:
     if len(numbers) != 4 or not all(math.isfinite(n) for n in numbers):
         raise GeoServiceError(f"bbox: {value!r} is not four numbers "
                               "min lon,min lat,max lon,max lat")
-    return numbers  # type: ignore[return-value]
+    return numbers[0], numbers[1], numbers[2], numbers[3]
 
 
 def build_query(
