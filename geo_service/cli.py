@@ -199,19 +199,26 @@ def serve(
         help="address to listen on (default GEO_SERVICE_HOST, else 127.0.0.1)")] = None,
     port: Annotated[int | None, typer.Option(
         help="port (default GEO_SERVICE_PORT, else 8000)")] = None,
+    workers: Annotated[int | None, typer.Option(
+        min=1, help="worker processes (default GEO_SERVICE_WORKERS, else one per core)")] = None,
 ) -> None:
-    """Run the HTTP service."""
-    import uvicorn
+    """Run the HTTP service (several worker processes share one login throttle)."""
+    import os
 
-    from geo_service.api.app import create_app
+    import uvicorn
 
     settings = state().settings
     host = host or settings.server.host
     port = port or settings.server.port
-    state().migrated_engine().dispose()  # the schema first; the app opens its own pool
-    app = create_app(settings=settings)
-    out.print(f"geo_service on http://{host}:{port}")
-    uvicorn.run(app, host=host, port=port, log_level="info")
+    count = workers or settings.server.worker_count()
+    state().migrated_engine().dispose()  # the schema first; each worker opens its own pool
+    # each worker process builds its own Settings from the environment: tell it how many
+    # workers share the anonymous rate limit
+    os.environ["GEO_SERVICE_WORKERS"] = str(count)
+    out.print(f"geo_service on http://{host}:{port} ({count} worker"
+              f"{'s' if count > 1 else ''})")
+    uvicorn.run("geo_service.api.app:create_app", factory=True, host=host, port=port,
+                workers=count, log_level="info")
 
 
 def main() -> None:

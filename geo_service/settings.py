@@ -8,6 +8,7 @@ to where the source code lies.
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 
@@ -64,6 +65,13 @@ class ServerSettings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     root_path: str = Field(default="", description="URL prefix the proxy serves us under")
+    workers: int = Field(default=0, ge=0,
+                         description="worker processes of `serve` (0 = one per CPU core); each "
+                                     "worker allows 1/workers of the anonymous rate limit")
+
+    def worker_count(self) -> int:
+        """The number of worker processes (`workers`, or one per core when 0)."""
+        return self.workers or os.cpu_count() or 1
 
 
 class WebSettings(BaseSettings):

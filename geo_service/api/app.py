@@ -65,7 +65,9 @@ def create_app(engine: Engine | None = None, settings: Settings | None = None) -
     limits = settings.limits
     app.state.metrics = Metrics()
     app.state.verified_tokens = {}
-    app.state.rate_buckets = TokenBuckets(limits.rate_limit_per_s, limits.rate_limit_burst)
+    workers = settings.server.worker_count()  # the rate limit is per process: share it out
+    app.state.rate_buckets = TokenBuckets(limits.rate_limit_per_s / workers,
+                                          max(1, limits.rate_limit_burst // workers))
     app.state.login_throttle = LoginThrottle(settings.auth.login_max_failures,
                                              settings.auth.login_window_s,
                                              settings.auth.login_lockout_s)

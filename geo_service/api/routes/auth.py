@@ -42,7 +42,7 @@ def _authenticate(request: Request, engine: Engine, username: str,
     """Check the password under throttling; a token on success, 401 / 429 otherwise."""
     throttle = login_throttle(request)
     client = _client(request)
-    wait = throttle.retry_after(username, client)
+    wait = throttle.retry_after(engine, username, client)
     if wait:
         raise HTTPException(429, f"too many failed logins for {username!r}; try again in "
                                  f"{wait} s", headers={"Retry-After": str(wait)})
@@ -56,14 +56,14 @@ def _authenticate(request: Request, engine: Engine, username: str,
             audit.record(conn, Principal(user.username, user.role), "login", "users", user.username,
                          request_id=getattr(request.state, "request_id", None))
     if user is None:
-        locked = throttle.failed(username, client)
+        locked = throttle.failed(engine, username, client)
         headers = {"WWW-Authenticate": "Bearer"}
         if locked:
             raise HTTPException(429, f"too many failed logins for {username!r}; try again in "
                                      f"{locked} s", headers={"Retry-After": str(locked)})
         raise HTTPException(401, "wrong user name or password (or the account is disabled)",
                             headers=headers)
-    throttle.succeeded(username, client)
+    throttle.succeeded(engine, username, client)
     return user, token, expires
 
 
