@@ -91,7 +91,7 @@ def test_indicators_and_suggest(client, as_role) -> None:
     res = client.post("/coverage/suggest", json={"kinds": ["养老机构"], "count": 4})
     assert res.status_code == 200, res.text
     s = res.json()
-    assert len(s["sites"]) == 4 and s["mclp"]["status"] == "Optimal"
+    assert len(s["sites"]) == 4 and s["mclp"]["status"] == "optimal"
     assert s["after"]["coverage_share"] > s["before"]["coverage_share"]
     assert "set_cover" in s
     assert s["illustrative"] is True and "示意" in s["note"]  # a person sees it: say so

@@ -1,0 +1,134 @@
+"""MCLP and set-cover solvers against brute force on random small instances (both MIP solvers)."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+from geo_service.coverage.solvers import (
+    Deadline,
+    Problem,
+    greedy,
+    mclp_exact,
+    mclp_greedy,
+    set_cover,
+)
+
+SEEDS = range(40)
+
+
+def random_problem(seed: int) -> tuple[Problem, int]:
+    """Up to 14 demand units and 9 candidates, sparse reach, integer weights; and a p."""
+    rng = np.random.default_rng(seed)
+    nd, nc = int(rng.integers(3, 15)), int(rng.integers(2, 10))
+    reach = rng.random((nd, nc)) < rng.uniform(0.1, 0.5)
+    d, c = np.nonzero(reach)
+    weights = rng.integers(0, 100, nd).astype(np.float64)
+    return Problem(weights, d.astype(np.int64), c.astype(np.int64), nc), int(rng.integers(1, 5))
+
+
+def brute_mclp(problem: Problem, p: int) -> float:
+    """The best coverage of any p candidates (every combination)."""
+    k = min(p, problem.n_candidates)
+    return max(problem.covered_weight(np.array(s, dtype=np.int64))
+               for s in itertools.combinations(range(problem.n_candidates), k))
+
+
+def brute_cover(problem: Problem) -> int:
+    """The fewest candidates reaching every reachable unit (every combination)."""
+    for k in range(problem.n_candidates + 1):
+        for s in itertools.combinations(range(problem.n_candidates), k):
+            if problem.is_cover(np.array(s, dtype=np.int64)):
+                return k
+    raise AssertionError("the full set is always a cover")
+
+
+def useful_sites(problem: Problem, p: int) -> int:
+    """Sites a solution must have: p, unless fewer already reach all reachable demand."""
+    best = brute_mclp(problem, p)
+    for k in range(min(p, problem.n_candidates) + 1):
+        if brute_mclp(problem, k) >= best - 1e-9 and best >= problem.covered_weight(
+                np.arange(problem.n_candidates)) - 1e-9:
+            return k
+    return min(p, problem.n_candidates)
+
+
+@pytest.mark.parametrize("solver", ["highs", "cbc"])
+@pytest.mark.parametrize("seed", SEEDS)
+def test_exact_equals_brute_force_and_beats_greedy(seed: int, solver: str) -> None:
+    problem, p = random_problem(seed)
+    best = brute_mclp(problem, p)
+    exact = mclp_exact(problem, p, Deadline(30), solver)  # type: ignore[arg-type]
+    assert exact.status == "optimal" and exact.method == "exact"
+    assert exact.value == pytest.approx(best)
+    assert problem.covered_weight(exact.chosen) == pytest.approx(exact.value)
+    assert exact.gap == pytest.approx(0.0, abs=1e-6)
+    assert len(set(exact.chosen.tolist())) == len(exact.chosen)
+    assert useful_sites(problem, p) <= len(exact.chosen) <= p
+    g = greedy(problem, p)
+    assert problem.covered_weight(g) <= best + 1e-9
+    assert exact.greedy_value == pytest.approx(problem.covered_weight(g))
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_set_cover_is_minimal_and_complete(seed: int) -> None:
+    problem, _ = random_problem(seed)
+    minimum = brute_cover(problem)
+    for solver in ("highs", "cbc"):
+        sc = set_cover(problem, Deadline(30), exact=True, solver=solver)  # type: ignore[arg-type]
+        assert problem.is_cover(sc.chosen) and len(sc.chosen) == minimum
+        assert sc.status == "optimal"
+    g = set_cover(problem, Deadline(30), exact=False)
+    assert problem.is_cover(g.chosen) and len(g.chosen) >= minimum
+    assert g.method == "greedy" or not problem.reachable().any()
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_greedy_bound_holds(seed: int) -> None:
+    problem, p = random_problem(seed)
+    best = brute_mclp(problem, p)
+    sol = mclp_greedy(problem, p, Deadline(30))
+    assert sol.value <= best + 1e-9 <= sol.bound + 2e-9  # type: ignore[operator]
+    assert sol.bound_kind in ("LP relaxation", "all reachable demand covered")
+
+
+def larger_problem(seed: int, nd: int = 3000, nc: int = 2500) -> Problem:
+    """A random geometric instance big enough that a tiny time limit stops the MIP early."""
+    rng = np.random.default_rng(seed)
+    ux, uy = rng.uniform(0, 50_000, (2, nd))
+    cx, cy = rng.uniform(0, 50_000, (2, nc))
+    d2 = (ux[:, None] - cx[None, :]) ** 2 + (uy[:, None] - cy[None, :]) ** 2
+    d, c = np.nonzero(d2 <= 2500.0 ** 2)
+    return Problem(rng.integers(1, 500, nd).astype(np.float64), d.astype(np.int64),
+                   c.astype(np.int64), nc)
+
+
+@pytest.mark.parametrize("limit", [0.0, 0.01, 0.05, 0.3])
+def test_time_limited_exact_is_at_least_greedy_with_exactly_p_sites(limit: float) -> None:
+    problem = larger_problem(7)
+    p = 25
+    g_value = problem.covered_weight(greedy(problem, p))
+    for solver in ("highs", "cbc"):
+        sol = mclp_exact(problem, p, Deadline(limit), solver)  # type: ignore[arg-type]
+        assert len(sol.chosen) == p == len(set(sol.chosen.tolist()))
+        assert sol.value >= g_value - 1e-9
+        assert problem.covered_weight(sol.chosen) == pytest.approx(sol.value)
+        assert sol.method in ("exact", "solver incumbent", "greedy")
+        if sol.method != "exact":
+            assert sol.status != "optimal" and sol.bound is not None and sol.bound >= sol.value
+        sc = set_cover(problem, Deadline(limit), exact=True, solver=solver)  # type: ignore[arg-type]
+        assert problem.is_cover(sc.chosen)
+        if sc.bound is not None:
+            assert sc.bound <= len(sc.chosen)
+
+
+def test_time_limit_bounds_wall_time() -> None:
+    import time
+
+    problem = larger_problem(11, nd=6000, nc=5000)
+    started = time.perf_counter()
+    sol = mclp_exact(problem, 40, Deadline(0.5))
+    assert time.perf_counter() - started < 0.5 + 1.5  # building + solving + greedy fill-up
+    assert len(sol.chosen) == 40
