@@ -257,6 +257,12 @@ def test_cli_commands(study, tmp_path, monkeypatch) -> None:
     assert "五金社区居民委员会" in res.stdout
     res = runner.invoke(cli.app, ["suggest", "-k", "养老机构", "-n", "2"])
     assert res.exit_code == 0 and len(json.loads(res.stdout)["sites"]) == 2
+    res = runner.invoke(cli.app, ["suggest", "-n", "3"])  # defaults on the pristine sample
+    assert res.exit_code == 0, res.output
+    assert len(json.loads(res.stdout)["sites"]) == 3
+    res = runner.invoke(cli.app, ["suggest", "-n", "3", "--solver", "cbc", "--radius-by", "site"])
+    doc = json.loads(res.stdout)
+    assert doc["mclp"]["solver"] == "CBC (PuLP)" and doc["radius_by"] == "site"
     res = runner.invoke(cli.app, ["--format", "html"])
     assert isinstance(res.exception, GeoServiceError) and "needs --out" in str(res.exception)
     res = runner.invoke(cli.app, ["--add", "105.7,29.7"])

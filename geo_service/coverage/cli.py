@@ -32,6 +32,9 @@ Out = Annotated[Path | None, typer.Option("--out", "-o", help="output file (defa
                                           "for json/geojson)")]
 Building = Annotated[bool, typer.Option("--include-under-construction",
                                         help="also count sites with status 在建")]
+RadiusBy = Annotated[str, typer.Option("--radius-by", help="residents (radius by the unit: "
+                                       "urban community vs rural village, default) | site "
+                                       "(by where the site stands)")]
 
 
 def _request(cls: type[BaseModel], **fields: Any) -> Any:
@@ -105,6 +108,7 @@ def coverage(
     add: Add = [],  # noqa: B006
     remove: Remove = [],  # noqa: B006
     include_under_construction: Building = False,
+    radius_by: RadiusBy = "residents",
     access: Annotated[bool, typer.Option(help="also 2SFCA beds per 1 000 of the weight")] = False,
     catchment: Annotated[float, typer.Option(help="2SFCA catchment in metres")] = 10_000,
     decay: Annotated[str, typer.Option(help="2SFCA decay: none | linear | gaussian")] = "none",
@@ -126,7 +130,7 @@ def coverage(
     req = _request(CoverageRequest, layer=layer, kinds=kind, radius_m=radius,
                    kind_radii=parse_kind_radii(radius_for), weight=weight,
                    include_under_construction=include_under_construction,
-                   add_sites=parse_sites(add), remove_sites=remove,
+                   add_sites=parse_sites(add), remove_sites=remove, radius_by=radius_by,
                    access={"catchment_m": catchment, "decay": decay} if access else None)
     with steps(3) as step:
         step("读取村(社区)和设施 reading units and sites")
@@ -196,12 +200,16 @@ def suggest_cmd(
     add: Add = [],  # noqa: B006
     remove: Remove = [],  # noqa: B006
     include_under_construction: Building = False,
+    radius_by: RadiusBy = "residents",
     count: Annotated[int, typer.Option("--count", "-n", help="new sites to place")] = 3,
     new_kind: Annotated[str | None, typer.Option(help="kind of the new sites")] = None,
     new_radius: Annotated[float | None, typer.Option(help="radius of the new sites (m)")] = None,
     candidates: Annotated[str, typer.Option(help="units | grid")] = "units",
     grid_spacing: Annotated[float, typer.Option(help="grid spacing in metres")] = 1000,
     method: Annotated[str, typer.Option(help="auto | exact | greedy")] = "auto",
+    solver: Annotated[str, typer.Option(help="MIP solver: highs | cbc")] = "highs",
+    time_limit: Annotated[float, typer.Option("--time-limit", help="wall-time budget in "
+                                              "seconds (model building included)")] = 60,
     format_: Annotated[str, typer.Option("--format", "-f", help="json | html")] = "json",
     out: Out = None,
 ) -> None:
@@ -218,7 +226,8 @@ def suggest_cmd(
                    include_under_construction=include_under_construction,
                    add_sites=parse_sites(add), remove_sites=remove, count=count,
                    new_kind=new_kind, new_radius_m=new_radius, candidates=candidates,
-                   grid_spacing_m=grid_spacing, method=method)
+                   grid_spacing_m=grid_spacing, method=method, solver=solver,
+                   time_limit_s=time_limit, radius_by=radius_by)
     with steps(3 if format_ == "html" else 2) as step:
         step("读取村(社区)和设施 reading units and sites")
         study = _study()

@@ -109,9 +109,10 @@ class Deadline:
 
 def _gains(problem: Problem, covered: NDArray[np.bool_]) -> Array:
     live = ~covered[problem.pairs_demand]
-    return np.bincount(  # type: ignore[no-any-return]problem.pairs_candidate[live],
-                       weights=problem.weights[problem.pairs_demand[live]],
-                       minlength=problem.n_candidates)
+    gains: Array = np.bincount(problem.pairs_candidate[live],
+                               weights=problem.weights[problem.pairs_demand[live]],
+                               minlength=problem.n_candidates).astype(np.float64)
+    return gains
 
 
 def extend_greedy(problem: Problem, start: IntArray, p: int) -> IntArray:
