@@ -204,7 +204,7 @@ def test_reports_are_offline_and_show_the_map(study, tmp_path) -> None:
                   "未达标", "并非实测或官方数据"):  # a Chinese report for the bureau's planners
         assert words in page, words
     assert "Generated" not in page and "Uncovered units" not in page
-    assert "\\u8986\\u76d6\\u7a7a\\u767d gaps" in page  # the gap layer (JSON-escaped 覆盖空白)
+    assert "\\u8986\\u76d6\\u7a7a\\u767d" in page  # the gap layer (JSON-escaped 覆盖空白)
     external = re.compile(r"<(?:script|link|img)\b[^>]*(?:src|href)\s*=\s*[\"']?(?:https?:)?//",
                           re.I)
     import html as html_mod
@@ -214,8 +214,9 @@ def test_reports_are_offline_and_show_the_map(study, tmp_path) -> None:
         assert row["name"] in page
     path = write_workbook(result, tmp_path / "c.xlsx", compute_indicators(study))
     wb = load_workbook(path)
-    assert "镇街 townships" in wb.sheetnames and "指标 indicators" in wb.sheetnames
-    assert wb["村社区 units"].max_row == 310
+    assert wb.sheetnames == ["摘要", "镇街", "村(社区)", "未覆盖", "覆盖空白", "服务半径",
+                             "规划指标"]
+    assert wb["村(社区)"].max_row == 310
 
 
 def test_cli_entry_point_json_and_errors(sample_url) -> None:
@@ -247,7 +248,7 @@ def test_cli_commands(study, tmp_path, monkeypatch) -> None:
     assert "L.map" in out.read_text() or "L.map" in out.read_text().replace("&quot;", '"')
     xlsx = tmp_path / "r.xlsx"
     assert runner.invoke(cli.app, ["-f", "xlsx", "-o", str(xlsx)]).exit_code == 0
-    assert load_workbook(xlsx)["摘要 summary"]["B3"].value == "eldercare_sites"
+    assert load_workbook(xlsx)["摘要"]["B3"].value == "养老服务设施"
     res = runner.invoke(cli.app, ["-f", "geojson", "-l", "child_sites"])
     assert res.exit_code == 0
     doc = json.loads(res.stdout)
@@ -255,6 +256,15 @@ def test_cli_commands(study, tmp_path, monkeypatch) -> None:
     res = runner.invoke(cli.app, ["indicators"])
     assert res.exit_code == 0 and "村(社区)养老服务站点覆盖率" in res.stdout
     assert "五金社区居民委员会" in res.stdout
+    for words in ("指标", "现值", "2025 年目标", "状态", "未达标", "7297 张", "51.9%", "示意数据",
+                  "尚无养老服务站点的村(社区)"):
+        assert words in res.stdout, words  # 14/27 is 51.85…%: rounded once, 51.9 %
+    assert "not met" not in res.stdout and "targets" not in res.stdout
+    res = runner.invoke(cli.app, ["suggest", "-n", "2", "-f", "table"])
+    assert res.exit_code == 0, res.output
+    for words in ("建议新增养老机构 2 处", "新增前", "新增后", "求解方法", "已证明最优",
+                  "全覆盖最少需新增"):
+        assert words in res.stdout, words
     res = runner.invoke(cli.app, ["suggest", "-k", "养老机构", "-n", "2"])
     assert res.exit_code == 0 and len(json.loads(res.stdout)["sites"]) == 2
     res = runner.invoke(cli.app, ["suggest", "-n", "3"])  # defaults on the pristine sample

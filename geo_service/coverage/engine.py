@@ -123,7 +123,7 @@ def summarise(units: pd.DataFrame, covered: NDArray[np.bool_], weight: str) -> d
     got = int(w[covered].sum())
     return {"units": len(units), "covered_units": int(covered.sum()),
             "uncovered_units": int((~covered).sum()), weight: total, f"covered_{weight}": got,
-            "coverage_share": round(got / total, 4) if total else None}
+            "coverage_share": got / total if total else None}
 
 
 def by_township(units: pd.DataFrame, townships: pd.DataFrame, covered: NDArray[np.bool_],

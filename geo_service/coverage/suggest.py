@@ -17,7 +17,7 @@ from geo_service import crs
 from geo_service.coverage.data import Study, layer_kinds, locate_sites
 from geo_service.coverage.distance import DEFAULT_MODEL, Array, DistanceModel, IntArray
 from geo_service.coverage.engine import radius_pairs
-from geo_service.coverage.radii import RadiusRule, rules_for
+from geo_service.coverage.radii import OVERRIDE, RadiusRule, rules_for
 from geo_service.coverage.request import CoverageRequest, SuggestRequest, WhatIfSite
 from geo_service.coverage.service import ILLUSTRATIVE_NOTE, CoverageResult, run_coverage
 from geo_service.coverage.solvers import (
@@ -154,13 +154,13 @@ def suggest(study: Study, req: SuggestRequest, model: DistanceModel = DEFAULT_MO
                  "time_limit_s": req.time_limit_s,
                  "radius_rule": rule.as_dict() if req.new_radius_m is None
                  else {"rule": "radius", "urban_m": req.new_radius_m,
-                       "rural_m": req.new_radius_m, "source": "per-request override"},
+                       "rural_m": req.new_radius_m, "source": OVERRIDE},
                  "before": base.district, "mclp": _mclp_json(sol)}
     if study.illustrative:  # the suggested places rest on illustrative positions and figures
         out.update(illustrative=True, note=ILLUSTRATIVE_NOTE)
     if len(unc) == 0:
         out["mclp"]["notes"].append("当前设施已覆盖全部村(社区)，无需新增")
-    out["sites"] = _site_rows(cands, sol.chosen, urban_r, rural_r, problem, unc)
+    out["sites"] = _site_rows(cands, sol.chosen, urban_r, rural_r, problem, unc, "建议站点")
     added = _whatif_sites(out["sites"], kind, req)
     after = run_coverage(study, _coverage_request(req, gaps=False,
                                                   add_sites=[*req.add_sites, *added]), model)
@@ -175,7 +175,7 @@ def suggest(study: Study, req: SuggestRequest, model: DistanceModel = DEFAULT_MO
             "complete": problem.is_cover(sc.chosen),
             "reachable_units": int(reach.sum()), "unreachable_units": int((~reach).sum()),
             "seconds": round(sc.seconds, 3),
-            "sites": _site_rows(cands, sc.chosen, urban_r, rural_r, problem, unc)}
+            "sites": _site_rows(cands, sc.chosen, urban_r, rural_r, problem, unc, "全覆盖站点")}
     out["seconds"] = round(time.perf_counter() - started, 3)
     return out
 
@@ -201,7 +201,7 @@ def suggestion_result(study: Study, req: SuggestRequest, chosen: dict,
 
 
 def _site_rows(cands: pd.DataFrame, chosen: IntArray, urban_r: Array, rural_r: Array,
-               problem: Problem, unc: pd.DataFrame) -> list[dict]:
+               problem: Problem, unc: pd.DataFrame, label: str) -> list[dict]:
     """Sites in order of what each adds; `added_weight` counts each unit once (sums to total)."""
     order: list[int] = []
     covered = np.zeros(len(problem.weights), dtype=bool)
@@ -225,7 +225,7 @@ def _site_rows(cands: pd.DataFrame, chosen: IntArray, urban_r: Array, rural_r: A
                      "lat": round(float(cands.lat[j]), 7),
                      "radius_m": float(urban_r[j]) if urban_r[j] == rural_r[j] else None,
                      "urban_radius_m": float(urban_r[j]), "rural_radius_m": float(rural_r[j]),
-                     "name": f"建议站点{rank}({where})",
+                     "name": f"{label}{rank}({where})",
                      "unit_code": cands.unit_code[j], "township_code": cands.township_code[j],
                      "covers": [str(c) for c in codes[reached]],
                      "covered_weight": float(problem.weights[reached].sum()),
