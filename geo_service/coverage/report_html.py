@@ -256,7 +256,7 @@ def render_report(result: CoverageResult, indicators: dict | None = None,
     uncovered = _table(
         ["序号", "村(社区)", "镇街", f"{wt}(人)", "最近设施", "距离(米)"],
         [[i + 1, r.name, r.township, int(getattr(r, w)), r.nearest_name or "—",
-          metres(float(r.nearest_distance_m))]  # type: ignore[arg-type]
+          whole(float(r.nearest_distance_m)) or "—"]  # type: ignore[arg-type]
          for i, r in enumerate(unc.head(UNIT_ROWS).itertuples())])
     more = (f"<p>(共 {len(unc)} 个，仅列出前 {UNIT_ROWS} 个；完整名单见工作簿或 JSON)</p>"
             if len(unc) > UNIT_ROWS else "")
