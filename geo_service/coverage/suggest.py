@@ -48,6 +48,7 @@ def candidates(study: Study, req: SuggestRequest) -> pd.DataFrame:
     s = req.grid_spacing_m
     gx, gy = np.meshgrid(np.arange(x0 + s / 2, x1, s), np.arange(y0 + s / 2, y1, s))
     pts = shapely.points(gx.ravel(), gy.ravel())
+    shapely.prepare(district)  # 225 000 point-in-polygon tests on the 100 m grid: ~10× faster
     pts = pts[shapely.contains(district, pts)]
     if len(pts) > 200_000:
         raise GeoServiceError(f"grid_spacing_m {s} gives {len(pts)} candidates: use a larger one")
@@ -203,21 +204,22 @@ def suggestion_result(study: Study, req: SuggestRequest, chosen: dict,
 def _site_rows(cands: pd.DataFrame, chosen: IntArray, urban_r: Array, rural_r: Array,
                problem: Problem, unc: pd.DataFrame, label: str) -> list[dict]:
     """Sites in order of what each adds; `added_weight` counts each unit once (sums to total)."""
+    mine = np.isin(problem.pairs_candidate, chosen)
+    pd_, pc_ = problem.pairs_demand[mine], problem.pairs_candidate[mine]
+    reach = {int(j): np.unique(pd_[pc_ == j]) for j in chosen}
     order: list[int] = []
     covered = np.zeros(len(problem.weights), dtype=bool)
     left = [int(j) for j in chosen]
     while left:  # most added weight first, so the added weights sum without double counting
-        gains = [problem.weights[np.unique(problem.pairs_demand[problem.pairs_candidate == j])]
-                 [~covered[np.unique(problem.pairs_demand[problem.pairs_candidate == j])]].sum()
-                 for j in left]
+        gains = [problem.weights[reach[j][~covered[reach[j]]]].sum() for j in left]
         j = left.pop(int(np.argmax(gains)))
         order.append(j)
-        covered[problem.pairs_demand[problem.pairs_candidate == j]] = True
+        covered[reach[j]] = True
     rows = []
     covered[:] = False
     codes = unc.code.to_numpy()
     for rank, j in enumerate(order, 1):
-        reached = np.unique(problem.pairs_demand[problem.pairs_candidate == j])
+        reached = reach[j]
         new = reached[~covered[reached]]
         covered[reached] = True
         where = cands.name[j] if isinstance(cands.name[j], str) else "网格点"
