@@ -132,3 +132,44 @@ def test_time_limit_bounds_wall_time() -> None:
     sol = mclp_exact(problem, 40, Deadline(0.5))
     assert time.perf_counter() - started < 0.5 + 1.5  # building + solving + greedy fill-up
     assert len(sol.chosen) == 40
+
+
+def _spopt_objectives(cost: np.ndarray, weights: np.ndarray, p: int) -> tuple[float, int]:
+    """spopt's MCLP covered weight and LSCP site count, both solved with HiGHS via PuLP."""
+    import warnings
+
+    import pulp
+    from spopt.locate import LSCP, MCLP
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        mclp = MCLP.from_cost_matrix(cost, weights, service_radius=1.0, p_facilities=p)
+        mclp.solve(pulp.HiGHS(msg=False))
+        assert mclp.problem.status == pulp.LpStatusOptimal
+        lscp = LSCP.from_cost_matrix(cost, service_radius=1.0)
+        lscp.solve(pulp.HiGHS(msg=False))
+        assert lscp.problem.status == pulp.LpStatusOptimal
+    return float(pulp.value(mclp.problem.objective)), int(round(pulp.value(lscp.problem.objective)))
+
+
+@pytest.mark.parametrize("seed", [3, 4, 5])
+def test_exact_matches_spopt_on_geometric_instances(seed: int) -> None:
+    """PySAL spopt (dense MCLP / LSCP models) as the outside oracle, radius per demand unit."""
+    rng = np.random.default_rng(seed)
+    nd, nc, p = 220, 160, 6
+    ux, uy = rng.uniform(0, 20_000, (2, nd))
+    cx, cy = rng.uniform(0, 20_000, (2, nc))
+    dist = np.hypot(ux[:, None] - cx[None, :], uy[:, None] - cy[None, :])
+    radius = np.where(rng.random(nd) < 0.4, 1000.0, 3000.0)  # urban vs rural residents
+    scaled = dist / radius[:, None]  # spopt takes one radius: scale each unit's distances
+    keep = (scaled <= 1.0).any(axis=1)  # LSCP needs every demand unit reachable
+    scaled = scaled[keep]
+    weights = rng.integers(1, 900, int(keep.sum())).astype(np.float64)
+    d, c = np.nonzero(scaled <= 1.0)
+    problem = Problem(weights, d.astype(np.int64), c.astype(np.int64), nc)
+    cost = scaled
+    spopt_mclp, spopt_lscp = _spopt_objectives(cost, weights, p)
+    ours = mclp_exact(problem, p, Deadline(60))
+    assert ours.status == "optimal" and ours.value == pytest.approx(spopt_mclp)
+    sc = set_cover(problem, Deadline(60))
+    assert sc.status == "optimal" and len(sc.chosen) == spopt_lscp and problem.is_cover(sc.chosen)

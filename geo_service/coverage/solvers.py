@@ -252,7 +252,8 @@ def solve_highs(mip: Mip, time_limit: float) -> MipResult:
     h = _new_highs()
     h.setOptionValue("output_flag", False)
     h.setOptionValue("time_limit", max(time_limit, 1e-3))
-    h.setOptionValue("threads", 1)
+    # no "threads" option: HiGHS's scheduler is per process, and a value that differs from the
+    # one it started with (e.g. PuLP's HiGHS in the same process) makes run() fail
     h.setOptionValue("mip_rel_gap", 1e-6)
     n = len(mip.cost)
     lp = highspy.HighsLp()
@@ -274,7 +275,7 @@ def solve_highs(mip: Mip, time_limit: float) -> MipResult:
         lp.integrality_ = [highspy.HighsVarType.kInteger if i else highspy.HighsVarType.kContinuous
                            for i in mip.integer]
     h.passModel(lp)
-    h.run()
+    ran = h.run()
     status = h.getModelStatus()
     info = h.getInfo()
     has_x = info.primal_solution_status == highspy.SolutionStatus.kSolutionStatusFeasible
@@ -288,7 +289,8 @@ def solve_highs(mip: Mip, time_limit: float) -> MipResult:
         if bound is not None and not math.isfinite(bound):
             bound = None
     else:
-        label = h.modelStatusToString(status)
+        label = h.modelStatusToString(status) if ran != highspy.HighsStatus.kError else \
+            "solver error"
         bound = None
     return MipResult(label, x, bound, f"HiGHS {h.version()}")
 
