@@ -149,7 +149,7 @@ def _spopt_objectives(cost: np.ndarray, weights: np.ndarray, p: int) -> tuple[fl
         lscp = LSCP.from_cost_matrix(cost, service_radius=1.0)
         lscp.solve(pulp.HiGHS(msg=False))
         assert lscp.problem.status == pulp.LpStatusOptimal
-    return float(pulp.value(mclp.problem.objective)), int(round(pulp.value(lscp.problem.objective)))
+    return float(pulp.value(mclp.problem.objective)), round(pulp.value(lscp.problem.objective))
 
 
 @pytest.mark.parametrize("seed", [3, 4, 5])
