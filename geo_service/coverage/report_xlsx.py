@@ -192,3 +192,5 @@ def _indicator_sheet(wb: Workbook, indicators: dict) -> None:
             for c in (row[3], row[4]):
                 if isinstance(c.value, int | float):
                     c.number_format = PCT
+    for letter in "DE":  # exact ratios are long numbers but show as 51.9%
+        ws.column_dimensions[letter].width = 12
