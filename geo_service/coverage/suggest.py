@@ -160,7 +160,7 @@ def suggest(study: Study, req: SuggestRequest, model: DistanceModel = DEFAULT_MO
     if study.illustrative:  # the suggested places rest on illustrative positions and figures
         out.update(illustrative=True, note=ILLUSTRATIVE_NOTE)
     if len(unc) == 0:
-        out["mclp"]["notes"].append("当前设施已覆盖全部村(社区)，无需新增")
+        out["mclp"]["notes"] = ["当前设施已覆盖全部村(社区)，无需新增"]
     out["sites"] = _site_rows(cands, sol.chosen, urban_r, rural_r, problem, unc, "建议站点")
     added = _whatif_sites(out["sites"], kind, req)
     after = run_coverage(study, _coverage_request(req, gaps=False,
