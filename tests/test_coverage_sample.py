@@ -330,6 +330,11 @@ def test_empty_and_partial_suggest_requests_get_defaults(study) -> None:
     assert out["kinds"] == ["村级互助养老点"] and len(out["sites"]) == 2
     with pytest.raises(GeoServiceError, match="镇街养老服务中心"):
         suggest(study, SuggestRequest(kinds=["镇街养老服务中心"]))
+    # the district-level centre already covers everyone: no sites, and it says so
+    none = suggest(study, SuggestRequest(kinds=["养老机构", "失能特困人员集中照护中心"]))
+    assert none["sites"] == [] and none["uncovered_units"] == 0
+    assert none["mclp"]["notes"] == ["当前设施已覆盖全部村(社区)，无需新增"]
+    assert none["set_cover"]["sites_needed"] == 0 and none["set_cover"]["complete"]
 
 
 def test_residents_radius_rule(study) -> None:
