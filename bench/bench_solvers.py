@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from typing import Any
 
 from geo_service.coverage.data import load_study
 from geo_service.coverage.distance import DEFAULT_MODEL
@@ -26,7 +27,7 @@ from geo_service.coverage.suggest import (
 )
 from geo_service.db.engine import get_engine
 
-CASES = [
+CASES: list[tuple[str, dict[str, Any]]] = [
     ("units, p=3", {"count": 3}),
     ("units, p=8", {"count": 8}),
     ("grid 1000 m, p=7", {"count": 7, "candidates": "grid", "grid_spacing_m": 1000}),

@@ -52,10 +52,11 @@ def site_radii(sites: pd.DataFrame, rules: dict[str, RadiusRule], by: RadiusBy =
         mask = kinds == kind
         rule[mask] = r.rule
         if r.rule == "radius":
+            u_m, r_m = float(r.urban_m or np.nan), float(r.rural_m or np.nan)
             if by == "residents":
-                urban_r[mask], rural_r[mask] = r.urban_m, r.rural_m
+                urban_r[mask], rural_r[mask] = u_m, r_m
             else:
-                urban_r[mask] = rural_r[mask] = np.where(urban[mask], r.urban_m, r.rural_m)
+                urban_r[mask] = rural_r[mask] = np.where(urban[mask], u_m, r_m)
     if "radius_m" in sites:  # per-site overrides (what-if sites) apply to everyone
         own = sites.radius_m.to_numpy(float)
         has = np.isfinite(own)
