@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -273,6 +275,16 @@ def test_cli_commands(study, tmp_path, monkeypatch) -> None:
     res = runner.invoke(cli.app, ["suggest", "-n", "3", "--solver", "cbc", "--radius-by", "site"])
     doc = json.loads(res.stdout)
     assert doc["mclp"]["solver"] == "CBC (PuLP)" and doc["radius_by"] == "site"
+    # the README's what-if example removes what it says (EC-0200 is a 社区养老服务站)
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    line = next(x for x in readme.splitlines() if "--remove EC-0200" in x and "coverage" in x)
+    res = runner.invoke(cli.app, shlex.split(line.split("coverage", 1)[1]))
+    assert res.exit_code == 0, res.output
+    doc = json.loads(res.stdout)
+    assert [r["id"] for r in doc["whatif"]["removed"]] == ["EC-0200"]
+    assert len(doc["whatif"]["added"]) == 1
+    res = runner.invoke(cli.app, ["-k", "村级互助养老点", "--remove", "EC-0200"])
+    assert isinstance(res.exception, GeoServiceError) and "EC-0200" in str(res.exception)
     res = runner.invoke(cli.app, ["--format", "html"])
     assert isinstance(res.exception, GeoServiceError) and "needs --out" in str(res.exception)
     res = runner.invoke(cli.app, ["--add", "105.7,29.7"])
