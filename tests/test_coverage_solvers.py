@@ -173,3 +173,23 @@ def test_exact_matches_spopt_on_geometric_instances(seed: int) -> None:
     assert ours.status == "optimal" and ours.value == pytest.approx(spopt_mclp)
     sc = set_cover(problem, Deadline(60))
     assert sc.status == "optimal" and len(sc.chosen) == spopt_lscp and problem.is_cover(sc.chosen)
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_an_incumbent_short_of_p_is_filled_up_without_losing_coverage(seed: int) -> None:
+    """A time-limited incumbent may hold fewer than p sites: it is filled up greedily."""
+    from geo_service.coverage.solvers import extend_greedy
+
+    problem = larger_problem(seed, nd=400, nc=300)
+    start = greedy(problem, 2)[::-1][:1]  # a one-site "incumbent"
+    filled = extend_greedy(problem, start, 8)
+    assert len(filled) == 8 == len(set(filled.tolist())) and filled[0] == start[0]
+    assert problem.covered_weight(filled) >= problem.covered_weight(start)
+    assert problem.covered_weight(filled) <= brute_free_bound(problem, 8)
+
+
+def brute_free_bound(problem: Problem, p: int) -> float:
+    """A trivial upper bound: the p largest single-site coverages, summed."""
+    alone = np.bincount(problem.pairs_candidate, weights=problem.weights[problem.pairs_demand],
+                        minlength=problem.n_candidates)
+    return float(np.sort(alone)[::-1][:p].sum())
