@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import numpy as np
 import pandas as pd
@@ -34,6 +35,7 @@ class Study:
     units: pd.DataFrame
     sites: dict[str, pd.DataFrame] = field(default_factory=dict)
     illustrative: bool = False
+    data_as_of: datetime | None = None  # the latest change to the areas or the site layers
 
     def layer_sites(self, layer: str) -> pd.DataFrame:
         """The sites of one supply layer (all of them, public or not)."""
@@ -77,6 +79,8 @@ def load_study(engine: Engine, district_code: str | None = None) -> Study:
             .order_by(a.code)
         ).all()
         sites = {layer: _load_sites(conn, layer) for layer in SUPPLY_LAYERS}
+        changed = [conn.execute(select(func.max(t.c.updated_at))).scalar()
+                   for t in (admin_areas, *(LAYER_TABLES[layer] for layer in SUPPLY_LAYERS))]
     townships = pd.DataFrame({"code": [t[0] for t in towns], "name": [t[1] for t in towns],
                               "geom": [_geom(t[2]) for t in towns]})
     tname = dict(zip(townships.code, townships.name, strict=True))
@@ -90,7 +94,8 @@ def load_study(engine: Engine, district_code: str | None = None) -> Study:
     frame["illustrative"] = ((frame.figures_source == "illustrative")
                              | (frame.geometry_accuracy == "illustrative"))
     study = Study(code, district[0], _geom(district[1]), townships,
-                  frame[[*UNIT_COLUMNS, "geom"]].reset_index(drop=True), sites)
+                  frame[[*UNIT_COLUMNS, "geom"]].reset_index(drop=True), sites,
+                  data_as_of=max((c for c in changed if c is not None), default=None))
     study.illustrative = bool(frame.illustrative.any()) or any(
         bool(s.illustrative.any()) for s in sites.values())
     for layer, s in sites.items():
