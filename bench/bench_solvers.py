@@ -25,7 +25,8 @@ from geo_service.coverage.suggest import (
     candidates,
     default_kinds,
 )
-from geo_service.db.engine import get_engine
+from geo_service.db.engine import open_engine
+from geo_service.settings import Settings
 
 CASES: list[tuple[str, dict[str, Any]]] = [
     ("units, p=3", {"count": 3}),
@@ -44,7 +45,8 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="only the first three cases")
     ap.add_argument("--time-limit", type=float, default=60.0)
     args = ap.parse_args()
-    study = load_study(get_engine())
+    settings = Settings()
+    study = load_study(open_engine(settings.database), settings.data.district_code)
     print("| case | pairs | model | HiGHS s | CBC s | HiGHS objective | CBC objective |")
     print("|---|---|---|---|---|---|---|")
     for label, body in CASES[:3] if args.quick else CASES:
