@@ -51,6 +51,9 @@ class ServerSettings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = 8000
+    public_url: str = Field(
+        default="", description="The service's address as users reach it (QR codes in reports "
+        "written by the CLI); unset = http://host:port")
 
 
 @lru_cache

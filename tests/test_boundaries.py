@@ -129,6 +129,15 @@ def new_inspection(client: TestClient, bengine: Engine, round_: str = "2026",
     return response.json()
 
 
+def sign(client: TestClient, inspection_id: int, user: str, side: str,
+         content_hash: str | None = None):
+    """Sign a side of what the officer was just shown (its content_hash)."""
+    url = f"/boundaries/inspections/{inspection_id}"
+    shown = content_hash or client.get(url, headers=as_(user)).json()["content_hash"]
+    return client.post(f"{url}/sign", headers=as_(user),
+                       json={"side": side, "content_hash": shown})
+
+
 # --- lines ----------------------------------------------------------------------------
 
 def test_township_and_outer_lines_sum_to_the_total_boundary_length(bengine):
@@ -323,15 +332,11 @@ def test_signed_off_inspection_cannot_be_changed_and_is_corrected_by_a_new_recor
     url = f"/boundaries/inspections/{inspection['id']}"
     client.post(f"{url}/findings", headers=as_("officer_a"),
                 json={"marker_id": marker["id"], "condition": "完好"})
-    etag = client.get(url, headers=as_("officer_a")).headers["etag"]
-    first = client.post(f"{url}/sign", headers=as_("officer_a", **{"If-Match": etag}),
-                        json={"side": "a"})
+    first = sign(client, inspection["id"], "officer_a", "a")
     assert first.status_code == 200 and first.json()["state"] == "partly_signed"
-    same_person = client.post(f"{url}/sign", headers=as_(
-        "officer_a", **{"If-Match": first.headers["etag"]}), json={"side": "b"})
+    same_person = sign(client, inspection["id"], "officer_a", "b")
     assert same_person.status_code == 409
-    done = client.post(f"{url}/sign", headers=as_(
-        "officer_b", **{"If-Match": first.headers["etag"]}), json={"side": "b"})
+    done = sign(client, inspection["id"], "officer_b", "b")
     assert done.status_code == 200 and done.json()["state"] == "signed_off"
     tag = done.headers["etag"]
     assert client.patch(url, headers=as_("officer_a", **{"If-Match": tag}),
@@ -364,27 +369,22 @@ def test_signed_off_inspection_cannot_be_changed_and_is_corrected_by_a_new_recor
 def test_each_side_is_signed_by_an_officer_of_that_side(client, bengine):
     inspection = new_inspection(client, bengine, "sides")
     url = f"/boundaries/inspections/{inspection['id']}"
-    etag = client.get(url, headers=as_("officer_a")).headers["etag"]
+    shown = client.get(url, headers=as_("officer_a")).json()["content_hash"]
     line = a_line(bengine)
-
-    def sign(user: str, side: str, tag: str):
-        return client.post(f"{url}/sign", headers=as_(user, **{"If-Match": tag}),
-                           json={"side": side})
-
     for user, side in (("officer_c", "a"), ("officer_none", "b"), ("officer_a", "b"),
                        ("officer_b", "a"), ("chief", "a")):
-        refused = sign(user, side, etag)
+        refused = sign(client, inspection["id"], user, side, shown)
         assert refused.status_code == 403, (user, side, refused.text)
         detail = refused.json()["detail"]
         code = line[f"side_{side}_code"]
         assert code in detail and "set-area" in detail, detail
     assert client.get(url, headers=as_("planner")).json()["state"] == "draft"
-    first = sign("officer_b", "b", etag)
+    first = sign(client, inspection["id"], "officer_b", "b", shown)
     assert first.status_code == 200 and first.json()["side_b_signed_by"] == "officer_b"
     with bengine.begin() as conn:  # an admin ties the chief to side a: now the chief may sign
         users.set_area(conn, "chief", line["side_a_code"])
     try:
-        done = sign("chief", "a", first.headers["etag"])
+        done = sign(client, inspection["id"], "chief", "a", shown)
     finally:
         with bengine.begin() as conn:
             users.set_area(conn, "chief", None)
@@ -406,9 +406,9 @@ def test_report_photos_name_the_marker_they_show(client, bengine):
                         headers=as_("officer_a"), json={"marker_id": marker["id"],
                                                         "condition": "损坏", "photos": [sha]})
     assert saved.status_code in (200, 201), saved.text
-    html = client.get(f"/boundaries/lines/{inspection['line_id']}/report?round=photo-caption",
+    html = client.get(f"/boundaries/inspections/{inspection['id']}/report",
                       headers=as_("planner")).text
-    assert f"<figcaption>界桩 JZ-PHOTO-CAP · sha256 {sha[:12]}" in html
+    assert f"<figcaption>界桩 JZ-PHOTO-CAP · SHA-256 {sha[:12]}" in html
 
 
 def test_the_database_refuses_one_person_signing_both_sides(client, bengine):
@@ -531,13 +531,16 @@ def test_inspection_report_page_shows_markers_findings_and_sign_offs(client, ben
     client.post(f"/boundaries/inspections/{inspection['id']}/findings",
                 headers=as_("officer_a"), json={"marker_id": marker["id"], "condition": "损坏",
                                                 "measured_lon": lon, "measured_lat": lat})
-    page = client.get(f"/boundaries/lines/{inspection['line_id']}/report?round=report",
+    page = client.get(f"/boundaries/inspections/{inspection['id']}/report",
                       headers=as_("planner"))
     assert page.status_code == 200
     html = page.text
     assert "联检报告" in html and "JZ-REP-1" in html and "损坏" in html
     assert "<svg" in html and "张伟" in html and "示意" in html
     assert client.get(f"/boundaries/lines/{inspection['line_id']}/report").status_code == 401
+    draft_only = client.get(f"/boundaries/lines/{inspection['line_id']}/report?round=report",
+                            headers=as_("planner"))  # a round's report is never a draft
+    assert draft_only.status_code == 404 and f"#{inspection['id']}" in draft_only.text
 
 
 # --- nobody anonymous -----------------------------------------------------------------
@@ -618,7 +621,7 @@ def test_cli_report_stands_alone_as_html_and_prints_to_pdf(client, bengine, tmp_
     def report(name: str) -> subprocess.CompletedProcess:
         return subprocess.run(
             [sys.executable, "-m", "geo_service.cli", "boundary", "report",
-             str(inspection["line_id"]), "--round", "pdf-round", "--output",
+             "--inspection", str(inspection["id"]), "--output",
              str(tmp_path / name)], env=env, capture_output=True, text=True, timeout=180)
 
     html = report("联检报告.html")

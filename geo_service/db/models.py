@@ -285,6 +285,8 @@ inspections = Table(
     Column("content_hash", CHAR(64)),
     Column("side_a_signed_hash", CHAR(64)),
     Column("side_b_signed_hash", CHAR(64)),
+    Column("side_a_signer_name", Text),  # full names as they signed
+    Column("side_b_signer_name", Text),
     Column("returned_reason", Text),
     Column("returned_by", Text),
     Column("returned_at", DateTime(timezone=True)),

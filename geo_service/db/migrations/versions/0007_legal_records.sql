@@ -198,6 +198,8 @@ ALTER TABLE inspections
     ADD COLUMN content_hash char(64),
     ADD COLUMN side_a_signed_hash char(64),
     ADD COLUMN side_b_signed_hash char(64),
+    ADD COLUMN side_a_signer_name text,
+    ADD COLUMN side_b_signer_name text,
     ADD COLUMN returned_reason text,
     ADD COLUMN returned_by text,
     ADD COLUMN returned_at timestamptz,

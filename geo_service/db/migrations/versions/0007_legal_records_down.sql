@@ -4,6 +4,7 @@ DROP INDEX inspections_one_correction;
 ALTER TABLE inspections DROP CONSTRAINT inspections_signature_binds_content,
     DROP COLUMN line_version, DROP COLUMN signed_content, DROP COLUMN content_hash,
     DROP COLUMN side_a_signed_hash, DROP COLUMN side_b_signed_hash,
+    DROP COLUMN side_a_signer_name, DROP COLUMN side_b_signer_name,
     DROP COLUMN returned_reason, DROP COLUMN returned_by, DROP COLUMN returned_at;
 ALTER TABLE inspection_findings DROP COLUMN marker_version, DROP COLUMN measured_accuracy_m;
 ALTER TABLE photos DROP COLUMN width_px, DROP COLUMN height_px, DROP COLUMN taken_at,
