@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, func, null, select
 from sqlalchemy.exc import IntegrityError
 
 from geo_service import audit
@@ -392,12 +392,12 @@ def send_back(conn: Connection, principal: Principal, inspection_id: int, reason
     check_if_match(row, if_match, "inspection", required=True)
     before = _record(conn, row)
     me = principal.username or "anonymous"
-    row = touch(conn, inspections, inspection_id, signed_content=None, content_hash=None,
+    row = touch(conn, inspections, inspection_id, signed_content=null(), content_hash=None,
                 **{f"side_{s}_{k}": None for s in "ab"
                    for k in ("signed_by", "signed_at", "signed_hash", "signer_name")},
                 returned_reason=reason, returned_by=me, returned_at=func.clock_timestamp())
     after = _record(conn, row)
-    audit.record(conn, principal, "return", "inspections", inspection_id, before, after,
+    audit.record(conn, principal, "update", "inspections", inspection_id, before, after,
                  note=f"signature withdrawn / sent back: {reason}")
     return after
 

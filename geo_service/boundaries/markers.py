@@ -93,6 +93,7 @@ def create(conn: Connection, principal: Principal, body: MarkerIn,
     except IntegrityError as exc:
         raise ConflictError(f"marker number {body.number!r} already exists") from exc
     _write_references(conn, row.id, body.references)
+    versions.record_marker(conn, row.id)
     record = _record(conn, row)
     audit.record(conn, principal, "insert", "boundary_markers", row.id, None, record)
     return record
@@ -117,6 +118,7 @@ def update(conn: Connection, principal: Principal, marker_id: int, body: MarkerP
         raise ConflictError(f"marker number {body.number!r} already exists") from exc
     if body.references is not None:
         _write_references(conn, marker_id, body.references)
+    versions.record_marker(conn, marker_id)
     after = _record(conn, row)
     audit.record(conn, principal, "update", "boundary_markers", marker_id, before, after)
     return after
