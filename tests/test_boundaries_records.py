@@ -19,18 +19,19 @@ from sqlalchemy import text
 from geo_service.auth import users
 from geo_service.boundaries import content
 from geo_service.crs import transformer
-from tests.test_boundaries import (  # noqa: F401  (fixtures)
+from tests import test_boundaries as base
+from tests.test_boundaries import (
     ROLES,
-    a_line,
     as_,
-    bengine,
-    client,
     new_inspection,
     new_marker,
     png_bytes,
     point_on,
     sign,
 )
+
+bengine = base.bengine  # the module's own database and app, as in test_boundaries
+client = base.client
 
 
 def _raw(bengine) -> str:
@@ -263,7 +264,7 @@ def test_a_third_county_officer_gets_403_on_writes_but_still_reads(client, bengi
 
 def test_one_correction_at_a_time_carrying_officers_and_summary_and_reports_by_id(
         client, bengine, tmp_path):
-    marker, record = _signed_off(client, bengine, "JZ-CORR-1", "corr")
+    _, record = _signed_off(client, bengine, "JZ-CORR-1", "corr")
     body = {"line_id": record["line_id"], "round": "corr", "inspected_on": "2026-03-20",
             "corrects_id": record["id"]}
     first = client.post("/boundaries/inspections", headers=as_("officer_a"), json=body)
@@ -296,7 +297,7 @@ def test_formal_pdf_is_chinese_with_full_names_pages_hash_and_qr(client, bengine
     with bengine.begin() as conn:
         users.set_full_name(conn, "officer_a", "周建国")
         users.set_full_name(conn, "officer_b", "刘晓梅")
-    marker, record = _signed_off(client, bengine, "JZ-FORMAL-0001", "formal")
+    _, record = _signed_off(client, bengine, "JZ-FORMAL-0001", "formal")
     text_ = _pdf_text(client, bengine, record["id"], tmp_path, "formal")
     for expected in ("行政区域界线联合检查记录", record["document_number"], "周建国", "刘晓梅",
                      "第1页共", "界桩编号", "方位物", "手写签字", "盖章",

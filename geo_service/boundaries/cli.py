@@ -131,8 +131,9 @@ def write_report(
     base = server.public_url.rstrip("/") or f"http://{server.host}:{server.port}"
     engine = _engine()
     with engine.connect() as conn:
-        if inspection is not None:
-            html = report.render_inspection(conn, inspection, embed_photos=True, base_url=base)
+        if line_id is None:
+            html = report.render_inspection(conn, inspection or 0, embed_photos=True,
+                                            base_url=base)
         else:
             html = report.render(conn, line_id, round_, embed_photos=True, base_url=base)
     if output.suffix.lower() == ".pdf":

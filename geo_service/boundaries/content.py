@@ -12,6 +12,7 @@ import hashlib
 import json
 from typing import Any
 
+import shapely
 from sqlalchemy import Connection, select
 
 from geo_service.boundaries import photos, versions
@@ -36,7 +37,10 @@ def content_hash(content: dict[str, Any]) -> str:
 
 def _position(geom: Any) -> dict[str, float] | None:
     point = from_db(geom)
-    return None if point is None else {"lon": round(point.x, 8), "lat": round(point.y, 8)}
+    if point is None:
+        return None
+    lon, lat = shapely.get_coordinates(point)[0]
+    return {"lon": round(float(lon), 8), "lat": round(float(lat), 8)}
 
 
 def _finding(conn: Connection, f: Any, shas: list[str]) -> dict[str, Any]:

@@ -27,10 +27,13 @@ from geo_service.errors import NotFoundError
 
 COLOURS = {"完好": "#2e7d32", "损坏": "#ef6c00", "丢失": "#c62828", "移位": "#6a1b9a",
            None: "#546e7a"}
-STATES = {"draft": "草稿(未签认)", "partly_signed": "一方已签认", "signed_off": "双方签认(不可更改)"}
+STATES = {"draft": "草稿(未签认)", "partly_signed": "一方已签认",
+          "signed_off": "双方签认(不可更改)"}
 LEVELS = {"township": "乡级界线", "county": "县级界线", "provincial": "省级界线"}
 _W, _H, _PAD = 720.0, 400.0, 24.0
 BEIJING = ZoneInfo("Asia/Shanghai")
+_BOX_END = ('<span class="date">日期: 　　年　　月　　日</span>'
+            '<span class="seal">(盖章)</span>')
 
 
 def beijing_time(stamp: str | datetime) -> str:
@@ -249,10 +252,12 @@ thead{{display:table-header-group}}}}
 <p class="docno">文件编号 {e(doc)} · 生成时间 {e(now)}</p>
 {warning}
 <table class="keep">
-<tr><th>界线</th><td>#{line['id']}(第 {line['version']} 版) {side_a}({e(line['side_a_code'])})— {side_b}({e(line['side_b_code'])})</td>
+<tr><th>界线</th><td>#{line['id']}(第 {line['version']} 版)
+{side_a}({e(line['side_a_code'])})— {side_b}({e(line['side_b_code'])})</td>
 <th>级别</th><td class="no">{e(LEVELS.get(line['level'], line['level']))}</td>
 <th>长度</th><td class="no">{length_km:.3f} 千米</td></tr>
-<tr><th>联检轮次</th><td>{e(body['round'])}</td><th>检查日期</th><td class="no">{e(body['inspected_on'])}</td>
+<tr><th>联检轮次</th><td>{e(body['round'])}</td>
+<th>检查日期</th><td class="no">{e(body['inspected_on'])}</td>
 <th>记录号</th><td class="no">#{record['id']}</td></tr>
 <tr><th>状态</th><td colspan="5">{e(STATES[record['state']])}</td></tr>
 </table>
@@ -263,12 +268,14 @@ thead{{display:table-header-group}}}}
 <table><thead><tr><th>界桩编号</th><th>类型</th><th>高斯-克吕格 X(北, 米)</th>
 <th>Y(东, 米)</th><th>经度(°)</th><th>纬度(°)</th><th>高程(米)</th><th>方位物</th></tr></thead>
 <tbody>{''.join(registry) or '<tr><td colspan=8>该界线无界桩</td></tr>'}</tbody></table>
-<p><small>平面坐标: CGCS2000 / 3° 高斯-克吕格投影 中央经线 105°E(EPSG:4544), X 为北坐标, Y 为东坐标。</small></p>
+<p><small>平面坐标: CGCS2000 / 3° 高斯-克吕格投影 中央经线 105°E(EPSG:4544),
+X 为北坐标, Y 为东坐标。</small></p>
 <h2>界桩检查情况</h2>
 <table><thead><tr><th>界桩编号</th><th>界桩版本</th><th>状况</th><th>实测位置(经度, 纬度)</th>
 <th>GPS 精度(米)</th><th>位移(米)</th><th>说明</th></tr></thead>
 <tbody>{''.join(results) or '<tr><td colspan=7>该界线无界桩</td></tr>'}</tbody></table>
-<p><small>位移为登记位置与实测位置在 CGCS2000 椭球面上的大地线距离, 由系统计算; GPS 精度为外业手机报告的定位精度。</small></p>
+<p><small>位移为登记位置与实测位置在 CGCS2000 椭球面上的大地线距离, 由系统计算;
+GPS 精度为外业手机报告的定位精度。</small></p>
 <h2>沿线情况</h2><ul>{notes}</ul>
 <h2>双方意见</h2><p>{e(body['summary'] or '—')}</p>
 <h2>照片</h2>{pics}
@@ -279,13 +286,14 @@ thead{{display:table-header-group}}}}
 <tr><th>系统签认</th><td>{signed('a')}</td><td>{signed('b')}</td></tr></table>
 <h2>手写签字及盖章</h2>
 <div class="boxes">
-<div class="box">甲方({side_a})界线管理人员签字:<span class="date">日期: 　　年　　月　　日</span><span class="seal">(盖章)</span></div>
-<div class="box">乙方({side_b})界线管理人员签字:<span class="date">日期: 　　年　　月　　日</span><span class="seal">(盖章)</span></div>
+<div class="box">甲方({side_a})界线管理人员签字:{_BOX_END}</div>
+<div class="box">乙方({side_b})界线管理人员签字:{_BOX_END}</div>
 </div>
 <h2>内容校验</h2>
 <div class="verify"><div class="qr">{qr}</div><div>
 <p>内容哈希(SHA-256):<br><span class="hash">{e(record['content_hash'])}</span></p>
-<p>扫描二维码, 或打开 {e(f"/boundaries/inspections/{record['id']}/verify")} 并填入上面的哈希值, 可核验本文件与系统存档是否一致。</p>
+<p>扫描二维码, 或打开 {e(f"/boundaries/inspections/{record['id']}/verify")}
+并填入上面的哈希值, 可核验本文件与系统存档是否一致。</p>
 </div></div>
 </div>
 </body></html>"""
