@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, func, select, text
+from sqlalchemy import Connection, Table, func, select, text
 
 from geo_service.db.models import boundary_line_versions, boundary_marker_versions
 from geo_service.errors import NotFoundError
@@ -36,24 +36,24 @@ def latest_marker_versions(conn: Connection, marker_ids: list[int]) -> dict[int,
     return {r[0]: r[1] for r in rows}
 
 
+def _data_at(conn: Connection, table: Table, key: str, record_id: int, version: int,
+             what: str) -> dict[str, Any]:
+    """The data of a marker or line at `version` (404 naming it)."""
+    data = conn.execute(select(table.c.data).where(table.c[key] == record_id,
+                                                   table.c.version == version)).scalar()
+    if data is None:
+        raise NotFoundError(f"{what} {record_id} has no version {version}")
+    return {**data, "version": version}
+
+
 def marker_at(conn: Connection, marker_id: int, version: int) -> dict[str, Any]:
     """The marker's data as of `version` (number, type, position, references…)."""
-    data = conn.execute(select(boundary_marker_versions.c.data).where(
-        boundary_marker_versions.c.marker_id == marker_id,
-        boundary_marker_versions.c.version == version)).scalar()
-    if data is None:
-        raise NotFoundError(f"marker {marker_id} has no version {version}")
-    return {**data, "version": version}
+    return _data_at(conn, boundary_marker_versions, "marker_id", marker_id, version, "marker")
 
 
 def line_at(conn: Connection, line_id: int, version: int) -> dict[str, Any]:
     """The line's data as of `version` (sides, level, length, GeoJSON geometry)."""
-    data = conn.execute(select(boundary_line_versions.c.data).where(
-        boundary_line_versions.c.line_id == line_id,
-        boundary_line_versions.c.version == version)).scalar()
-    if data is None:
-        raise NotFoundError(f"line {line_id} has no version {version}")
-    return {**data, "version": version}
+    return _data_at(conn, boundary_line_versions, "line_id", line_id, version, "line")
 
 
 def marker_history(conn: Connection, marker_id: int) -> list[dict[str, Any]]:
