@@ -510,18 +510,70 @@ def test_dispute_timeline_moves_forward_only_and_links_inspections(client, bengi
         "inspection_ids": [inspection["id"]]})
     assert created.status_code == 201, created.text
     url = f"/boundaries/disputes/{created.json()['id']}"
+
+    def step(user: str, body: dict):
+        tag = client.get(url, headers=as_("planner")).headers["etag"]
+        return client.post(f"{url}/status", headers=as_(user, **{"If-Match": tag}), json=body)
+
     assert client.post(f"{url}/status", headers=as_("officer_a"),
-                       json={"status": "mediating", "note": "镇调委会受理"}).status_code == 200
-    assert client.post(f"{url}/status", headers=as_("officer_a"),
-                       json={"status": "reported"}).status_code == 409
-    done = client.post(f"{url}/status", headers=as_("officer_b"), json={"status": "resolved"})
-    assert [e["status"] for e in done.json()["timeline"]] == ["reported", "mediating",
-                                                               "resolved"]
+                       json={"status": "mediating"}).status_code == 428  # If-Match needed
+    assert step("officer_a", {"status": "mediating", "note": "镇调委会受理"}).status_code == 200
+    assert step("officer_a", {"status": "reported"}).status_code == 409
+    for note in ("第一次调解", "第二次调解"):  # any number of mediation events
+        assert client.post(f"{url}/events", headers=as_("officer_b"),
+                           json={"note": note}).status_code == 201
+    assert step("officer_c", {"status": "resolved"}).status_code == 403  # not a party
+    half = step("officer_a", {"status": "resolved", "note": "甲方同意"})
+    assert half.status_code == 200 and half.json()["status"] == "mediating"
+    done = step("officer_b", {"status": "resolved"})
+    assert done.json()["status"] == "resolved"
+    statuses = [e["status"] for e in done.json()["timeline"] if e["kind"] == "status"]
+    assert statuses == ["reported", "mediating", "resolved"]
+    assert [e["note"] for e in done.json()["timeline"] if e["kind"] == "mediation"] == [
+        "第一次调解", "第二次调解"]
     assert done.json()["inspection_ids"] == [inspection["id"]]
+    # resolved: it changes only by reopening with a reason
+    tag = done.headers["etag"]
+    assert client.patch(url, headers=as_("officer_a", **{"If-Match": tag}),
+                        json={"title": "改"}).status_code == 409
+    assert client.post(f"{url}/events", headers=as_("officer_a"),
+                       json={"note": "x"}).status_code == 409
+    assert step("officer_a", {"status": "mediating", "reopen": True}).status_code == 422
+    reopened = step("officer_b", {"status": "mediating", "reopen": True, "note": "村民再次上访"})
+    assert reopened.status_code == 200 and reopened.json()["status"] == "mediating"
+    assert step("officer_a", {"status": "resolved",
+                              "decision_document": "大足府发〔2026〕12号"}).status_code == 403
+    decided = step("chief", {"status": "resolved", "decision_document": "大足府发〔2026〕12号"})
+    assert decided.json()["status"] == "resolved"
+    assert decided.json()["decision_document"] == "大足府发〔2026〕12号"
     bad = client.post("/boundaries/disputes", headers=as_("officer_a"), json={
         "title": "x", "nature": "空气", "geometry": {"type": "Point", "coordinates": [0, 0]},
         "parties": ["甲", "乙"]})
     assert bad.status_code == 422 and "nature" in bad.text
+    far = client.post("/boundaries/disputes", headers=as_("officer_a"), json={
+        "title": "远处", "nature": "土地", "line_id": inspection["line_id"],
+        "geometry": {"type": "Point", "coordinates": [110.0, 35.0]}, "parties": ["甲", "乙"]})
+    assert far.status_code == 400 and "outside" in far.text
+
+
+def test_disputes_take_documents_and_photos(client, bengine):
+    lon, lat = point_on(bengine, a_line(bengine)["id"], 0.3)
+    created = client.post("/boundaries/disputes", headers=as_("officer_b"), json={
+        "title": "耕地边界", "nature": "土地", "line_id": a_line(bengine)["id"],
+        "geometry": {"type": "Point", "coordinates": [lon, lat]}, "parties": ["甲组", "乙组"]})
+    url = f"/boundaries/disputes/{created.json()['id']}/attachments"
+    pdf = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+    doc = client.post(url, headers=as_("officer_a"), files={"file": ("协议.pdf", pdf, "x/y")},
+                      data={"caption": "调解协议"})
+    assert doc.status_code == 201, doc.text
+    photo = client.post(url, headers=as_("officer_a"),
+                        files={"file": ("现场.png", png_bytes(33), "image/png")})
+    assert photo.status_code == 201
+    kinds = [(a["kind"], a["content_type"]) for a in photo.json()["attachments"]]
+    assert kinds == [("document", "application/pdf"), ("photo", "image/png")]
+    fake = client.post(url, headers=as_("officer_a"),
+                       files={"file": ("x.pdf", b"%PDF-1.4 <html>", "application/pdf")})
+    assert fake.status_code == 415
 
 
 def test_inspection_report_page_shows_markers_findings_and_sign_offs(client, bengine):

@@ -12,6 +12,7 @@ from geo_service.db.models import boundary_history
 
 TABLES = ("boundary_lines", "boundary_markers", "marker_references", "photos",
           "photo_attachments", "disputes", "dispute_events", "dispute_inspections",
+          "dispute_attachments",
           "officer_areas", "inspections", "inspection_findings", "inspection_segment_notes")
 
 

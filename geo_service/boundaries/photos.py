@@ -110,9 +110,33 @@ def decode(data: bytes, filename: str = "") -> dict[str, Any]:
     return found
 
 
-def media_path(sha256: str) -> Path:
-    """Where a photo's bytes live: media_dir/photos/ab/abcdef…"""
-    return data_settings().media_dir / "photos" / sha256[:2] / sha256
+def media_path(sha256: str, folder: str = "photos") -> Path:
+    """Where an upload's bytes live: media_dir/photos/ab/abcdef… (or documents/…)."""
+    return data_settings().media_dir / folder / sha256[:2] / sha256
+
+
+def save_bytes(data: bytes, folder: str = "photos") -> str:
+    """Write an upload once under its sha256 (atomically); returns the sha256."""
+    digest = hashlib.sha256(data).hexdigest()
+    path = media_path(digest, folder)
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".upload-")
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, path)
+    return digest
+
+
+def check_document(data: bytes, filename: str = "") -> str:
+    """A PDF document (by its bytes: %PDF- … %%EOF), size-limited; returns its type."""
+    if not data:
+        raise BoundaryInputError(f"document {filename!r}: empty file")
+    if len(data) > MAX_PHOTO_BYTES:
+        raise PayloadTooLargeError(f"document {filename!r} larger than {MAX_PHOTO_MB} MB")
+    if not data.startswith(b"%PDF-") or b"%%EOF" not in data[-1024:]:
+        raise UnsupportedMediaError(f"document {filename!r}: not a PDF (checked by content)")
+    return "application/pdf"
 
 
 def read_limited(stream: BinaryIO, limit: int = MAX_PHOTO_BYTES) -> bytes:
@@ -134,14 +158,7 @@ def store(conn: Connection, principal: Principal, data: bytes, filename: str = "
     if len(data) > MAX_PHOTO_BYTES:
         raise PayloadTooLargeError(f"photo {filename!r} larger than {MAX_PHOTO_MB} MB: refused")
     found = decode(data, filename)
-    digest = hashlib.sha256(data).hexdigest()
-    path = media_path(digest)
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".upload-")
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
+    digest = save_bytes(data)
     conn.execute(insert(photos).values(sha256=digest, size_bytes=len(data),
                                        uploaded_by=principal.username or "anonymous", **found)
                  .on_conflict_do_nothing())

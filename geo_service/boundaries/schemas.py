@@ -165,6 +165,16 @@ class DisputeStatusIn(Body):
 
     status: DisputeStatus
     note: str | None = None
+    reopen: bool = Field(default=False, description="reopen a resolved dispute (note = why)")
+    decision_document: str | None = Field(
+        default=None, min_length=2, max_length=300,
+        description="admin: the deciding authority's document that resolves it")
+
+
+class EventIn(Body):
+    """A mediation event."""
+
+    note: str = Field(min_length=1, max_length=2000)
 
 
 class LinkIn(Body):

@@ -372,6 +372,9 @@ disputes = Table(
     Column("line_id", BigInteger, ForeignKey("boundary_lines.id")),
     Column("status", Text, nullable=False, server_default=text("'reported'")),
     Column("description", Text),
+    Column("resolved_a_by", Text),  # 0007: resolution confirmed by each side's officer…
+    Column("resolved_b_by", Text),
+    Column("decision_document", Text),  # …or the deciding authority's document (admin)
     Column("created_by", Text, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False,
            server_default=func.clock_timestamp()),
@@ -387,6 +390,22 @@ dispute_events = Table(
     Column("at", DateTime(timezone=True), nullable=False, server_default=func.clock_timestamp()),
     Column("actor", Text, nullable=False),
     Column("note", Text),
+    Column("kind", Text, nullable=False, server_default=text("'status'")),  # 0007
+)
+
+dispute_attachments = Table(  # 0007: documents and photos of a dispute
+    "dispute_attachments", metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column("dispute_id", BigInteger, ForeignKey("disputes.id"), nullable=False),
+    Column("sha256", CHAR(64), nullable=False),
+    Column("kind", Text, nullable=False),
+    Column("filename", Text),
+    Column("content_type", Text, nullable=False),
+    Column("size_bytes", Integer, nullable=False),
+    Column("caption", Text),
+    Column("attached_by", Text, nullable=False),
+    Column("attached_at", DateTime(timezone=True), nullable=False,
+           server_default=func.clock_timestamp()),
 )
 
 dispute_inspections = Table(

@@ -40,6 +40,7 @@ from geo_service.boundaries.schemas import (
     DisputeIn,
     DisputePatch,
     DisputeStatusIn,
+    EventIn,
     FindingIn,
     FindingPatch,
     InspectionIn,
@@ -408,12 +409,39 @@ def patch_dispute(dispute_id: int, body: DisputePatch, engine: EngineDep, who: O
 
 
 @router.post("/disputes/{dispute_id}/status",
-             summary="Move a dispute forward: reported → mediating → resolved (officer, admin)")
+             summary="Move a dispute forward (reported → mediating → resolved: both sides "
+                     "confirm, or an admin records the decision), or reopen it with a reason "
+                     "(officer, admin; If-Match)")
 def dispute_status(dispute_id: int, body: DisputeStatusIn, engine: EngineDep, who: Officer,
                    if_match: IfMatch = None) -> JSONResponse:
     """Adds a timeline entry; going backwards is a 409."""
     with _writing(engine, who) as conn:
         return _json(disputes.set_status(conn, who, dispute_id, body, if_match))
+
+
+@router.post("/disputes/{dispute_id}/events", status_code=201,
+             summary="Add a mediation event (officer of the line's sides, admin)")
+def dispute_event(dispute_id: int, body: EventIn, engine: EngineDep, who: Officer,
+                  if_match: IfMatch = None) -> JSONResponse:
+    """Any number of mediation events; the status stays; refused once resolved."""
+    with _writing(engine, who) as conn:
+        return _json(disputes.add_event(conn, who, dispute_id, body.note, if_match), 201)
+
+
+@router.post("/disputes/{dispute_id}/attachments", status_code=201,
+             summary="Attach a photo or a PDF document (officer of the line's sides, admin)",
+             dependencies=[Depends(_check_length)])
+def dispute_attachment(dispute_id: int, engine: EngineDep, who: Officer,
+                       file: Annotated[UploadFile, File()],
+                       caption: Annotated[str | None, Form(max_length=200)] = None
+                       ) -> JSONResponse:
+    """Photos are decoded like all photos; documents must be PDFs (by content), ≤ 15 MB."""
+    with engine.connect() as conn:
+        disputes.check_attach(conn, who, dispute_id)
+    data = photos.read_limited(file.file)
+    with _writing(engine, who) as conn:
+        return _json(disputes.attach(conn, who, dispute_id, data, file.filename or "",
+                                     caption), 201)
 
 
 @router.post("/disputes/{dispute_id}/inspections",

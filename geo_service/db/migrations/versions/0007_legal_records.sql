@@ -226,6 +226,29 @@ ALTER TABLE photos
     ADD COLUMN taken_lon double precision,
     ADD COLUMN taken_lat double precision;
 
+-- ---- disputes: resolution by both sides (or a decision), mediation events, attachments ---
+ALTER TABLE disputes
+    ADD COLUMN resolved_a_by text,
+    ADD COLUMN resolved_b_by text,
+    ADD COLUMN decision_document text;
+ALTER TABLE dispute_events ADD COLUMN kind text NOT NULL DEFAULT 'status'
+    CHECK (kind IN ('status', 'mediation', 'confirm', 'reopen', 'attachment'));
+CREATE TABLE dispute_attachments (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    dispute_id bigint NOT NULL REFERENCES disputes (id),
+    sha256 char(64) NOT NULL,
+    kind text NOT NULL CHECK (kind IN ('photo', 'document')),
+    filename text,
+    content_type text NOT NULL,
+    size_bytes integer NOT NULL CHECK (size_bytes > 0),
+    caption text,
+    attached_by text NOT NULL,
+    attached_at timestamptz NOT NULL DEFAULT clock_timestamp()
+);
+CREATE INDEX dispute_attachments_dispute_idx ON dispute_attachments (dispute_id);
+CREATE TRIGGER dispute_attachments_history AFTER INSERT OR UPDATE OR DELETE
+    ON dispute_attachments FOR EACH ROW EXECUTE FUNCTION boundary_history_write('id');
+
 -- Once a side has signed, the content it signed cannot change until the signature is withdrawn.
 CREATE FUNCTION inspection_signed_content_is_frozen() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN

@@ -1,3 +1,7 @@
+DROP TABLE dispute_attachments;
+ALTER TABLE dispute_events DROP COLUMN kind;
+ALTER TABLE disputes DROP COLUMN resolved_a_by, DROP COLUMN resolved_b_by,
+    DROP COLUMN decision_document;
 DROP TRIGGER inspections_signed_content_frozen ON inspections;
 DROP FUNCTION inspection_signed_content_is_frozen();
 DROP INDEX inspections_one_correction;
