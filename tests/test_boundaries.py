@@ -574,6 +574,11 @@ def test_disputes_take_documents_and_photos(client, bengine):
     fake = client.post(url, headers=as_("officer_a"),
                        files={"file": ("x.pdf", b"%PDF-1.4 <html>", "application/pdf")})
     assert fake.status_code == 415
+    first = photo.json()["attachments"][0]["id"]
+    got = client.get(f"{url}/{first}", headers=as_("planner"))
+    assert got.status_code == 200 and got.content == pdf
+    assert got.headers["content-type"] == "application/pdf"
+    assert client.get(f"{url}/{first}").status_code == 401
 
 
 def test_inspection_report_page_shows_markers_findings_and_sign_offs(client, bengine):
@@ -608,7 +613,8 @@ def test_anonymous_callers_see_none_of_it(client, bengine):
             continue
         url = (path.replace("{sha256}", sha).replace("{line_id}", "1")
                .replace("{marker_id}", "1").replace("{inspection_id}", "1")
-               .replace("{finding_id}", "1").replace("{dispute_id}", "1"))
+               .replace("{finding_id}", "1").replace("{dispute_id}", "1")
+               .replace("{attachment_id}", "1"))
         for method in route.methods - {"HEAD", "OPTIONS"}:
             response = client.request(method, url, json={})
             assert response.status_code == 401, (method, url, response.status_code)

@@ -266,6 +266,18 @@ def attach(conn: Connection, principal: Principal, dispute_id: int, data: bytes,
     return _record(conn, row)
 
 
+def attachment_file(conn: Connection, dispute_id: int, attachment_id: int) -> tuple[Any, str, str]:
+    """The stored file, content type and file name of a dispute's attachment (or 404)."""
+    row = conn.execute(select(dispute_attachments).where(
+        dispute_attachments.c.id == attachment_id,
+        dispute_attachments.c.dispute_id == dispute_id)).first()
+    path = None if row is None else photos.media_path(
+        row.sha256, "documents" if row.kind == "document" else "photos")
+    if row is None or path is None or not path.exists():
+        raise NotFoundError(f"attachment {attachment_id} of dispute {dispute_id} not found")
+    return path, row.content_type, row.filename or row.sha256
+
+
 def link(conn: Connection, principal: Principal, dispute_id: int, inspection_id: int) -> dict:
     """Link an inspection to a dispute."""
     row = lock(conn, disputes, dispute_id, "dispute")

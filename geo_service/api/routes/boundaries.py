@@ -444,6 +444,17 @@ def dispute_attachment(dispute_id: int, engine: EngineDep, who: Officer,
                                      caption), 201)
 
 
+@router.get("/disputes/{dispute_id}/attachments/{attachment_id}",
+            summary="A dispute's document or photo (planner, officer, admin)")
+def get_dispute_attachment(dispute_id: int, attachment_id: int, engine: EngineDep,
+                           _: Reader) -> FileResponse:
+    """The stored bytes with their checked content type."""
+    with engine.connect() as conn:
+        path, content_type, name = disputes.attachment_file(conn, dispute_id, attachment_id)
+    return FileResponse(path, media_type=content_type, filename=name, headers={
+        "Cache-Control": "private, max-age=86400", "X-Content-Type-Options": "nosniff"})
+
+
 @router.post("/disputes/{dispute_id}/inspections",
              summary="Link an inspection to a dispute (officer, admin)")
 def link_inspection(dispute_id: int, body: LinkIn, engine: EngineDep,
