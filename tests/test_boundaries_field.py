@@ -201,7 +201,7 @@ def _login(page, server: str, who: str) -> None:
     expect(page.locator("#who")).to_contain_text(who)
 
 
-def test_a_draft_made_by_one_officer_is_never_sent_as_another(field_db, server):
+def test_a_draft_made_by_one_officer_is_never_sent_as_another(field_db, server, tmp_path):
     _, engine = field_db
     with engine.connect() as conn:
         marker = conn.execute(text(
@@ -228,6 +228,7 @@ def test_a_draft_made_by_one_officer_is_never_sent_as_another(field_db, server):
         context.set_offline(False)
         _login(page, server, "officer_f")
         expect(page.locator("#pending li.others")).to_contain_text("属于 officer_g")
+        page.screenshot(path=str(tmp_path / "others-draft.png"), full_page=True)
         expect(page.locator("#pending-count")).to_have_text("0")
         page.evaluate("window.fieldForm.sync()")
         page.wait_for_timeout(500)
