@@ -238,9 +238,52 @@ def test_a_draft_made_by_one_officer_is_never_sent_as_another(field_db, server, 
         assert count == 0                # not stored as officer_f's
         context.clear_cookies()          # officer_g is back: the draft goes as officer_g's
         _login(page, server, "officer_g")
-        expect(page.locator("#pending li")).to_have_count(0, timeout=15_000)
+        expect(page.locator("#status")).to_contain_text("已同步 1 条", timeout=15_000)
+        expect(page.locator("#pending li")).to_have_count(0)
         browser.close()
     with engine.connect() as conn:
         rows = conn.execute(text("SELECT created_by FROM inspection_findings WHERE "
                                  "inspection_id = :i"), {"i": inspection_id}).scalars().all()
     assert rows == ["officer_g"]
+
+
+def test_a_photo_above_the_limit_is_downscaled_by_the_form(field_db, server, tmp_path):
+    import os
+
+    from PIL import Image
+
+    from geo_service.boundaries.photos import MAX_PHOTO_BYTES
+
+    _, engine = field_db
+    big = tmp_path / "大照片.png"
+    side = 2600  # noise does not compress: about 20 MB as PNG
+    Image.frombytes("RGB", (side, side), os.urandom(side * side * 3)).save(big, compress_level=1)
+    assert big.stat().st_size > MAX_PHOTO_BYTES
+    with engine.connect() as conn:
+        marker = conn.execute(text("SELECT id, line_id FROM boundary_markers ORDER BY id "
+                                   "LIMIT 1")).one()
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        page = browser.new_context(viewport={"width": 412, "height": 915}).new_page()
+        _login(page, server, "officer_f")
+        page.wait_for_function("document.querySelectorAll('#line option').length > 60")
+        page.select_option("#line", str(marker.line_id))
+        page.wait_for_function("document.querySelectorAll('#marker option').length > 1")
+        page.select_option("#inspection", "new")
+        page.fill("#round", "2026-大图")
+        page.click("#create-inspection")
+        expect(page.locator("#status")).to_contain_text("已新建")
+        inspection_id = int(page.input_value("#inspection"))
+        page.select_option("#marker", str(marker.id))
+        page.check("input[name=condition][value=损坏]")
+        page.set_input_files("#photo", str(big))
+        page.click("#save")
+        expect(page.locator("#findings li.finding")).to_have_count(1, timeout=30_000)
+        browser.close()
+    with engine.connect() as conn:
+        stored = conn.execute(text(
+            "SELECT p.content_type, p.size_bytes, p.width_px FROM photo_attachments a "
+            "JOIN photos p USING (sha256) WHERE a.inspection_id = :i"), {"i": inspection_id}
+        ).one()
+    assert stored.content_type == "image/jpeg" and stored.size_bytes <= MAX_PHOTO_BYTES
+    assert stored.width_px <= side
