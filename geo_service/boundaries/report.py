@@ -209,8 +209,11 @@ def render_inspection(conn: Connection, inspection_id: int, *, embed_photos: boo
 
     officers_a = "、".join(body["side_a_officers"]) or "—"
     officers_b = "、".join(body["side_b_officers"]) or "—"
-    warning = ("<p class='warn'>示意数据: 本界线和/或界桩为系统生成的示例数据, 不是实测成果, "
-               "不得作为法定依据。</p>" if illustrative else "")
+    unsigned = ("" if record["state"] == "signed_off" else
+                "<p class='warn'>本记录尚未经双方签认, 不是正式文件。</p>")
+    warning = unsigned + (
+        "<p class='warn'>示意数据: 本界线和/或界桩为系统生成的示例数据, 不是实测成果, "
+        "不得作为法定依据。</p>" if illustrative else "")
     correction = (f"<p>本记录更正联检记录 #{body['corrects_id']}。</p>"
                   if body["corrects_id"] else "")
     now = beijing_time(generated_at or datetime.now(BEIJING))
