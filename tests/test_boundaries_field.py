@@ -201,6 +201,21 @@ def _login(page, server: str, who: str) -> None:
     expect(page.locator("#who")).to_contain_text(who)
 
 
+def _new_record_for(page, marker, round_: str) -> int:
+    """Pick the marker's line, open a new inspection of `round_`, pick the marker (损坏)."""
+    page.wait_for_function("document.querySelectorAll('#line option').length > 60")
+    page.select_option("#line", str(marker.line_id))
+    page.wait_for_function("document.querySelectorAll('#marker option').length > 1")
+    page.select_option("#inspection", "new")
+    page.fill("#round", round_)
+    page.click("#create-inspection")
+    expect(page.locator("#status")).to_contain_text("已新建")
+    inspection_id = int(page.input_value("#inspection"))
+    page.select_option("#marker", str(marker.id))
+    page.check("input[name=condition][value=损坏]")
+    return inspection_id
+
+
 def test_a_draft_made_by_one_officer_is_never_sent_as_another(field_db, server, tmp_path):
     _, engine = field_db
     with engine.connect() as conn:
@@ -211,16 +226,7 @@ def test_a_draft_made_by_one_officer_is_never_sent_as_another(field_db, server, 
         context = browser.new_context(viewport={"width": 412, "height": 915}, locale="zh-CN")
         page = context.new_page()
         _login(page, server, "officer_g")
-        page.wait_for_function("document.querySelectorAll('#line option').length > 60")
-        page.select_option("#line", str(marker.line_id))
-        page.wait_for_function("document.querySelectorAll('#marker option').length > 1")
-        page.select_option("#inspection", "new")
-        page.fill("#round", "2026-换人")
-        page.click("#create-inspection")
-        expect(page.locator("#status")).to_contain_text("已新建")
-        inspection_id = int(page.input_value("#inspection"))
-        page.select_option("#marker", str(marker.id))
-        page.check("input[name=condition][value=损坏]")
+        inspection_id = _new_record_for(page, marker, "2026-换人")
         context.set_offline(True)
         page.click("#save")
         expect(page.locator("#pending-count")).to_have_text("1")
@@ -266,16 +272,7 @@ def test_a_photo_above_the_limit_is_downscaled_by_the_form(field_db, server, tmp
         browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
         page = browser.new_context(viewport={"width": 412, "height": 915}).new_page()
         _login(page, server, "officer_f")
-        page.wait_for_function("document.querySelectorAll('#line option').length > 60")
-        page.select_option("#line", str(marker.line_id))
-        page.wait_for_function("document.querySelectorAll('#marker option').length > 1")
-        page.select_option("#inspection", "new")
-        page.fill("#round", "2026-大图")
-        page.click("#create-inspection")
-        expect(page.locator("#status")).to_contain_text("已新建")
-        inspection_id = int(page.input_value("#inspection"))
-        page.select_option("#marker", str(marker.id))
-        page.check("input[name=condition][value=损坏]")
+        inspection_id = _new_record_for(page, marker, "2026-大图")
         page.set_input_files("#photo", str(big))
         page.click("#save")
         expect(page.locator("#findings li.finding")).to_have_count(1, timeout=30_000)
