@@ -163,6 +163,13 @@ def test_signed_off_record_and_its_pdf_stay_the_same_when_markers_change(
     assert after_json == before_json
     assert after_pdf == before_pdf
     assert "JZ-SNAP-1-改" not in after_pdf and "JZ-SNAP-NEW" not in after_pdf
+    beside = client.get(f"{url}/markers-now", headers=as_("planner")).json()["markers"]
+    by_id = {m["marker_id"]: m for m in beside}
+    assert by_id[marker["id"]]["changed"] is True
+    assert by_id[marker["id"]]["in_record"]["number"] == "JZ-SNAP-1"
+    assert by_id[marker["id"]]["now"]["number"] == "JZ-SNAP-1-改"
+    added = [m for m in beside if m["in_record"] is None]
+    assert [m["now"]["number"] for m in added] == ["JZ-SNAP-NEW"]
     # the current state is kept beside it: the marker's versions
     history = client.get(f"/boundaries/markers/{marker['id']}/versions",
                          headers=as_("planner")).json()["versions"]

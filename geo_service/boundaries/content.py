@@ -12,11 +12,10 @@ import hashlib
 import json
 from typing import Any
 
-import shapely
 from sqlalchemy import Connection, select
 
 from geo_service.boundaries import photos, versions
-from geo_service.boundaries.geometry import as_geojson, from_db
+from geo_service.boundaries.geometry import as_geojson, from_db, point_of
 from geo_service.db.models import (
     boundary_markers,
     inspection_findings,
@@ -36,11 +35,10 @@ def content_hash(content: dict[str, Any]) -> str:
 
 
 def _position(geom: Any) -> dict[str, float] | None:
-    point = from_db(geom)
-    if point is None:
+    if geom is None:
         return None
-    lon, lat = shapely.get_coordinates(point)[0]
-    return {"lon": round(float(lon), 8), "lat": round(float(lat), 8)}
+    point = point_of(geom)
+    return {"lon": round(point.x, 8), "lat": round(point.y, 8)}
 
 
 def _finding(conn: Connection, f: Any, shas: list[str]) -> dict[str, Any]:

@@ -18,9 +18,9 @@ from geo_service.boundaries import content, photos, versions
 from geo_service.boundaries.errors import BoundaryInputError, ConflictError, NotYourSideError
 from geo_service.boundaries.geometry import (
     displacement_m,
-    from_db,
     parse_geojson,
     point_from,
+    point_of,
     to_db,
 )
 from geo_service.boundaries.parties import require_party
@@ -208,7 +208,7 @@ def _measured(conn: Connection, marker_id: int, lon: float | None, lat: float | 
     if lon is None:
         return None, None
     point = point_from(lon, lat, "measured position")
-    return to_db(point), displacement_m(from_db(marker.geom), point)
+    return to_db(point), displacement_m(point_of(marker.geom), point)
 
 
 def check_consistent(condition: str, moved: float | None, accuracy: float | None,
@@ -400,6 +400,24 @@ def send_back(conn: Connection, principal: Principal, inspection_id: int, reason
     audit.record(conn, principal, "update", "inspections", inspection_id, before, after,
                  note=f"signature withdrawn / sent back: {reason}")
     return after
+
+
+def markers_now(conn: Connection, inspection_id: int) -> dict:
+    """Beside the record (never in it): each marker's version in the record and its state now."""
+    record = get(conn, inspection_id)
+    body = record["content"]
+    recorded = {m["id"]: m for m in body["line_markers"]}
+    recorded.update({f["marker_id"]: f["marker"] for f in body["findings"]})
+    current = {m["id"]: m for m in content.line_markers(conn, body["line"]["id"])}
+    latest = versions.latest_marker_versions(conn, sorted(set(recorded) - set(current)))
+    rows = []
+    for marker_id in sorted(set(recorded) | set(current)):
+        was = recorded.get(marker_id)
+        now = current.get(marker_id) or (versions.marker_at(conn, marker_id, latest[marker_id])
+                                         if marker_id in latest else None)
+        rows.append({"marker_id": marker_id, "in_record": was, "now": now,
+                     "changed": (was or {}).get("version") != (now or {}).get("version")})
+    return {"inspection_id": inspection_id, "state": record["state"], "markers": rows}
 
 
 def full_name_of(conn: Connection, username: str) -> str | None:

@@ -10,7 +10,7 @@ from geo_service import audit
 from geo_service.access import Principal
 from geo_service.boundaries import photos, versions
 from geo_service.boundaries.errors import BoundaryInputError, ConflictError
-from geo_service.boundaries.geometry import from_db, point_from, to_db
+from geo_service.boundaries.geometry import from_db, point_from, point_of, to_db
 from geo_service.boundaries.parties import require_party
 from geo_service.boundaries.records import check_if_match, etag_of, lock, to_json, touch
 from geo_service.boundaries.schemas import MarkerIn, MarkerPatch, ReferenceIn
@@ -56,7 +56,7 @@ def get(conn: Connection, marker_id: int) -> dict:
 
 def _record(conn: Connection, row) -> dict:
     data = to_json(row)
-    point = from_db(row.geom)
+    point = point_of(row.geom)
     data["lon"], data["lat"] = round(point.x, 8), round(point.y, 8)
     refs = conn.execute(select(marker_references).where(
         marker_references.c.marker_id == row.id).order_by(marker_references.c.id)).all()

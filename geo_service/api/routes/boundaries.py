@@ -356,6 +356,15 @@ def verify_inspection(inspection_id: int, request: Request, engine: EngineDep, _
     return JSONResponse(result)
 
 
+@router.get("/inspections/{inspection_id}/markers-now",
+            summary="The record's markers as recorded and as they are now "
+                    "(planner, officer, admin)")
+def inspection_markers_now(inspection_id: int, engine: EngineDep, _: Reader) -> dict:
+    """Shown beside the record, never instead of it: new versions and new markers flagged."""
+    with engine.connect() as conn:
+        return inspections.markers_now(conn, inspection_id)
+
+
 @router.get("/history", summary="History the database wrote for a boundary table or record "
                                 "(planner, officer, admin)")
 def boundary_history(engine: EngineDep, _: Reader,
