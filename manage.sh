@@ -14,7 +14,8 @@ cd "$(dirname "$(readlink -f "$0")")"
 #   fontconfig               fonts-wqy-microhei only recommends it; Chromium needs it for CJK text
 #   gdal-bin                 ogrinfo/ogr2ogr in tests/test_ogc_clients.py
 APT_PACKAGES=(postgresql postgresql-common python3 python3-venv python3-dev gcc util-linux
-              chromium fontconfig fonts-wqy-microhei gdal-bin ca-certificates)
+              chromium fontconfig fonts-wqy-microhei gdal-bin ca-certificates
+              poppler-utils)  # poppler-utils: pdftotext/pdftoppm read the 联检报告 PDF (tests, review)
 NODE_APT_PACKAGES=(nodejs npm)  # only when no npm is on PATH (NodeSource's nodejs bundles npm)
 VENV=.venv
 

@@ -2,8 +2,8 @@
 
 `Settings()` is built once per process, by the composition roots (`create_app` and the CLI's
 callback), and passed down; nothing else reads the environment. State folders default to the
-current working directory (`.local_db`, `.media`, `web_map/node_modules` of a checkout), never
-to where the source code lies.
+current working directory (`.local_db`, `.media`), never to where the source code lies; the
+pages' npm packages default to the checkout's `web_map/node_modules`.
 """
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from geo_service.resources import package_path
 
 DEFAULT_DISTRICT_CODE = "500111000000"  # 重庆市大足区
 DEFAULT_DISTRICT_TOLERANCE_M = 200.0
@@ -65,6 +67,9 @@ class ServerSettings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     root_path: str = Field(default="", description="URL prefix the proxy serves us under")
+    public_url: str = Field(
+        default="", description="The service's address as users reach it (QR codes in reports "
+        "written by the CLI); unset = http://host:port")
     workers: int = Field(default=0, ge=0,
                          description="worker processes of `serve` (0 = one per CPU core); each "
                                      "worker allows 1/workers of the anonymous rate limit")
@@ -80,8 +85,9 @@ class WebSettings(BaseSettings):
     model_config = _ENV
 
     node_modules: Path = Field(
-        default_factory=lambda: _here("web_map", "node_modules"),
-        description="node_modules of web_map/package.json (npm ci --prefix web_map)")
+        default_factory=lambda: package_path("web_map", "node_modules"),
+        description="node_modules of web_map/package.json (npm ci --prefix web_map); default: "
+                    "the checkout's web_map/node_modules")
 
 
 class AuthSettings(BaseSettings):

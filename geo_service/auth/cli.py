@@ -106,6 +106,19 @@ def set_area(
               else f"user {user.username} is tied to no area")
 
 
+@user_app.command("set-full-name")
+def set_full_name(
+    username: Annotated[str, typer.Argument(help="login name")],
+    full_name: Annotated[str, typer.Argument(help="the person's full name, e.g. 周建国")],
+) -> None:
+    """Set the full name printed on reports and signatures (e.g. 联检报告)."""
+    from geo_service.auth import users
+
+    with _engine().begin() as conn:
+        user = users.set_full_name(conn, username, full_name)
+    out.print(f"user {user.username} is now {user.full_name}")
+
+
 @user_app.command("set-password")
 def set_password(
     username: Annotated[str, typer.Argument(help="login name")],

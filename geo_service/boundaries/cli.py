@@ -109,18 +109,33 @@ def sample_markers(
 
 @boundary_app.command("report")
 def write_report(
-    line_id: Annotated[int, typer.Argument(help="boundary line id")],
+    line_id: Annotated[int | None, typer.Argument(
+        help="boundary line id: its round's latest signed-off record")] = None,
     output: Annotated[Path, typer.Option(
-        help="file to write: .html (stands alone, photos inlined) or .pdf (A4, via Chromium)")],
+        help="file to write: .html (stands alone, photos inlined) or .pdf (A4, via Chromium)")]
+    = Path("联检报告.pdf"),
     round_: Annotated[str | None, typer.Option("--round", help="inspection round "
                                                "(default: newest)")] = None,
+    inspection: Annotated[int | None, typer.Option(
+        "--inspection", help="report this record (draft or signed) instead")] = None,
 ) -> None:
-    """Write the 联检报告 of a line and round as a standalone HTML page or a PDF."""
+    """Write the 联检报告 of one record, or of a line's round, as standalone HTML or a PDF."""
     if output.suffix.lower() not in (".html", ".htm", ".pdf"):
         raise GeoServiceError(f"--output {output.name}: use a .html or .pdf file name")
+    if (line_id is None) == (inspection is None):
+        raise GeoServiceError("give a LINE_ID (its round's signed-off record) or "
+                              "--inspection ID, not both")
+    from geo_service.cli_state import state
+
+    server = state().settings.server
+    base = server.public_url.rstrip("/") or f"http://{server.host}:{server.port}"
     engine = _engine()
     with engine.connect() as conn:
-        html = report.render(conn, line_id, round_, embed_photos=True)
+        if line_id is None:
+            html = report.render_inspection(conn, inspection or 0, embed_photos=True,
+                                            base_url=base)
+        else:
+            html = report.render(conn, line_id, round_, embed_photos=True, base_url=base)
     if output.suffix.lower() == ".pdf":
         from geo_service.printing import html_to_pdf
 

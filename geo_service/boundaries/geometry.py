@@ -40,6 +40,14 @@ def from_db(value: WKBElement | None) -> BaseGeometry | None:
     return None if value is None else to_shape(value)
 
 
+def point_of(value) -> shapely.Point:
+    """A stored point geometry as a shapely Point."""
+    point = from_db(value)
+    if not isinstance(point, shapely.Point):
+        raise ValueError(f"expected a stored point, got {type(point).__name__}")
+    return point
+
+
 def as_geojson(geom: BaseGeometry | None, precision: int = 7) -> dict[str, Any] | None:
     """GeoJSON geometry dict with rounded coordinates."""
     if geom is None:

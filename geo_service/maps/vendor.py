@@ -11,10 +11,11 @@ from functools import lru_cache
 from pathlib import Path
 
 from geo_service.errors import GeoServiceError, NotFoundError
+from geo_service.resources import package_path
 
 # Packages the service may serve under /vendor/<package>/...; nothing else in node_modules.
 SERVED_PACKAGES: tuple[str, ...] = ("leaflet", "leaflet.markercluster")
-_node_modules: list[Path] = [Path("web_map", "node_modules")]  # relative: under the cwd
+_node_modules: list[Path] = [package_path("web_map", "node_modules")]  # the checkout's
 
 
 class VendorMissingError(GeoServiceError):
