@@ -25,7 +25,6 @@ from geo_service.crs import transformer
 from geo_service.db import migrate
 from geo_service.db.engine import make_engine
 from geo_service.sample import load_admin_areas, load_neighbours
-from geo_service.settings import data_settings
 
 ROLES = {"officer_a": Role.boundary_officer, "officer_b": Role.boundary_officer,
          "officer_c": Role.boundary_officer, "officer_none": Role.boundary_officer,
@@ -63,7 +62,7 @@ def bengine(database_factory) -> Iterator[Engine]:
 @pytest.fixture
 def client(bengine, tmp_path, monkeypatch) -> Iterator[TestClient]:
     """The app; the caller is chosen per request with the X-Test-User header (absent = public)."""
-    monkeypatch.setattr(data_settings(), "media_dir", tmp_path / "media")
+    monkeypatch.setenv("GEO_SERVICE_MEDIA_DIR", str(tmp_path / "media"))
     app = create_app(bengine)
 
     def principal(request: Request) -> Principal:
@@ -485,7 +484,8 @@ def test_photos_are_checked_by_content_stored_by_hash_and_served_to_staff_only(
     sha = hashlib.sha256(data).hexdigest()
     assert up.json()["photos"][0]["sha256"] == sha
     assert up.json()["photos"][0]["content_type"] == "image/png"  # by content, not name
-    assert (data_settings().media_dir / "photos" / sha[:2] / sha).read_bytes() == data
+    media = client.app.state.settings.data.media_dir
+    assert (media / "photos" / sha[:2] / sha).read_bytes() == data
     got = client.get(f"/boundaries/photos/{sha}", headers=as_("planner"))
     assert got.status_code == 200 and got.content == data
     assert got.headers["content-type"] == "image/png"
@@ -672,7 +672,7 @@ def test_cli_report_stands_alone_as_html_and_prints_to_pdf(client, bengine, tmp_
                         headers=as_("officer_a"), json={"marker_id": marker["id"],
                                                         "condition": "完好", "photos": [sha]})
     assert saved.status_code in (200, 201), saved.text
-    env = dict(os.environ, GEO_SERVICE_MEDIA_DIR=str(data_settings().media_dir))
+    env = dict(os.environ, GEO_SERVICE_MEDIA_DIR=str(client.app.state.settings.data.media_dir))
     env["GEO_SERVICE_DATABASE_URL"] = bengine.url.set(drivername="postgresql").render_as_string(
         hide_password=False)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect, sync_playwright
@@ -163,7 +164,6 @@ def test_field_form_works_under_a_reverse_proxy_prefix(field_db):
     from fastapi.testclient import TestClient
 
     from geo_service.api.app import create_app
-    from geo_service.settings import REPO_ROOT
 
     page = "https://gis.example.gov.cn/geo/boundaries/field/"
 
@@ -187,7 +187,7 @@ def test_field_form_works_under_a_reverse_proxy_prefix(field_db):
             path = urlsplit(urljoin(page, link)).path
             assert path.startswith("/geo/"), (link, path)
             assert client.get(path.removeprefix("/geo")).status_code == 200, link
-    script = (REPO_ROOT / "web_map" / "field" / "field.js").read_text(encoding="utf-8")
+    script = (Path(__file__).resolve().parents[1] / "web_map" / "field" / "field.js").read_text(encoding="utf-8")
     assert 'new URL("../../", document.baseURI)' in script  # API base from the page's URL
     assert not re.findall(r"""["'`]/(?:auth|boundaries|vendor|photos)""", script)
 

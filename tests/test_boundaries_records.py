@@ -128,9 +128,7 @@ def test_after_side_a_signs_side_b_cannot_change_what_a_signed(client, bengine):
 def _pdf_text(client, bengine, inspection_id: int, tmp_path: Path, name: str) -> str:
     env = dict(os.environ, GEO_SERVICE_DATABASE_URL=_raw(bengine),
                GEO_SERVICE_PUBLIC_URL="https://gis.example.gov.cn/geo")
-    from geo_service.settings import data_settings
-
-    env["GEO_SERVICE_MEDIA_DIR"] = str(data_settings().media_dir)
+    env["GEO_SERVICE_MEDIA_DIR"] = str(client.app.state.settings.data.media_dir)
     pdf = tmp_path / f"{name}.pdf"
     done = subprocess.run([sys.executable, "-m", "geo_service.cli", "boundary", "report",
                            "--inspection", str(inspection_id), "--output", str(pdf)],
@@ -384,9 +382,8 @@ def test_photos_are_decoded_polyglots_refused_exif_kept(client, bengine):
 
 def test_one_photo_size_limit_in_server_readme_and_form():
     from geo_service.boundaries.photos import MAX_PHOTO_MB
-    from geo_service.settings import REPO_ROOT
 
-    script = (REPO_ROOT / "web_map" / "field" / "field.js").read_text(encoding="utf-8")
-    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    script = (Path(__file__).resolve().parents[1] / "web_map" / "field" / "field.js").read_text(encoding="utf-8")
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
     assert f"const MAX_PHOTO_MB = {MAX_PHOTO_MB};" in script
     assert f"≤ {MAX_PHOTO_MB} MB" in readme

@@ -39,12 +39,14 @@ def derive(
     dry_run: Annotated[bool, typer.Option(help="report only, write nothing")] = False,
 ) -> None:
     """Derive the township lines and the outer lines split by neighbouring county."""
-    engine = _engine()
+    from geo_service.cli_state import state
+
+    engine, district = _engine(), state().settings.data.district_code
     if dry_run:
         with engine.connect() as conn:
-            result = lines.derive(conn, tolerance)
+            result = lines.derive(conn, tolerance, district)
     else:
-        result = lines.derive_and_save(engine, _operator(), tolerance)
+        result = lines.derive_and_save(engine, _operator(), tolerance, district)
     table = Table("level", "lines", "length (km)")
     for level in ("township", "county", "provincial"):
         chosen = [x for x in result.lines if x.level == level]
@@ -127,15 +129,15 @@ def write_report(
                               "--inspection ID, not both")
     from geo_service.cli_state import state
 
-    server = state().settings.server
+    server, media = state().settings.server, state().settings.data.media_dir
     base = server.public_url.rstrip("/") or f"http://{server.host}:{server.port}"
     engine = _engine()
     with engine.connect() as conn:
         if line_id is None:
-            html = report.render_inspection(conn, inspection or 0, embed_photos=True,
+            html = report.render_inspection(conn, inspection or 0, embed_from=media,
                                             base_url=base)
         else:
-            html = report.render(conn, line_id, round_, embed_photos=True, base_url=base)
+            html = report.render(conn, line_id, round_, embed_from=media, base_url=base)
     if output.suffix.lower() == ".pdf":
         from geo_service.printing import html_to_pdf
 

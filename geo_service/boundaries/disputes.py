@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from shapely.geometry.base import BaseGeometry
@@ -31,7 +32,6 @@ from geo_service.db.models import (
     inspections,
 )
 from geo_service.errors import NotFoundError
-from geo_service.settings import data_settings
 
 GEOMETRIES = ("Point", "Polygon", "MultiPolygon")
 ORDER = ("reported", "mediating", "resolved")
@@ -97,11 +97,11 @@ def _check_location(conn: Connection, geom: BaseGeometry, line_id: int | None) -
             raise BoundaryInputError(f"line_id: boundary line {line_id} does not exist")
     codes = [] if line is None else [line.side_a_code, line.side_b_code]
     inside = conn.execute(text(
-        "SELECT EXISTS (SELECT 1 FROM (SELECT geom FROM admin_areas WHERE code = :district "
+        "SELECT EXISTS (SELECT 1 FROM (SELECT geom FROM admin_areas WHERE level = 'district' "
         "UNION ALL SELECT geom FROM neighbour_areas WHERE code = ANY(:codes) "
         "OR cardinality(:codes) = 0) a WHERE ST_DWithin(ST_Transform(a.geom, 4544), "
         "ST_Transform(ST_GeomFromWKB(:g, 4490), 4544), :tol))"),
-        {"district": data_settings().district_code, "codes": codes,
+        {"codes": codes,
          "g": geom.wkb, "tol": AREA_TOLERANCE_M}).scalar_one()
     if not inside:
         where = ("the district or a neighbouring county" if line is None else
@@ -247,14 +247,14 @@ def check_attach(conn: Connection, principal: Principal, dispute_id: int) -> Non
 
 
 def attach(conn: Connection, principal: Principal, dispute_id: int, data: bytes,
-           filename: str, caption: str | None) -> dict:
+           filename: str, caption: str | None, *, media_dir: Path) -> dict:
     """Attach a photo (decoded) or a PDF document to an open dispute."""
     row = _open(conn, principal, dispute_id, "dispute")
     if data.startswith(b"%PDF-"):
         content_type = photos.check_document(data, filename)
-        sha, kind = photos.save_bytes(data, "documents"), "document"
+        sha, kind = photos.save_bytes(media_dir, data, "documents"), "document"
     else:
-        stored = photos.store(conn, principal, data, filename)
+        stored = photos.store(conn, principal, data, filename, media_dir=media_dir)
         sha, kind, content_type = stored["sha256"], "photo", stored["content_type"]
     conn.execute(dispute_attachments.insert().values(
         dispute_id=dispute_id, sha256=sha, kind=kind, filename=filename or None,
@@ -266,13 +266,14 @@ def attach(conn: Connection, principal: Principal, dispute_id: int, data: bytes,
     return _record(conn, row)
 
 
-def attachment_file(conn: Connection, dispute_id: int, attachment_id: int) -> tuple[Any, str, str]:
+def attachment_file(conn: Connection, dispute_id: int, attachment_id: int,
+                    media_dir: Path) -> tuple[Path, str, str]:
     """The stored file, content type and file name of a dispute's attachment (or 404)."""
     row = conn.execute(select(dispute_attachments).where(
         dispute_attachments.c.id == attachment_id,
         dispute_attachments.c.dispute_id == dispute_id)).first()
     path = None if row is None else photos.media_path(
-        row.sha256, "documents" if row.kind == "document" else "photos")
+        media_dir, row.sha256, "documents" if row.kind == "document" else "photos")
     if row is None or path is None or not path.exists():
         raise NotFoundError(f"attachment {attachment_id} of dispute {dispute_id} not found")
     return path, row.content_type, row.filename or row.sha256

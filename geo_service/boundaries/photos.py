@@ -25,7 +25,6 @@ from geo_service.boundaries.errors import (
 )
 from geo_service.db.models import photo_attachments, photos
 from geo_service.errors import NotFoundError
-from geo_service.settings import data_settings
 
 MAX_PHOTO_MB = 15  # the one limit: server, README and field form (web_map/field/field.js)
 MAX_PHOTO_BYTES = MAX_PHOTO_MB * 1024 * 1024
@@ -110,15 +109,15 @@ def decode(data: bytes, filename: str = "") -> dict[str, Any]:
     return found
 
 
-def media_path(sha256: str, folder: str = "photos") -> Path:
+def media_path(media_dir: Path, sha256: str, folder: str = "photos") -> Path:
     """Where an upload's bytes live: media_dir/photos/ab/abcdef… (or documents/…)."""
-    return data_settings().media_dir / folder / sha256[:2] / sha256
+    return media_dir / folder / sha256[:2] / sha256
 
 
-def save_bytes(data: bytes, folder: str = "photos") -> str:
+def save_bytes(media_dir: Path, data: bytes, folder: str = "photos") -> str:
     """Write an upload once under its sha256 (atomically); returns the sha256."""
     digest = hashlib.sha256(data).hexdigest()
-    path = media_path(digest, folder)
+    path = media_path(media_dir, digest, folder)
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".upload-")
@@ -151,14 +150,15 @@ def read_limited(stream: BinaryIO, limit: int = MAX_PHOTO_BYTES) -> bytes:
     return b"".join(chunks)
 
 
-def store(conn: Connection, principal: Principal, data: bytes, filename: str = "") -> dict:
+def store(conn: Connection, principal: Principal, data: bytes, filename: str = "", *,
+          media_dir: Path) -> dict:
     """Check and store a photo (idempotent by content); returns sha256, type and size."""
     if not data:
         raise BoundaryInputError(f"photo {filename!r}: empty file")
     if len(data) > MAX_PHOTO_BYTES:
         raise PayloadTooLargeError(f"photo {filename!r} larger than {MAX_PHOTO_MB} MB: refused")
     found = decode(data, filename)
-    digest = save_bytes(data)
+    digest = save_bytes(media_dir, data)
     conn.execute(insert(photos).values(sha256=digest, size_bytes=len(data),
                                        uploaded_by=principal.username or "anonymous", **found)
                  .on_conflict_do_nothing())
@@ -166,10 +166,10 @@ def store(conn: Connection, principal: Principal, data: bytes, filename: str = "
             **found, "taken_at": found["taken_at"].isoformat() if found["taken_at"] else None}
 
 
-def lookup(conn: Connection, sha256: str) -> tuple[Path, str]:
+def lookup(conn: Connection, sha256: str, media_dir: Path) -> tuple[Path, str]:
     """The file and content type of a stored photo, or 404."""
     row = conn.execute(select(photos.c.content_type).where(photos.c.sha256 == sha256)).first()
-    path = media_path(sha256)
+    path = media_path(media_dir, sha256)
     if row is None or not path.exists():
         raise NotFoundError(f"photo {sha256} not found")
     return path, row.content_type

@@ -10,6 +10,7 @@ import base64
 import math
 from datetime import datetime
 from html import escape
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -108,8 +109,9 @@ def verify_url(base_url: str, record: dict) -> str:
             f"?hash={record['content_hash']}")
 
 
-def render(conn: Connection, line_id: int, round_: str | None, *, embed_photos: bool = False,
-           base_url: str = "", generated_at: datetime | None = None) -> str:
+def render(conn: Connection, line_id: int, round_: str | None, *,
+           embed_from: Path | None = None, base_url: str = "",
+           generated_at: datetime | None = None) -> str:
     """The report of a line's round: its latest signed-off record (never a draft)."""
     line = conn.execute(select(boundary_lines.c.id).where(boundary_lines.c.id == line_id)).first()
     if line is None:
@@ -130,16 +132,16 @@ def render(conn: Connection, line_id: int, round_: str | None, *, embed_photos: 
                                                              if round_ else "")
             + (f"; unsigned records: {', '.join(f'#{d}' for d in drafts)} (report one with "
                "--inspection ID or /boundaries/inspections/ID/report)" if drafts else ""))
-    return render_inspection(conn, found, embed_photos=embed_photos, base_url=base_url,
+    return render_inspection(conn, found, embed_from=embed_from, base_url=base_url,
                              generated_at=generated_at)
 
 
-def render_inspection(conn: Connection, inspection_id: int, *, embed_photos: bool = False,
+def render_inspection(conn: Connection, inspection_id: int, *, embed_from: Path | None = None,
                       base_url: str = "", generated_at: datetime | None = None) -> str:
     """The formal 联检报告 of one record.
 
-    With `embed_photos` the photos are inlined as data URIs, so the file stands alone
-    (for filing, sending or printing to PDF without access to the service).
+    With `embed_from` (the media folder) the photos are inlined as data URIs, so the file
+    stands alone (for filing, sending or printing to PDF without access to the service).
     """
     record = inspections.get(conn, inspection_id)
     body = record["content"]
@@ -189,14 +191,14 @@ def render_inspection(conn: Connection, inspection_id: int, *, embed_photos: boo
         return " · ".join(x for x in parts if x) or "沿线照片"
 
     def source(p: dict) -> str:
-        if not embed_photos:
+        if embed_from is None:
             return f"{base_url}{p['url']}"
-        path, content_type = photo_store.lookup(conn, p["sha256"])
+        path, content_type = photo_store.lookup(conn, p["sha256"], embed_from)
         return f"data:{content_type};base64,{base64.b64encode(path.read_bytes()).decode()}"
 
     pics = "".join(
         f"<figure><img src='{e(source(p))}' alt='{e(caption(p))}'"
-        f"{'' if embed_photos else ' loading=lazy'}>"
+        f"{'' if embed_from is not None else ' loading=lazy'}>"
         f"<figcaption>{e(caption(p))} · SHA-256 {e(p['sha256'][:12])}…</figcaption>"
         f"</figure>" for p in body["photos"]) or "<p>无照片</p>"
 

@@ -93,7 +93,7 @@ def _study():
     from geo_service.cli_state import state
     from geo_service.coverage.data import load_study
 
-    return load_study(state().engine())
+    return load_study(state().engine(), state().settings.data.district_code)
 
 
 def _emit(payload: dict, out: Path | None) -> None:

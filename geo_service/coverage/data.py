@@ -14,7 +14,7 @@ from sqlalchemy import Engine, func, null, select
 from geo_service.catalog import catalogue
 from geo_service.db.models import LAYER_TABLES, admin_areas
 from geo_service.errors import GeoServiceError, NotFoundError
-from geo_service.settings import data_settings
+from geo_service.settings import DEFAULT_DISTRICT_CODE
 
 UNIT_COLUMNS = ["code", "name", "township_code", "urban", "lon", "lat", "population",
                 "population_60plus", "population_0_17", "illustrative"]
@@ -55,9 +55,9 @@ def classify_urban(unit_names: pd.Series, township_names: pd.Series) -> np.ndarr
             | township_names.str.endswith("街道")).to_numpy()
 
 
-def load_study(engine: Engine, district_code: str | None = None) -> Study:
+def load_study(engine: Engine, district_code: str = DEFAULT_DISTRICT_CODE) -> Study:
     """Read the district, its townships, villages/communities and the three site layers."""
-    code = district_code or data_settings().district_code
+    code = district_code
     a = admin_areas.c
     with engine.connect() as conn:
         district = conn.execute(

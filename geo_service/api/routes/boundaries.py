@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Form, Header, Query, Request, UploadFile
@@ -63,6 +64,15 @@ Reader = Annotated[Principal, Depends(require(Role.planner, Role.boundary_office
 Officer = Annotated[Principal, Depends(require(Role.boundary_officer))]
 Admin = Annotated[Principal, Depends(require(Role.admin))]
 EngineDep = Annotated[Engine, Depends(get_engine_dep)]
+
+
+def media_dir(request: Request) -> Path:
+    """The folder uploads are kept in (settings.data.media_dir)."""
+    folder: Path = request.app.state.settings.data.media_dir
+    return folder
+
+
+MediaDir = Annotated[Path, Depends(media_dir)]
 IfMatch = Annotated[str | None, Header(description="ETag of the version you edit")]
 IdemKey = Annotated[str | None, Header(alias="Idempotency-Key",
                                        description="repeat a POST safely: one record per key")]
@@ -138,11 +148,12 @@ def get_line(line_id: int, engine: EngineDep, _: Reader) -> dict:
 
 
 @router.post("/lines/derive", summary="Re-derive the lines from the areas (admin)")
-def derive_lines(engine: EngineDep, who: Admin,
+def derive_lines(request: Request, engine: EngineDep, who: Admin,
                  tolerance_m: Annotated[float, Query(gt=0, le=5000)]
                  = lines.DEFAULT_TOLERANCE_M) -> dict:
     """Unchanged lines keep their ids; leftovers (unmatched outer edge) are listed."""
-    result = lines.derive_and_save(engine, who, tolerance_m)
+    result = lines.derive_and_save(engine, who, tolerance_m,
+                                   request.app.state.settings.data.district_code)
     return {"summary": result.summary(), "leftovers": result.leftovers}
 
 
@@ -188,7 +199,7 @@ def patch_marker(marker_id: int, body: MarkerPatch, engine: EngineDep, who: Offi
 
 @router.post("/markers/{marker_id}/photos", status_code=201,
              summary="Upload a photo of a marker (officer, admin)")
-def marker_photo(marker_id: int, engine: EngineDep, who: Officer,
+def marker_photo(marker_id: int, engine: EngineDep, media: MediaDir, who: Officer,
                  file: Annotated[UploadFile, File()],
                  caption: Annotated[str | None, Form(max_length=200)] = None) -> JSONResponse:
     """JPEG/PNG/WebP/HEIC up to 15 MB, decoded before it is accepted."""
@@ -196,7 +207,7 @@ def marker_photo(marker_id: int, engine: EngineDep, who: Officer,
         markers.check_photo_target(conn, who, marker_id)
     data = photos.read_limited(file.file)
     with _writing(engine, who) as conn:
-        stored = photos.store(conn, who, data, file.filename or "")
+        stored = photos.store(conn, who, data, file.filename or "", media_dir=media)
         return _json(markers.add_photo(conn, who, marker_id, stored["sha256"], caption), 201)
 
 
@@ -210,21 +221,21 @@ def _check_length(request: Request) -> None:
 
 @router.post("/photos", status_code=201, summary="Upload a photo (officer, admin)",
              dependencies=[Depends(_check_length)])
-def upload_photo(engine: EngineDep, who: Officer,
+def upload_photo(engine: EngineDep, media: MediaDir, who: Officer,
                  file: Annotated[UploadFile, File()]) -> JSONResponse:
     """Stored once per content (sha256); attach it by its sha256 to findings or notes."""
     data = photos.read_limited(file.file)
     with _writing(engine, who) as conn:
-        return _json(photos.store(conn, who, data, file.filename or ""), 201)
+        return _json(photos.store(conn, who, data, file.filename or "", media_dir=media), 201)
 
 
 @router.get("/photos/{sha256}", summary="A photo (planner, officer, admin)")
-def get_photo(sha256: str, engine: EngineDep, _: Reader) -> FileResponse:
+def get_photo(sha256: str, engine: EngineDep, media: MediaDir, _: Reader) -> FileResponse:
     """The stored bytes with their checked content type (never cached by shared caches)."""
     if len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256):
         raise NotFoundError(f"photo {sha256!r} not found")
     with engine.connect() as conn:
-        path, content_type = photos.lookup(conn, sha256)
+        path, content_type = photos.lookup(conn, sha256, media)
     return FileResponse(path, media_type=content_type, headers={
         "Cache-Control": "private, max-age=86400, immutable", "ETag": f'"{sha256}"',
         "X-Content-Type-Options": "nosniff"})
@@ -297,7 +308,7 @@ def add_note(inspection_id: int, body: NoteIn, request: Request, engine: EngineD
 @router.post("/inspections/{inspection_id}/photos", status_code=201,
              summary="Upload and attach a photo (officer, admin)",
              dependencies=[Depends(_check_length)])
-def inspection_photo(inspection_id: int, engine: EngineDep, who: Officer,
+def inspection_photo(inspection_id: int, engine: EngineDep, media: MediaDir, who: Officer,
                      file: Annotated[UploadFile, File()],
                      finding_id: Annotated[int | None, Form()] = None,
                      caption: Annotated[str | None, Form(max_length=200)] = None
@@ -307,7 +318,7 @@ def inspection_photo(inspection_id: int, engine: EngineDep, who: Officer,
         inspections.check_photo_target(conn, who, inspection_id)
     data = photos.read_limited(file.file)
     with _writing(engine, who) as conn:
-        stored = photos.store(conn, who, data, file.filename or "")
+        stored = photos.store(conn, who, data, file.filename or "", media_dir=media)
         return _json(inspections.add_photo(conn, who, inspection_id, stored["sha256"],
                                            finding_id, caption), 201)
 
@@ -440,7 +451,7 @@ def dispute_event(dispute_id: int, body: EventIn, engine: EngineDep, who: Office
 @router.post("/disputes/{dispute_id}/attachments", status_code=201,
              summary="Attach a photo or a PDF document (officer of the line's sides, admin)",
              dependencies=[Depends(_check_length)])
-def dispute_attachment(dispute_id: int, engine: EngineDep, who: Officer,
+def dispute_attachment(dispute_id: int, engine: EngineDep, media: MediaDir, who: Officer,
                        file: Annotated[UploadFile, File()],
                        caption: Annotated[str | None, Form(max_length=200)] = None
                        ) -> JSONResponse:
@@ -450,16 +461,17 @@ def dispute_attachment(dispute_id: int, engine: EngineDep, who: Officer,
     data = photos.read_limited(file.file)
     with _writing(engine, who) as conn:
         return _json(disputes.attach(conn, who, dispute_id, data, file.filename or "",
-                                     caption), 201)
+                                     caption, media_dir=media), 201)
 
 
 @router.get("/disputes/{dispute_id}/attachments/{attachment_id}",
             summary="A dispute's document or photo (planner, officer, admin)")
-def get_dispute_attachment(dispute_id: int, attachment_id: int, engine: EngineDep,
+def get_dispute_attachment(media: MediaDir, dispute_id: int, attachment_id: int, engine: EngineDep,
                            _: Reader) -> FileResponse:
     """The stored bytes with their checked content type."""
     with engine.connect() as conn:
-        path, content_type, name = disputes.attachment_file(conn, dispute_id, attachment_id)
+        path, content_type, name = disputes.attachment_file(conn, dispute_id, attachment_id,
+                                                           media)
     return FileResponse(path, media_type=content_type, filename=name, headers={
         "Cache-Control": "private, max-age=86400", "X-Content-Type-Options": "nosniff"})
 

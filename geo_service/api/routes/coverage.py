@@ -24,7 +24,8 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 def _study(request: Request) -> Study:
-    return load_study(request.app.state.engine)
+    return load_study(request.app.state.engine,
+                      request.app.state.settings.data.district_code)
 
 
 def _coverage(request: Request, body: CoverageRequest, fmt: str) -> Response:
