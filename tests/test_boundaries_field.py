@@ -20,6 +20,8 @@ from geo_service.devserver import running_service
 from geo_service.sample import load_admin_areas, load_neighbours
 from tests.test_boundaries import png_bytes
 
+REPO = Path(__file__).resolve().parents[1]
+
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
                  "--no-first-run", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]
@@ -187,7 +189,7 @@ def test_field_form_works_under_a_reverse_proxy_prefix(field_db):
             path = urlsplit(urljoin(page, link)).path
             assert path.startswith("/geo/"), (link, path)
             assert client.get(path.removeprefix("/geo")).status_code == 200, link
-    script = (Path(__file__).resolve().parents[1] / "web_map" / "field" / "field.js").read_text(encoding="utf-8")
+    script = (REPO / "web_map" / "field" / "field.js").read_text(encoding="utf-8")
     assert 'new URL("../../", document.baseURI)' in script  # API base from the page's URL
     assert not re.findall(r"""["'`]/(?:auth|boundaries|vendor|photos)""", script)
 

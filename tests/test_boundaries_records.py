@@ -30,6 +30,8 @@ from tests.test_boundaries import (
     sign,
 )
 
+REPO = Path(__file__).resolve().parents[1]
+
 bengine = base.bengine  # the module's own database and app, as in test_boundaries
 client = base.client
 
@@ -383,7 +385,7 @@ def test_photos_are_decoded_polyglots_refused_exif_kept(client, bengine):
 def test_one_photo_size_limit_in_server_readme_and_form():
     from geo_service.boundaries.photos import MAX_PHOTO_MB
 
-    script = (Path(__file__).resolve().parents[1] / "web_map" / "field" / "field.js").read_text(encoding="utf-8")
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    script = (REPO / "web_map" / "field" / "field.js").read_text(encoding="utf-8")
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
     assert f"const MAX_PHOTO_MB = {MAX_PHOTO_MB};" in script
     assert f"≤ {MAX_PHOTO_MB} MB" in readme
