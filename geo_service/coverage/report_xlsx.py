@@ -8,15 +8,16 @@ from openpyxl import Workbook
 from openpyxl.styles import Font
 
 from geo_service.coverage.service import CoverageResult
+from geo_service.spreadsheets import safe_row
 
 
 def _sheet(wb: Workbook, title: str, headers: list[str], rows: list[list]) -> None:
     ws = wb.create_sheet(title)
-    ws.append(headers)
+    ws.append(safe_row(list(headers)))
     for cell in ws[1]:
         cell.font = Font(bold=True)
     for r in rows:
-        ws.append(r)
+        ws.append(safe_row(r))
     ws.freeze_panes = "A2"
     for col, h in zip(ws.columns, headers, strict=False):
         width = max([len(str(h)), *(len(str(c.value or "")) for c in col[:200])])
