@@ -18,8 +18,10 @@ from geo_service.api.routes import health, layers
 from geo_service.api.routes import ogc as ogc_routes
 from geo_service.api.routes import ogc_tiles as ogc_tiles_routes
 from geo_service.api.routes import places as places_routes
+from geo_service.auth.config import AuthSettings
 from geo_service.errors import GeoServiceError
 from geo_service.ops.install import install as install_ops
+from geo_service.ops.middleware import CsrfGuard, ResponseHeaders
 
 
 @asynccontextmanager
@@ -57,6 +59,8 @@ def create_app(engine: Engine | None = None) -> FastAPI:
     app.state.engine = engine
     app.add_exception_handler(GeoServiceError, _service_error)
     app.add_exception_handler(OperationalError, _database_error)
+    app.add_middleware(ResponseHeaders)  # staff answers private/no-store; CSP on pages
+    app.add_middleware(CsrfGuard, cookie_name=AuthSettings().cookie_name)  # cookie writes
     install_ops(app)  # request ids, limits, metrics, DB errors; accounts, editing, /ready
     app.include_router(health.router)
     app.include_router(layers.router)

@@ -5,11 +5,12 @@ from __future__ import annotations
 import os
 
 from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from geo_service.auth.config import AuthSettings, LimitSettings
 from geo_service.ops import logs, roles_doc
-from geo_service.ops.errors import database_error
+from geo_service.ops.errors import database_error, unicode_error, validation_error
 from geo_service.ops.metrics import Metrics
 from geo_service.ops.middleware import RequestContext
 from geo_service.ops.ratelimit import TokenBuckets
@@ -26,6 +27,8 @@ def install(app: FastAPI) -> None:
     app.state.rate_buckets = TokenBuckets(limits.rate_limit_per_s, limits.rate_limit_burst)
     app.add_exception_handler(DBAPIError, database_error)
     app.add_exception_handler(OperationalError, database_error)
+    app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(UnicodeError, unicode_error)
     app.add_middleware(RequestContext, max_body_bytes=limits.max_body_bytes,
                        buckets=app.state.rate_buckets, metrics=app.state.metrics,
                        verified_tokens=app.state.verified_tokens,
