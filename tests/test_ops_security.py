@@ -8,13 +8,13 @@ import re
 
 import pytest
 from accounts_helpers import PASSWORD, add_users, login, writable_sample
-from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 from PIL import Image
 
 from geo_service.api.app import create_app
 from geo_service.api.deps import get_principal
 from geo_service.auth.config import AuthSettings
+from geo_service.ops.roles_doc import api_routes
 
 FOREIGN = {"Origin": "https://evil.dazu.example"}
 SIBLING = {"Sec-Fetch-Site": "same-site", "Origin": "http://testserver"}
@@ -108,17 +108,6 @@ def test_login_from_a_foreign_page_is_refused(client):
     assert response.status_code == 403 and CSRF_WORDS in response.json()["detail"]
 
 
-def _api_routes(routes) -> list[APIRoute]:
-    """Every APIRoute, through included routers too."""
-    found: list[APIRoute] = []
-    for route in routes:
-        if isinstance(route, APIRoute):
-            found.append(route)
-        elif hasattr(route, "original_router"):
-            found += _api_routes(route.original_router.routes)
-    return found
-
-
 def _uses_principal(dependant) -> bool:
     return any(d.call is get_principal or _uses_principal(d) for d in dependant.dependencies)
 
@@ -126,7 +115,7 @@ def _uses_principal(dependant) -> bool:
 def test_every_staff_answer_is_private_and_varies_on_login(app, client):
     planner = login(client, "planner")
     checked = 0
-    for route in _api_routes(app.routes):
+    for route in api_routes(app.routes):
         if not _uses_principal(route.dependant) or route.path in UNWALKED:
             continue
         for method in sorted(route.methods - {"HEAD"}):

@@ -8,7 +8,7 @@ import math
 from typing import Any
 
 import psycopg
-from fastapi import Request
+from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -81,3 +81,22 @@ async def unicode_error(request: Request, exc: Exception) -> JSONResponse:
                                    "unpaired surrogate such as \\ud800); send real characters",
                          "request_id": getattr(request.state, "request_id", None)},
                         status_code=400)
+
+
+def document_error_bodies(app: FastAPI) -> None:
+    """The OpenAPI 422 body as the service sends it: the field list, or a message (object)."""
+    build = app.openapi
+
+    def openapi() -> dict:
+        schema = build()
+        error = schema.get("components", {}).get("schemas", {}).get("HTTPValidationError")
+        if error and "anyOf" not in error["properties"]["detail"]:
+            fields = error["properties"]["detail"]
+            error["properties"]["detail"] = {"title": "Detail", "anyOf": [
+                fields, {"type": "string", "description": "what is wrong, and where"},
+                {"type": "object", "description": "a message and the problems found",
+                 "properties": {"message": {"type": "string"},
+                                "problems": {"type": "array", "items": {"type": "object"}}}}]}
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -10,7 +10,12 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 
 from geo_service.auth.config import AuthSettings, LimitSettings
 from geo_service.ops import logs, roles_doc
-from geo_service.ops.errors import database_error, unicode_error, validation_error
+from geo_service.ops.errors import (
+    database_error,
+    document_error_bodies,
+    unicode_error,
+    validation_error,
+)
 from geo_service.ops.metrics import Metrics
 from geo_service.ops.middleware import RequestContext
 from geo_service.ops.ratelimit import TokenBuckets
@@ -39,3 +44,4 @@ def install(app: FastAPI) -> None:
     for router in (ops.router, auth.router, admin.router, edit.router):
         app.include_router(router)
     roles_doc.install(app)  # every endpoint's summary states its role
+    document_error_bodies(app)  # 422: field list or message
