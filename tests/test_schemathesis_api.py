@@ -15,7 +15,7 @@ from schemathesis.checks import not_a_server_error, response_schema_conformance
 
 from geo_service.api.app import create_app
 
-EXAMPLES = 8  # per operation and caller: keeps the whole walk under a minute here
+EXAMPLES = 12  # per operation and caller: keeps the whole walk under a minute here
 # the admin's own token must survive the walk; issue 18 owns POST /coverage/suggest {}
 SKIP_FOR_ADMIN = {("POST", "/auth/logout")}
 NOT_MINE = {("POST", "/coverage/suggest")}
@@ -30,6 +30,28 @@ def app(database_factory):
         app = create_app(engine)
     yield app
     engine.dispose()
+
+
+def _fuzz(operation, callers: list[tuple[str, dict[str, str]]], calls: dict[str, int],
+          failures: list[str]) -> None:
+    """Generated requests to one operation, each sent by every caller and checked."""
+
+    @settings(max_examples=EXAMPLES, deadline=None, database=None, derandomize=True,
+              phases=[Phase.explicit, Phase.generate], suppress_health_check=list(HealthCheck))
+    @hypothesis.given(case=operation.as_strategy())
+    def run(case) -> None:
+        for who, headers in callers:
+            response = case.call(headers=headers)
+            calls[who] += 1
+            try:
+                case.validate_response(response, headers=headers, checks=[
+                    not_a_server_error, response_schema_conformance])
+            except BaseExceptionGroup as exc:  # schemathesis groups its check failures
+                first = str(exc.exceptions[0])[:300]
+                failures.append(f"{who} {case.method} {case.formatted_path} "
+                                f"{case.query} → {response.status_code}: {first}")
+
+    run()
 
 
 def test_api_document_fuzzed_anonymous_and_admin(app):
@@ -50,21 +72,7 @@ def test_api_document_fuzzed_anonymous_and_admin(app):
         operations += 1
         callers = [("anonymous", {})] + ([] if key in SKIP_FOR_ADMIN else [("admin", admin)])
 
-        @settings(max_examples=EXAMPLES, deadline=None, database=None, derandomize=True,
-                  phases=[Phase.explicit, Phase.generate], suppress_health_check=list(HealthCheck))
-        @hypothesis.given(case=operation.as_strategy())
-        def run(case) -> None:
-            for who, headers in callers:
-                response = case.call(headers=headers)
-                calls[who] += 1
-                try:
-                    case.validate_response(response, headers=headers, checks=[
-                        not_a_server_error, response_schema_conformance])
-                except BaseExceptionGroup as exc:  # schemathesis groups its check failures
-                    failures.append(f"{who} {case.method} {case.formatted_path} "
-                                    f"{case.query} → {response.status_code}: {str(exc.exceptions[0])[:300]}")
-
-        run()
+        _fuzz(operation, callers, calls, failures)
     seconds = time.monotonic() - started
     print(f"schemathesis: {operations} operations, {calls} calls, {seconds:.1f} s")
     assert operations >= 60
