@@ -46,7 +46,7 @@ def test_cli_adds_lists_changes_and_disables_users(database_factory):
     again = cli("add", "chief", "--role", "admin", "--password-stdin", stdin=PASSWORD + "\n")
     assert again.returncode == 1 and "exists already" in again.stderr
     weak = cli("add", "weakling", "--role", "planner", "--password-stdin", stdin="short\n")
-    assert weak.returncode == 1 and "at least 10 characters" in weak.stderr
+    assert weak.returncode == 1 and "at least 12 characters" in weak.stderr
     bad_role = cli("add", "x1", "--role", "god", "--password-stdin", stdin=PASSWORD + "\n")
     assert bad_role.returncode == 1 and "unknown role 'god'" in bad_role.stderr
     assert cli("set-role", "chief", "planner").returncode == 0

@@ -164,3 +164,31 @@ def test_hostile_input_is_a_clear_4xx(client, label, method, url, body, status, 
     response = client.request(method, url, content=body, headers=headers)
     assert response.status_code == status, (label, response.text)
     assert words in response.text, (label, response.text)
+
+
+@pytest.mark.parametrize(("username", "password", "words"), [
+    ("clerk", "1234567890", "at least 12"),
+    ("clerk", "password12", "at least 12"),
+    ("clerk", "qwertyuiop123", "common passwords"),
+    ("zhangsan", "zhangsan", "at least 12"),
+    ("zhangsan2026", "zhangsan2026", "user name"),
+    ("zhangsan", "ZhangSan-2026-abc", "user name"),
+    ("clerk", "123456789012", "easy to guess"),
+    ("clerk", "passwordpassword", "easy to guess"),
+])
+def test_password_policy_refuses_weak_passwords(username, password, words):
+    from geo_service.auth.passwords import WeakPasswordError, check_strength
+
+    with pytest.raises(WeakPasswordError, match=words):
+        check_strength(password, username)
+
+
+def test_password_policy_accepts_a_passphrase_and_applies_to_accounts(app):
+    from geo_service.auth import users
+    from geo_service.auth.passwords import WeakPasswordError, check_strength
+
+    check_strength("界桩-field-pass-2026", "officer")
+    with app.state.engine.begin() as conn, pytest.raises(WeakPasswordError):
+        users.add_user(conn, "weakling", "password1234", "planner")
+    with app.state.engine.begin() as conn, pytest.raises(WeakPasswordError):
+        users.set_password(conn, "planner", "planner-planner")
