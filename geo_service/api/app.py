@@ -14,6 +14,7 @@ from geo_service import __version__
 from geo_service.api.routes import boundaries as boundaries_routes
 from geo_service.api.routes import care_map as care_map_routes
 from geo_service.api.routes import coverage as coverage_routes
+from geo_service.api.routes import docs as docs_routes
 from geo_service.api.routes import health, layers
 from geo_service.api.routes import ogc as ogc_routes
 from geo_service.api.routes import ogc_tiles as ogc_tiles_routes
@@ -55,6 +56,8 @@ def create_app(engine: Engine | None = None) -> FastAPI:
         description="大足区民政局的养老、殡葬、儿童服务设施、行政区划和地名图层。",
         version=__version__,
         lifespan=lifespan,
+        docs_url=None,  # /docs is served from the vendored swagger-ui-dist (routes/docs.py)
+        redoc_url=None,
     )
     app.state.engine = engine
     app.add_exception_handler(GeoServiceError, _service_error)
@@ -63,6 +66,7 @@ def create_app(engine: Engine | None = None) -> FastAPI:
     app.add_middleware(CsrfGuard, cookie_name=AuthSettings().cookie_name)  # cookie writes
     install_ops(app)  # request ids, limits, metrics, DB errors; accounts, editing, /ready
     app.include_router(health.router)
+    app.include_router(docs_routes.router)  # /docs: Swagger UI, vendored
     app.include_router(layers.router)
     app.include_router(ogc_routes.router)  # OGC API – Features: /, /collections, ...
     app.include_router(ogc_tiles_routes.router)  # OGC API – Tiles: /tiles, /tileMatrixSets

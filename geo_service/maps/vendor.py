@@ -13,7 +13,7 @@ from geo_service.errors import GeoServiceError, NotFoundError
 from geo_service.settings import REPO_ROOT
 
 # Packages the service may serve under /vendor/<package>/...; nothing else in node_modules.
-SERVED_PACKAGES: tuple[str, ...] = ("leaflet", "leaflet.markercluster")
+SERVED_PACKAGES: tuple[str, ...] = ("leaflet", "leaflet.markercluster", "swagger-ui-dist")
 
 
 class WebMapSettings(BaseSettings):
