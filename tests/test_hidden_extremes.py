@@ -13,11 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from accounts_helpers import add_users, login, writable_sample
+from accounts_helpers import add_users, login, unlimited_app, writable_sample
 from fastapi.testclient import TestClient
 from sqlalchemy import func, insert, select, text
 
-from geo_service.api.app import create_app
 from geo_service.db.models import LAYER_TABLES
 from geo_service.ogc import tiles
 from geo_service.ogc.collections import all_collections
@@ -97,9 +96,7 @@ def audit(database_factory):
     add_users(engine, "admin")
     plants = _plant(engine)
     tiles._extents.clear()
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("GEO_SERVICE_RATE_LIMIT_PER_S", "0")
-        app = create_app(engine)
+    app = unlimited_app(engine)
     with TestClient(app) as client:
         yield client, plants, login(client, "admin")
     engine.dispose()

@@ -7,11 +7,10 @@ import io
 import re
 
 import pytest
-from accounts_helpers import PASSWORD, add_users, login, writable_sample
+from accounts_helpers import PASSWORD, add_users, login, unlimited_app, writable_sample
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from geo_service.api.app import create_app
 from geo_service.api.deps import get_principal
 from geo_service.auth.config import AuthSettings
 from geo_service.ops.roles_doc import api_routes
@@ -28,9 +27,7 @@ UNWALKED = {"/auth/logout", "/coverage/suggest"}
 def app(database_factory):
     engine = writable_sample(database_factory, "security")
     add_users(engine, "admin", "planner", "boundary_officer")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("GEO_SERVICE_RATE_LIMIT_PER_S", "0")
-        app = create_app(engine)
+    app = unlimited_app(engine)
     yield app
     engine.dispose()
 

@@ -8,12 +8,10 @@ import time
 import hypothesis
 import pytest
 import schemathesis
-from accounts_helpers import add_users, login, writable_sample
+from accounts_helpers import add_users, login, unlimited_app, writable_sample
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, Phase, settings
 from schemathesis.checks import not_a_server_error, response_schema_conformance
-
-from geo_service.api.app import create_app
 
 EXAMPLES = 12  # per operation and caller: keeps the whole walk under a minute here
 # the admin's own token must survive the walk; issue 18 owns POST /coverage/suggest {}
@@ -25,9 +23,7 @@ NOT_MINE = {("POST", "/coverage/suggest")}
 def app(database_factory):
     engine = writable_sample(database_factory, "schemathesis")
     add_users(engine, "admin")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("GEO_SERVICE_RATE_LIMIT_PER_S", "0")
-        app = create_app(engine)
+    app = unlimited_app(engine)
     yield app
     engine.dispose()
 

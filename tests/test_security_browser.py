@@ -5,32 +5,20 @@ from __future__ import annotations
 
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+import test_care_map_browser as care_map
 from fastapi.testclient import TestClient
-from playwright.sync_api import Browser, sync_playwright
 
 from geo_service.access import Principal, Role
 from geo_service.api.app import create_app
 from geo_service.api.deps import get_principal
 
-SCREENSHOTS = Path(__file__).resolve().parent / "artifacts" / "screenshots"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                 "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
+browser = care_map.browser  # the headless Chromium fixture of the care-map tests
+SCREENSHOTS = care_map.SCREENSHOTS
 PAGES = ("/map", "/?f=html", "/collections/eldercare_sites/items?f=html", "/docs",
          "/boundaries/field/")
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 def test_every_page_sends_csp_and_no_framing(live_server):

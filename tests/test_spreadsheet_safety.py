@@ -8,12 +8,11 @@ import csv
 import io
 
 import pytest
-from accounts_helpers import add_users, login, writable_sample
+from accounts_helpers import add_users, login, unlimited_app, writable_sample
 from fastapi.testclient import TestClient
 from openpyxl import load_workbook
 from sqlalchemy import text
 
-from geo_service.api.app import create_app
 from geo_service.ingest.readers import read_source
 from geo_service.spreadsheets import FORMULA_STARTS, read_cell, safe_cell
 
@@ -34,9 +33,7 @@ def setup(database_factory):
                              {"n": name, "i": row_id})
         conn.execute(text("UPDATE admin_areas SET name = :n WHERE id = (SELECT min(id) FROM "
                           "admin_areas WHERE level = 'village')"), {"n": HOSTILE[0]})
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("GEO_SERVICE_RATE_LIMIT_PER_S", "0")
-        app = create_app(engine)
+    app = unlimited_app(engine)
     with TestClient(app) as client:
         yield client, login(client, "planner")
     engine.dispose()
