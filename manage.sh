@@ -74,7 +74,7 @@ install_web_map() {  # the care map's Leaflet + plugins, from web_map/package-lo
                 --no-install-recommends "${NODE_APT_PACKAGES[@]}" >/dev/null
         fi
         say "installing the web map's npm packages (web_map/node_modules)"
-        npm ci --prefix web_map --no-audit --no-fund --loglevel=error
+        npm ci --prefix web_map --no-audit --no-fund --ignore-scripts --loglevel=error
         touch "$stamp"
     fi
 }

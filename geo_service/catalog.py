@@ -45,6 +45,12 @@ class LayerSpec:
     key: str | None = None
     public: bool = True  # false: the whole layer is hidden from the anonymous view
     area_column: str | None = None  # point layer whose rows may come as a site polygon
+    source: str = ""  # the human source name rows get when a load names none
+
+    @property
+    def default_source(self) -> str:
+        """The source name shown for rows loaded without --source or a 来源 column."""
+        return self.source or f"{self.title}台账(民政局)"
 
     @property
     def has_kind(self) -> bool:
@@ -120,6 +126,7 @@ def parse_catalogue(path: Path) -> Catalogue:
             key=entry.get("key"),
             public=entry.get("public", True),
             area_column=entry.get("area_column"),
+            source=entry.get("source", ""),
         )
         layers[spec.id] = spec
     common = {k: tuple(v) for k, v in raw.get("common", {}).get("aliases", {}).items()}

@@ -160,6 +160,9 @@ def load(
     map_: Annotated[list[str], typer.Option("--map", help="column mapping 'header=field'")] = [],  # noqa: B006
     sheet: Annotated[str | None, typer.Option(help="Excel sheet name (default: first)")] = None,
     skip_bad: Annotated[bool, typer.Option(help="load good rows, report bad ones")] = False,
+    source: Annotated[str | None, typer.Option(
+        help="the data's source as the public map shows it, e.g. '区民政局养老服务科 2026年台账' "
+             "(default: the catalogue's name for the layer; never the file name)")] = None,
 ) -> None:
     """Load a file into a layer, all-or-nothing (or skipping bad rows if asked)."""
     from geo_service.ingest.loader import load_file
@@ -168,7 +171,7 @@ def load(
     with progress_bar(sys.stderr.isatty()) as progress:
         report = load_file(engine, layer, file, input_crs=crs, kind=kind,
                            mapping=_parse_mapping(map_), sheet=sheet, skip_bad=skip_bad,
-                           progress=progress)
+                           progress=progress, source=source)
     for note in report.notes:
         err.print(f"note: {note}")
     for problem in report.skipped:

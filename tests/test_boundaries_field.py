@@ -93,10 +93,10 @@ def test_field_form_saves_offline_and_syncs_once(field_db, server, tmp_path):
         page.click("#login-form button")
         expect(page.locator("#app")).to_be_visible()
         expect(page.locator("#who")).to_contain_text("officer_f")
-        page.wait_for_function("document.querySelectorAll('#line option').length > 60")
+        page.wait_for_function("() => document.querySelectorAll('#line option').length > 60")
         page.select_option("#line", str(marker.line_id))
         page.wait_for_function(
-            "document.querySelectorAll('#marker option').length > 1")
+            "() => document.querySelectorAll('#marker option').length > 1")
         page.select_option("#inspection", "new")
         page.fill("#round", "2026-汛后")
         page.fill("#officers-a", "张伟")

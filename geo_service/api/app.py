@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
@@ -15,6 +16,7 @@ from geo_service.api.routes import admin, auth, edit, health, layers, ops
 from geo_service.api.routes import boundaries as boundaries_routes
 from geo_service.api.routes import care_map as care_map_routes
 from geo_service.api.routes import coverage as coverage_routes
+from geo_service.api.routes import docs as docs_routes
 from geo_service.api.routes import ogc as ogc_routes
 from geo_service.api.routes import ogc_tiles as ogc_tiles_routes
 from geo_service.api.routes import places as places_routes
@@ -22,9 +24,14 @@ from geo_service.auth.throttle import LoginThrottle
 from geo_service.errors import GeoServiceError
 from geo_service.maps import vendor
 from geo_service.ops import logs, roles_doc
-from geo_service.ops.errors import database_error
+from geo_service.ops.errors import (
+    database_error,
+    document_error_bodies,
+    unicode_error,
+    validation_error,
+)
 from geo_service.ops.metrics import Metrics
-from geo_service.ops.middleware import RequestContext
+from geo_service.ops.middleware import CsrfGuard, RequestContext, ResponseHeaders
 from geo_service.ops.ratelimit import TokenBuckets
 from geo_service.settings import Settings
 
@@ -57,6 +64,8 @@ def create_app(engine: Engine | None = None, settings: Settings | None = None) -
         version=__version__,
         lifespan=lifespan,
         root_path=settings.server.root_path.rstrip("/"),
+        docs_url=None,  # /docs is served from the vendored swagger-ui-dist (routes/docs.py)
+        redoc_url=None,
     )
     app.state.settings = settings
     vendor.use(settings.web.node_modules)
@@ -73,12 +82,18 @@ def create_app(engine: Engine | None = None, settings: Settings | None = None) -
                                              settings.auth.login_lockout_s)
     app.add_exception_handler(GeoServiceError, _service_error)
     app.add_exception_handler(DBAPIError, database_error)  # OperationalError included
+    app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(UnicodeError, unicode_error)
+    # middleware, innermost first: page/staff headers, the CSRF guard, then request context
+    app.add_middleware(ResponseHeaders)  # staff answers private/no-store; CSP on pages
+    app.add_middleware(CsrfGuard, cookie_name=settings.auth.cookie_name)  # cookie writes
     app.add_middleware(RequestContext, max_body_bytes=limits.max_body_bytes,
                        buckets=app.state.rate_buckets, metrics=app.state.metrics,
                        verified_tokens=app.state.verified_tokens,
                        cookie_name=settings.auth.cookie_name)
     for router in (ops.router, auth.router, admin.router, edit.router,  # /ready, accounts, edits
-                   health.router, layers.router,
+                   health.router, docs_routes.router,  # /docs: Swagger UI, vendored
+                   layers.router,
                    ogc_routes.router,  # OGC API – Features: /, /collections, ...
                    ogc_tiles_routes.router,  # OGC API – Tiles: /tiles, /tileMatrixSets
                    places_routes.router,  # the gazetteer: /places/...
@@ -87,4 +102,5 @@ def create_app(engine: Engine | None = None, settings: Settings | None = None) -
                    boundaries_routes.router):  # /boundaries/... (staff: lines, 联检, disputes)
         app.include_router(router)
     roles_doc.install(app)  # every endpoint's summary states its role
+    document_error_bodies(app)  # 422: field list or message
     return app

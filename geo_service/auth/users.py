@@ -102,7 +102,7 @@ def add_user(
                     ).first():
         raise UserError(f"user {username!r} exists already")
     row = conn.execute(users.insert().values(
-        username=username, password_hash=hash_password(password), role=chosen.value,
+        username=username, password_hash=hash_password(password, username), role=chosen.value,
         full_name=full_name).returning(users.c.username)).one()
     if area is not None:
         conn.execute(officer_areas.insert().values(username=row.username, area_code=area))
@@ -172,7 +172,7 @@ def set_password(conn: Connection, username: str, password: str) -> None:
     """Replace a user's password and end their sessions."""
     user = get_user(conn, username)
     conn.execute(users.update().where(users.c.id == user.id)
-                 .values(password_hash=hash_password(password)))
+                 .values(password_hash=hash_password(password, user.username)))
     revoke_all(conn, user.id)
 
 

@@ -31,6 +31,7 @@ from geo_service.coverage.labels import (
     yes_no,
 )
 from geo_service.coverage.service import CoverageResult
+from geo_service.spreadsheets import safe_row
 
 PCT = "0.0%"
 MAX_WIDTH = 60
@@ -45,16 +46,14 @@ def display_width(text: str) -> int:
 def _sheet(wb: Workbook, title: str, headers: list[str], rows: list[list[Cell]],
            formats: dict[int, str] | None = None, wrap: set[int] | None = None) -> Worksheet:
     ws = wb.create_sheet(title)
-    ws.append(headers)
+    ws.append(safe_row(list(headers)))
     for cell in ws[1]:
         cell.font = Font(bold=True)
         cell.fill = PatternFill("solid", fgColor="E8EEF4")
     for r in rows:
-        ws.append(r)
+        ws.append(safe_row(r))
     for row in ws.iter_rows(min_row=2):
         for cell in row:
-            if cell.data_type == "f":  # text from the data that starts with "=": keep it text
-                cell.data_type = "s"
             fmt = (formats or {}).get(cell.column - 1)
             if fmt and isinstance(cell.value, int | float):
                 cell.number_format = fmt

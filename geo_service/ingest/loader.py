@@ -15,6 +15,7 @@ from shapely.prepared import prep
 from sqlalchemy import Connection, Engine, Table, select
 
 from geo_service import crs as crsmod
+from geo_service.access import looks_like_file_name
 from geo_service.catalog import LayerSpec, catalogue
 from geo_service.db.models import LAYER_TABLES, admin_areas, ingest_runs
 from geo_service.errors import InputFileError, LoadRejectedError
@@ -82,6 +83,7 @@ def prepare(
     mapping: dict[str, str] | None = None,
     sheet: str | None = None,
     progress: ProgressFn | None = None,
+    source: str | None = None,
 ) -> tuple[list[dict], list[Problem], LoadReport, str, crsmod.InputCRS]:
     """Read and validate a file; nothing is written."""
     cat = catalogue()
@@ -94,7 +96,8 @@ def prepare(
     _require_columns(table, columns, path)
     chosen = crsmod.parse_crs(input_crs or table.file_crs or None)
     ctx = load_context(conn, layer)
-    builder = RowBuilder(layer, columns, chosen, ctx, default_kind=kind, source_name=path.name)
+    builder = RowBuilder(layer, columns, chosen, ctx, default_kind=kind,
+                         source_name=_source_name(source, layer))
     report = LoadReport(layer=layer_id, file=path.name, rows_read=len(table.frame))
     report.notes.extend(ctx.notes)
     extra = builder.extra_columns(list(table.frame.columns))
@@ -121,6 +124,17 @@ def prepare(
     if layer_id == "place_names":
         _fill_pinyin(records)
     return records, problems, report, table.sha256, chosen
+
+
+def _source_name(source: str | None, layer: LayerSpec) -> str:
+    """The human source name of a load (--source, else the catalogue's), never a file name."""
+    if source is None:
+        return layer.default_source
+    text = source.strip()
+    if not text or looks_like_file_name(text):
+        raise InputFileError(f"--source {source!r}: give the data's source as people say it "
+                             "(e.g. 区民政局养老服务科 2026年台账), not a file name")
+    return text
 
 
 def _require_columns(table: SourceTable, columns: dict[str, str], path: Path) -> None:
@@ -160,12 +174,13 @@ def load_file(
     sheet: str | None = None,
     skip_bad: bool = False,
     progress: ProgressFn | None = None,
+    source: str | None = None,
 ) -> LoadReport:
     """Validate a file and upsert its rows in one transaction; bad rows reject it all."""
     with engine.begin() as conn:
         records, problems, report, sha, chosen = prepare(
             conn, layer_id, path, input_crs=input_crs, kind=kind, mapping=mapping, sheet=sheet,
-            progress=progress,
+            progress=progress, source=source,
         )
         if problems and not skip_bad:
             shown = "\n".join(f"  {p}" for p in problems[:50])

@@ -14,6 +14,7 @@ import shapely
 from shapely.geometry.base import BaseGeometry
 
 from geo_service.errors import InputFileError
+from geo_service.spreadsheets import read_cell
 
 VECTOR_SUFFIXES = {".geojson", ".json", ".gpkg", ".shp", ".zip", ".fgb"}
 TABLE_SUFFIXES = {".csv", ".txt", ".xlsx", ".xlsm"}
@@ -61,7 +62,8 @@ def read_source(path: Path, sheet: str | None = None) -> SourceTable:
 
 
 def _read_table(path: Path, sheet: str | None) -> pd.DataFrame:
-    """CSV (UTF-8 or GB18030) or an Excel sheet, all cells as stripped strings."""
+    """CSV (UTF-8 or GB18030) or an Excel sheet, all cells as stripped strings (the
+    apostrophe our exports put before formula-like text is taken off)."""
     if path.suffix.lower() in {".xlsx", ".xlsm"}:
         try:
             frame = pd.read_excel(path, sheet_name=sheet or 0, dtype=str, keep_default_na=False)
@@ -85,7 +87,7 @@ def _read_table(path: Path, sheet: str | None) -> pd.DataFrame:
         if frame is None:
             raise InputFileError(f"{path.name}: text is neither UTF-8 nor GB18030")
     frame.columns = [str(c).strip() for c in frame.columns]
-    return frame.map(lambda v: str(v).strip() if v is not None else "")
+    return frame.map(lambda v: read_cell(str(v).strip()) if v is not None else "")
 
 
 def _vector_target(path: Path) -> str:

@@ -15,7 +15,7 @@ from sqlalchemy import Connection, Select, func, literal, select, union_all
 from sqlalchemy.sql.elements import ColumnElement
 
 from geo_service import crs as crs_mod
-from geo_service.access import ANONYMOUS, hidden_fields, row_filter
+from geo_service.access import ANONYMOUS, hidden_fields, public_source, row_filter
 from geo_service.catalog import catalogue
 from geo_service.crs import STORAGE_SRID
 from geo_service.db.models import LAYER_TABLES, admin_areas, place_names
@@ -233,9 +233,10 @@ def attribution(conn: Connection) -> dict:
         query = select(table.c.source, func.count().filter(
             table.c.geometry_accuracy == "illustrative")).group_by(table.c.source)
         public = _public(table)
+        spec = catalogue().layer(layer)
         for source, count in conn.execute(query if public is None else query.where(public)):
             illustrative += count
-            for part in str(source).split("; "):
+            for part in public_source(source, spec).split("; "):
                 if part and part not in sources:
                     sources.append(part)
     text = "数据来源：" + "；".join(sources) + "。" + LIBRARY_CREDITS + "。"

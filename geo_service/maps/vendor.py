@@ -14,7 +14,7 @@ from geo_service.errors import GeoServiceError, NotFoundError
 from geo_service.resources import package_path
 
 # Packages the service may serve under /vendor/<package>/...; nothing else in node_modules.
-SERVED_PACKAGES: tuple[str, ...] = ("leaflet", "leaflet.markercluster")
+SERVED_PACKAGES: tuple[str, ...] = ("leaflet", "leaflet.markercluster", "swagger-ui-dist")
 _node_modules: list[Path] = [package_path("web_map", "node_modules")]  # the checkout's
 
 
