@@ -165,16 +165,16 @@ def test_rows_without_id_get_a_stable_key(district_loaded, tmp_path):
 
 
 BAD_CASES = [
-    ("名称", "", "the name (名称) is empty"),
-    ("类型", "养老院", "unknown kind '养老院'"),
-    ("床位数", "十二", "床位数: '十二' is not a number"),
-    ("床位数", "约50", "床位数: '约50' is not a number: write the number alone, e.g. 50"),
-    ("床位数", "-3", "out of range"),
-    ("护理型床位数", "500", "nursing_beds (500) is larger than beds"),
-    ("是否公开", "也许", "'也许' is not yes/no"),
-    ("经度", "", "经度 (longitude) is empty"),
-    ("经度", "abc", "are not both numbers"),
-    ("经度", "121.47", "outside the district"),
+    ("名称", "", "名称为空"),
+    ("类型", "养老院", "未知的类型「养老院」"),
+    ("床位数", "十二", "「十二」不是数字"),
+    ("床位数", "约50", "「约50」不是数字：只写数字，例如 50"),
+    ("床位数", "-3", "超出范围"),
+    ("护理型床位数", "500", "护理型床位数（500）大于床位数（14）"),
+    ("是否公开", "也许", "「也许」不是 是/否"),
+    ("经度", "", "经度为空"),
+    ("经度", "abc", "不都是数字"),
+    ("经度", "121.47", "在本区以外"),
 ]
 
 
@@ -190,9 +190,10 @@ def test_one_bad_row_loads_nothing_and_names_the_row(district_loaded, tmp_path, 
     assert count(district_loaded) == 0
     problems = caught.value.problems
     assert len(problems) == 1
-    assert problems[0].row == "row 6"  # spreadsheet row: header is row 1, 5th data row is 6
+    assert problems[0].row == "第 6 行"  # spreadsheet row: header is row 1, 5th data row is 6
+    assert problems[0].column == column  # the column as the file names it
     assert message in problems[0].message
-    assert "row 6" in str(caught.value) and "nothing was loaded" in str(caught.value)
+    assert "第 6 行" in str(caught.value) and "什么也没有导入" in str(caught.value)
 
 
 def test_swapped_lat_lon_is_named(district_loaded, tmp_path):
@@ -202,7 +203,7 @@ def test_swapped_lat_lon_is_named(district_loaded, tmp_path):
     frame.to_csv(path, index=False)
     with pytest.raises(LoadRejectedError) as caught:
         load_file(district_loaded, "eldercare_sites", path)
-    assert "row 3" in str(caught.value) and "swapped" in str(caught.value)
+    assert "第 3 行" in str(caught.value) and "写反了" in str(caught.value)
 
 
 def test_skip_bad_loads_the_rest_and_reports(district_loaded, tmp_path):
@@ -211,7 +212,7 @@ def test_skip_bad_loads_the_rest_and_reports(district_loaded, tmp_path):
     path = tmp_path / "some_bad.csv"
     frame.to_csv(path, index=False)
     report = load_file(district_loaded, "eldercare_sites", path, skip_bad=True)
-    assert report.inserted == 4 and [p.row for p in report.skipped] == ["row 2"]
+    assert report.inserted == 4 and [p.row for p in report.skipped] == ["第 2 行"]
     assert count(district_loaded) == 4
 
 
@@ -220,7 +221,7 @@ def test_duplicate_ids_in_one_file_are_rejected(district_loaded, tmp_path):
     frame.loc[2, "编号"] = frame.loc[0, "编号"]
     path = tmp_path / "dup.csv"
     frame.to_csv(path, index=False)
-    with pytest.raises(LoadRejectedError, match=r"row 4: duplicate key 'T-000': same as row 2"):
+    with pytest.raises(LoadRejectedError, match=r"第 4 行，列「编号」：编号「T-000」与第 2 行重复"):
         load_file(district_loaded, "eldercare_sites", path)
 
 
@@ -244,19 +245,19 @@ def test_invalid_polygon_is_rejected_with_reason(district_loaded, tmp_path):
                            crs="EPSG:4490")
     path = tmp_path / "bad_place.geojson"
     gdf.to_file(path, driver="GeoJSON")
-    with pytest.raises(LoadRejectedError, match=r"feature 1.*invalid geometry: Self-intersection"):
+    with pytest.raises(LoadRejectedError, match=r"第 1 个要素.*几何无效：Self-intersection"):
         load_file(district_loaded, "place_names", path)
 
 
 def test_unreadable_files_give_clear_errors(empty_layers, tmp_path):
-    with pytest.raises(InputFileError, match=r"x\.doc: no such file"):
+    with pytest.raises(InputFileError, match=r"x\.doc：文件不存在"):
         load_file(empty_layers, "eldercare_sites", tmp_path / "x.doc")
     (tmp_path / "x.doc").write_text("hello")
-    with pytest.raises(InputFileError, match=r"unsupported file type \.doc"):
+    with pytest.raises(InputFileError, match=r"不支持的文件类型 \.doc"):
         load_file(empty_layers, "eldercare_sites", tmp_path / "x.doc")
     broken = tmp_path / "broken.zip"
     broken.write_bytes(b"not a zip")
-    with pytest.raises(InputFileError, match="not a valid zip"):
+    with pytest.raises(InputFileError, match="不是有效的 zip"):
         load_file(empty_layers, "eldercare_sites", broken)
 
 
@@ -269,7 +270,7 @@ def test_cli_load_reports_the_row_on_stderr(district_loaded, cli_env, tmp_path):
     result = subprocess.run([*geo, "load", "eldercare_sites", str(path)], env=cli_env,
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 1
-    assert "row 4" in result.stderr and "unknown kind '养老院'" in result.stderr
+    assert "第 4 行，列「类型」" in result.stderr and "未知的类型「养老院」" in result.stderr
     assert "Traceback" not in result.stderr
     assert count(district_loaded) == 0
     frame.loc[2, "类型"] = "社区养老服务站"
@@ -277,7 +278,7 @@ def test_cli_load_reports_the_row_on_stderr(district_loaded, cli_env, tmp_path):
     result = subprocess.run([*geo, "load", "eldercare_sites", str(path)], env=cli_env,
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
-    assert "3 inserted" in result.stdout
+    assert "新增 3" in result.stdout
     assert count(district_loaded) == 3
 
 
@@ -304,7 +305,7 @@ def test_survey_site_polygons_of_funeral_sites_keep_area_and_point(district_load
     again = load_file(district_loaded, "funeral_sites", path)
     assert (again.inserted, again.updated, again.unchanged) == (0, 0, 2)
     gdf.to_file(tmp_path / "as_eldercare.gpkg", driver="GPKG")  # other point layers: no polygons
-    with pytest.raises(LoadRejectedError, match=r"feature 1.*expected a point, got a Polygon"):
+    with pytest.raises(LoadRejectedError, match=r"第 1 个要素.*本图层要点，文件里是 Polygon"):
         load_file(district_loaded, "eldercare_sites", tmp_path / "as_eldercare.gpkg",
                   kind="养老机构")
 
@@ -317,14 +318,14 @@ def test_missing_name_or_coordinate_columns_is_one_clear_error(district_loaded, 
     with pytest.raises(InputFileError) as caught:
         load_file(district_loaded, "eldercare_sites", path)
     message = str(caught.value)
-    assert "no 名称 (name) and no 经度/纬度" in message and "X坐标, Y坐标" in message
+    assert "没有名称列，也没有经度/纬度" in message and "X坐标、Y坐标" in message
     assert "站点全称" in message and "--map" in message
-    assert "row " not in message  # one message for the file, not one per row
+    assert "行：" not in message  # one message for the file, not one per row
     report = load_file(district_loaded, "eldercare_sites", path,
                        mapping={"站点全称": "name", "X坐标": "lon", "Y坐标": "lat"})
     assert report.inserted == 3
 
 
 def test_unknown_kind_option_is_rejected_before_reading(empty_layers, tmp_path):
-    with pytest.raises(InputFileError, match=r"--kind '养老院' is not a kind of eldercare_sites"):
+    with pytest.raises(InputFileError, match=r"--kind「养老院」不是 eldercare_sites 的类型"):
         load_file(empty_layers, "eldercare_sites", tmp_path / "never_read.csv", kind="养老院")
