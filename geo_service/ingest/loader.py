@@ -462,7 +462,8 @@ def _timeout(path: Path) -> LoadTimeoutError:
     """The message for a load cut off by the statement timeout."""
     limit = database_settings().statement_timeout_ms / 1000
     return LoadTimeoutError(
-        f"{path.name}：数据库语句超时（超过 {limit:g} 秒），导入已整体撤回，什么也没有写入。"
+        f"{path.name}：数据库语句超时（statement_timeout，默认 {limit:g} 秒），导入已整体撤回，"
+        "什么也没有写入。"
         "可以：稍后（数据库不忙时）再试；把文件分成几份导入；或调大"
         " GEO_SERVICE_STATEMENT_TIMEOUT_MS（毫秒）后再试")
 

@@ -29,6 +29,9 @@ HEADER_SCAN_ROWS = 20
 _TOTAL_WORDS = ("合计", "总计", "小计", "共计", "累计")
 _UNIT_BRACKETS = re.compile(r"[(\[【〔][^()\[\]【】〔〕]*[)\]】〕]")
 HeaderScore = Callable[[str], bool]
+_KML_NAMES = {"name": "名称", "description": "描述"}
+_KML_STYLE = {"timestamp", "begin", "end", "altitudemode", "tessellate", "extrude", "visibility",
+              "draworder", "icon", "snippet"}
 
 
 @dataclass
@@ -352,8 +355,9 @@ def _read_vector(path: Path, sha: str, layer: str | None) -> SourceTable:
                        else shapely.force_2d(g) for g in table.geometry]
         frame = pd.DataFrame(table.drop(columns=table.geometry.name))
         if is_kml:
-            frame = frame.rename(columns={"Name": "名称", "Description": "描述"})
-            frame = frame[[c for c in frame.columns if frame[c].notna().any()]]
+            frame = frame.rename(columns=lambda c: _KML_NAMES.get(str(c).lower(), c))
+            frame = frame[[c for c in frame.columns
+                           if str(c).lower() not in _KML_STYLE and frame[c].notna().any()]]
             if len(chosen) > 1:
                 frame["文件夹"] = name
         frames.append(frame)

@@ -239,6 +239,13 @@ def _convert(spec: FieldSpec, text: str) -> object:
     if spec.type == "bool":
         return parse_yes_no(text)
     if spec.type == "text[]":
+        if text.startswith("["):  # a JSON array, as GeoJSON and GeoPackage carry lists
+            try:
+                items = json.loads(text)
+            except json.JSONDecodeError:
+                items = None
+            if isinstance(items, list):
+                return [str(item).strip() for item in items if str(item).strip()]
         return [part for part in _LIST_SPLIT.split(text) if part]
     if spec.type == "json":
         return _json_list(text)
@@ -469,7 +476,10 @@ class RowBuilder:
     def _title(self, field_name: str) -> str:
         """The field's header as in the file, else its catalogue title."""
         spec = self.layer.field(field_name)
-        return self.columns.get(field_name) or (spec.title if spec else field_name)
+        header = self.columns.get(field_name)
+        if header and header != field_name:
+            return header
+        return spec.title if spec else field_name
 
     def _lon_lat_text(self, row: dict[str, str]) -> tuple[str, str, str]:
         """(x text, y text, field to blame) from 经度/纬度 or a single 坐标 column."""
