@@ -563,7 +563,8 @@ def test_dry_run_writes_nothing_and_shows_field_diffs(district_loaded, tmp_path)
     mark = fingerprint(district_loaded)
     frame.loc[0, "床位数"] = "120"
     frame.loc[0, "地址"] = "龙水镇新址"
-    frame.loc[3] = ["F-NEW", "新养老院", "养老机构", "50", "10", "1", "", "", "", *map(str, points[0]),
+    frame.loc[3] = ["F-NEW", "新养老院", "养老机构", "50", "10", "1", "", "", "",
+                    *map(str, points[0]),
                     "illustrative", "民政局名录"]
     frame.loc[3, ["经度", "纬度"]] = [f"{points[0][0] + 0.001:.9f}", f"{points[0][1]:.9f}"]
     frame.to_csv(path, index=False)
@@ -574,7 +575,8 @@ def test_dry_run_writes_nothing_and_shows_field_diffs(district_loaded, tmp_path)
     assert fingerprint(district_loaded) == mark
     from geo_service.ingest.cli_report import change_lines
 
-    assert change_lines(report) == ["更新 F-000「完整养老院0」：床位数：80 → 120；地址：龙水镇0号 → 龙水镇新址"]
+    assert change_lines(report) == [
+        "更新 F-000「完整养老院0」：床位数：80 → 120；地址：龙水镇0号 → 龙水镇新址"]
 
 
 def test_every_load_keeps_versions_and_undo_restores(district_loaded, tmp_path):
@@ -787,7 +789,7 @@ def test_near_duplicates_need_permission(district_loaded, tmp_path):
     assert preview.updated == 1 and preview.inserted == 0  # same normalised key: an update
     again["编号"] = ["NEW-1"]
     again.to_csv(path, index=False)
-    with pytest.raises(LoadRejectedError, match="疑似重复.*--allow-near-duplicates"):
+    with pytest.raises(LoadRejectedError, match=r"疑似重复.*--allow-near-duplicates"):
         load_file(district_loaded, "eldercare_sites", path)
     assert count(district_loaded) == 3
     report = load_file(district_loaded, "eldercare_sites", path,
@@ -852,7 +854,7 @@ def test_statement_timeout_is_reported_as_a_timeout(district_loaded, db_url, tmp
     try:
         with district_loaded.connect() as holder:
             holder.execute(text("LOCK TABLE eldercare_sites IN ACCESS EXCLUSIVE MODE"))
-            with pytest.raises(LoadTimeoutError, match="语句超时.*GEO_SERVICE_STATEMENT_TIMEOUT_MS"):
+            with pytest.raises(LoadTimeoutError, match=r"语句超时.*STATEMENT_TIMEOUT_MS"):
                 load_file(impatient, "eldercare_sites", path)
             holder.rollback()
     finally:

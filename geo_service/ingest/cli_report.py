@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from rich.console import Console
+from shapely.geometry.base import BaseGeometry
 from sqlalchemy import Engine
 
 from geo_service.errors import GeoServiceError
@@ -38,9 +39,9 @@ def _show(value: object) -> str:
     """A stored or new value as a short text."""
     if value is None or value == "" or value == []:
         return "（空）"
-    if hasattr(value, "geom_type"):
-        return f"{value.geom_type}({value.representative_point().x:.6f}, " \
-               f"{value.representative_point().y:.6f})"
+    if isinstance(value, BaseGeometry):
+        point = value.representative_point()
+        return f"{value.geom_type}({point.x:.6f}, {point.y:.6f})"
     if isinstance(value, list):
         return "、".join(map(str, value))
     if isinstance(value, bool):

@@ -1,4 +1,4 @@
-"""Near-duplicate facilities: same kind and the same name once normalised, or same name within 50 m."""
+"""Near-duplicate facilities: same kind and normalised name, or the same name within 50 m."""
 
 from __future__ import annotations
 

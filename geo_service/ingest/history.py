@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
+import psycopg
 from psycopg import sql
 from sqlalchemy import Connection, Table, select, text
 
@@ -13,6 +15,11 @@ from geo_service.errors import ConflictError, NotFoundError
 
 _GEOMETRY_COLUMNS = ("geom", "rep_point", "site_area")
 _NOT_RESTORED = {"id", "created_at", "updated_at"}
+
+
+def raw_connection(conn: Connection) -> psycopg.Connection:
+    """The psycopg connection under a SQLAlchemy one (for COPY and composed SQL)."""
+    return cast(psycopg.Connection, conn.connection.dbapi_connection)
 
 
 def _feature_json(table: Table, alias: str) -> sql.Composable:
@@ -32,7 +39,7 @@ def _feature_json(table: Table, alias: str) -> sql.Composable:
     ).format(a=sql.Identifier(alias), p=props)
 
 
-def keep_versions(cursor, layer_id: str, ids: list[int], changed_by: str,
+def keep_versions(cursor: psycopg.Cursor, layer_id: str, ids: list[int], changed_by: str,
                   run_id: int | None) -> int:
     """Store the current state of rows `ids` as their next version; returns how many."""
     if not ids:
@@ -64,7 +71,7 @@ class UndoReport:
 
 
 def undo_run(conn: Connection, run_id: int, who: str) -> UndoReport:
-    """Restore the versions a load replaced and remove what it inserted (refused if changed since)."""
+    """Restore what a load replaced, remove what it inserted (refused if changed since)."""
     run = conn.execute(select(ingest_runs).where(ingest_runs.c.id == run_id)
                        .with_for_update()).first()
     if run is None:
@@ -74,8 +81,7 @@ def undo_run(conn: Connection, run_id: int, who: str) -> UndoReport:
                             f"{run.undone_by} 撤销过")
     layer_id = run.layer
     table = LAYER_TABLES[layer_id]
-    raw = conn.connection.dbapi_connection
-    with raw.cursor() as cursor:
+    with raw_connection(conn).cursor() as cursor:
         cursor.execute("SELECT DISTINCT feature_id FROM feature_versions "
                        "WHERE ingest_run_id = %s", (run_id,))
         restored = [r[0] for r in cursor.fetchall()]
@@ -114,11 +120,12 @@ def undo_run(conn: Connection, run_id: int, who: str) -> UndoReport:
     return UndoReport(run_id, layer_id, len(restored), len(inserted))
 
 
-def _restore(cursor, table: Table, run_id: int) -> None:
+def _restore(cursor: psycopg.Cursor, table: Table, run_id: int) -> None:
     """Set each row back to the version the run kept (every column but id and timestamps)."""
     columns = [c.name for c in table.c if c.name not in _NOT_RESTORED]
     sets = []
     for name in columns:
+        value: sql.Composable
         if name == "geom":
             value = sql.SQL("ST_SetSRID(ST_GeomFromGeoJSON(v.data->'geometry'), 4490)")
         elif name in _GEOMETRY_COLUMNS:

@@ -27,7 +27,7 @@ from geo_service.catalog import LayerSpec, catalogue
 from geo_service.db.models import LAYER_TABLES, admin_areas, ingest_runs
 from geo_service.errors import GeoServiceError, InputFileError, LoadRejectedError
 from geo_service.ingest.duplicates import Site, near_duplicates
-from geo_service.ingest.history import keep_versions
+from geo_service.ingest.history import keep_versions, raw_connection
 from geo_service.ingest.readers import SourceTable, read_source
 from geo_service.ingest.rows import (
     DERIVED,
@@ -184,7 +184,7 @@ def prepare(conn: Connection, layer_id: str, path: Path, options: LoadOptions,
     problems: list[Problem] = []
     seen: dict[str, str] = {}
     total = len(table.frame)
-    rows = table.frame.to_dict("records")
+    rows: list[dict[str, str]] = table.frame.to_dict("records")  # type: ignore[assignment]
     built = builder.build_many(rows, table.labels, table.geometries, extra)
     for index, (record, row_problems) in enumerate(built):
         label = table.labels[index]
@@ -267,9 +267,7 @@ def _stored_rows(conn: Connection, table: Table, keys: list[str], columns: list[
 
 def _same(old: object, new: object) -> bool:
     """Whether a stored value equals a new one (geometries to 0.1 mm, decimals as floats)."""
-    if isinstance(old, BaseGeometry) or isinstance(new, BaseGeometry):
-        if old is None or new is None:
-            return old is new
+    if isinstance(old, BaseGeometry) and isinstance(new, BaseGeometry):
         return bool(old.geom_type == new.geom_type
                     and old.equals_exact(new, _GEOMETRY_TOLERANCE))
     if isinstance(old, Decimal):
@@ -369,7 +367,7 @@ def _copy_value(column: str, value: object) -> object:
     """A record value in the form COPY takes: geometry as EWKB hex, JSON wrapped."""
     if value is None:
         return None
-    if column in _GEOMETRY_COLUMNS:
+    if column in _GEOMETRY_COLUMNS and isinstance(value, BaseGeometry):
         return shapely.to_wkb(shapely.set_srid(value, crsmod.STORAGE_SRID), hex=True,
                               include_srid=True)
     if isinstance(value, dict) or (column in _JSON_COLUMNS and isinstance(value, list)):
@@ -377,7 +375,7 @@ def _copy_value(column: str, value: object) -> object:
     return value
 
 
-def _stage(cursor, table: Table, name: str, columns: list[str], rows: list[dict],
+def _stage(cursor: psycopg.Cursor, table: Table, name: str, columns: list[str], rows: list[dict],
            progress: ProgressFn | None) -> sql.Identifier:
     """A temporary copy of `table`'s columns filled with `rows` through COPY."""
     stage = sql.Identifier(name)
@@ -397,9 +395,8 @@ def _stage(cursor, table: Table, name: str, columns: list[str], rows: list[dict]
 def write_plan(conn: Connection, table: Table, plan: Plan, run_id: int, who: str,
                progress: ProgressFn | None = None) -> list[int]:
     """Keep previous versions, then insert, update and retire in this transaction → new ids."""
-    raw = conn.connection.dbapi_connection
     inserted: list[int] = []
-    with raw.cursor() as cursor:
+    with raw_connection(conn).cursor() as cursor:
         changed_ids = [row_id for row_id, _, _ in plan.updates] + plan.retire_ids
         keep_versions(cursor, table.name, changed_ids, who, run_id)
         if plan.inserts:

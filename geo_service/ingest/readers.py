@@ -270,9 +270,9 @@ def _shapefile_parts(path: Path) -> tuple[bytes | None, bool]:
         if not shp:
             return None, False
         stem = shp[0][:-4].lower()
-        dbf = next((n for n in names if n.lower() == stem + ".dbf"), None)
-        cpg = any(n.lower() == stem + ".cpg" for n in names)
-        return (archive.read(dbf) if dbf else None), cpg
+        member = next((n for n in names if n.lower() == stem + ".dbf"), None)
+        has_cpg = any(n.lower() == stem + ".cpg" for n in names)
+        return (archive.read(member) if member else None), has_cpg
 
 
 def dbf_text_encoding(dbf: bytes) -> str | None:
@@ -305,7 +305,7 @@ def dbf_text_encoding(dbf: bytes) -> str | None:
 
 def _vector_layers(path: Path, target: str, layer: str | None) -> list[str | None]:
     """The layers to read: the chosen one, every KML folder, or the only one."""
-    import pyogrio
+    import pyogrio  # type: ignore[import-untyped]
 
     try:
         found = [str(name) for name, _ in pyogrio.list_layers(target)]
@@ -326,7 +326,7 @@ def _vector_layers(path: Path, target: str, layer: str | None) -> list[str | Non
 
 def _read_vector(path: Path, sha: str, layer: str | None) -> SourceTable:
     """A GDAL-readable vector file via pyogrio (KML folders become a 文件夹 column)."""
-    import pyogrio
+    import pyogrio  # type: ignore[import-untyped]
 
     target = _vector_target(path)
     notes: list[str] = []

@@ -73,7 +73,7 @@ class Prepared:
 
 
 def layer_aliases(layer: LayerSpec, cat: Catalogue) -> dict[str, tuple[str, ...]]:
-    """Every header a field answers to: its name, its Chinese title (as downloads write it), aliases."""
+    """Every header a field answers to: name, Chinese title (as downloads write it), aliases."""
     aliases: dict[str, tuple[str, ...]] = {
         name: (name, *names) for name, names in cat.common_aliases.items()}
     aliases.update({f.name: (f.name, f.title, *f.aliases) for f in layer.fields})
@@ -109,9 +109,9 @@ def map_columns(
         if field_name in result:
             continue
         for alias in names:
-            header = by_norm.get(normalise_header(alias))
-            if header is not None and header not in result.values():
-                result[field_name] = header
+            found = by_norm.get(normalise_header(alias))
+            if found is not None and found not in result.values():
+                result[field_name] = found
                 break
     if layer.key and layer.key in result and "external_id" not in result:
         result["external_id"] = result[layer.key]
@@ -214,7 +214,7 @@ def _convert(spec: FieldSpec, text: str) -> object:
                 raise ValueError(f"「{text}」不是 12 位统计用区划代码")
             value = digits
         if spec.choices:
-            value = spec.choice_aliases.get(text, text)
+            value = spec.choice_aliases.get(text) or text
             if value not in spec.choices:
                 raise ValueError(f"「{text}」不是以下之一：{'、'.join(spec.choices)}")
         return value
@@ -304,7 +304,8 @@ def _geometry_problem(geom: BaseGeometry, layer: LayerSpec, ctx: Context) -> str
     if not np.isfinite(coords).all():
         return "几何里有 NaN 或无穷大的坐标（坐标系不对？）"
     if kind == "Point":
-        return _point_problem(float(geom.x), float(geom.y), ctx)
+        x, y = shapely.get_coordinates(geom)[0]
+        return _point_problem(float(x), float(y), ctx)
     if not geom.is_valid:
         return f"几何无效：{shapely.is_valid_reason(geom)}"
     outside = ctx.district_zone is not None and not ctx.district_zone.intersects(geom)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections import defaultdict
 from pathlib import Path
+from typing import Any
 
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Alignment, Font, PatternFill
+from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.datavalidation import DataValidation
 
 from geo_service.catalog import catalogue
@@ -19,7 +21,7 @@ _HEADER_FONT = Font(bold=True)
 _ERROR_FILL = PatternFill("solid", fgColor="FFF2CC")
 
 
-def _text_cell(sheet, value: object, **style) -> WriteOnlyCell:
+def _text_cell(sheet: Any, value: Any, **style: Any) -> Any:
     """A cell that is always plain text or a number, never a formula."""
     cell = WriteOnlyCell(sheet, value=value)
     if isinstance(value, str):
@@ -87,7 +89,8 @@ def template_columns(layer_id: str) -> list[tuple[str, str]]:
             how += "（内部字段，不对公众公开）"
         columns.append((spec.aliases[0] if spec.aliases else spec.title, how))
     if layer.geometry == "Point":
-        columns += [(first["lon"], "CGCS2000 经度（度），如 105.7212；可写 105°43'16\"、东经105.72"),
+        columns += [(first["lon"],
+                     "CGCS2000 经度（度），如 105.7212；可写 105°43'16\"、东经105.72"),
                     (first["lat"], "CGCS2000 纬度（度），如 29.7075")]
     else:
         columns.append((first["wkt"], "WKT 几何（CGCS2000 经纬度）"))
@@ -106,7 +109,7 @@ def write_template(layer_id: str, out: Path | None = None) -> Path:
     path = out or Path(f"{layer.title}导入模板.xlsx")
     columns = template_columns(layer_id)
     book = Workbook()
-    sheet = book.active
+    sheet: Any = book.active
     sheet.title = layer.title[:31]
     for index, (header, _) in enumerate(columns, start=1):
         cell = sheet.cell(row=1, column=index, value=header)
@@ -128,12 +131,12 @@ def write_template(layer_id: str, out: Path | None = None) -> Path:
         lists.cell(row=1, column=list_index, value=header)
         for row, value in enumerate(values, start=2):
             lists.cell(row=row, column=list_index, value=value)
-        letter = lists.cell(row=1, column=list_index).column_letter
+        letter = get_column_letter(list_index)
         check = DataValidation(type="list", allow_blank=True,
                                formula1=f"=选项!${letter}$2:${letter}${len(values) + 1}",
                                error=f"请从列表中选择{header}", errorTitle="不在列表中",
                                showErrorMessage=True)
-        target = sheet.cell(row=1, column=headers.index(header) + 1).column_letter
+        target = get_column_letter(headers.index(header) + 1)
         check.add(f"{target}2:{target}5000")
         sheet.add_data_validation(check)
     guide = book.create_sheet("填写说明")
