@@ -860,3 +860,119 @@ def test_statement_timeout_is_reported_as_a_timeout(district_loaded, db_url, tmp
     finally:
         impatient.dispose()
     assert count(district_loaded) == 0
+
+
+# -- the web upload page (data_editor) ----------------------------------------------------
+
+UPLOADER = "upload_editor"
+
+
+def _uploader(engine: Engine) -> None:
+    """A data_editor account for the upload tests (once per database)."""
+    from accounts_helpers import PASSWORD
+
+    from geo_service.auth import users
+
+    with engine.begin() as conn:
+        if conn.execute(text("SELECT 1 FROM users WHERE username = :u"),
+                        {"u": UPLOADER}).first() is None:
+            users.add_user(conn, UPLOADER, PASSWORD, "data_editor")
+
+
+def test_upload_endpoint_previews_writes_nothing_then_confirms(district_loaded, tmp_path,
+                                                               monkeypatch):
+    from accounts_helpers import login
+    from openpyxl import load_workbook
+
+    from geo_service.settings import data_settings
+
+    monkeypatch.setattr(data_settings(), "media_dir", tmp_path / "media")
+    monkeypatch.setenv("GEO_SERVICE_RATE_LIMIT_PER_S", "0")
+    _uploader(district_loaded)
+    frame = eldercare_frame(inside_points(district_loaded, 3))
+    frame.loc[1, "床位数"] = "很多"
+    path = tmp_path / "站点.csv"
+    frame.to_csv(path, index=False)
+    with _client(district_loaded) as client:
+        send = {"files": {"file": ("站点.csv", path.read_bytes(), "text/csv")},
+                "data": {"layer": "eldercare_sites"}}
+        assert client.post("/uploads", **send).status_code == 401
+        headers = login(client, UPLOADER)
+        mark = fingerprint(district_loaded)
+        bad = client.post("/uploads", headers=headers, **send)
+        assert bad.status_code == 200, bad.text
+        body = bad.json()
+        assert body["can_confirm"] is False and body["counts"]["inserted"] == 2
+        assert body["problems"][0]["row"] == "第 3 行" and body["problems"][0]["column"] == "床位数"
+        errors = client.get(f"/uploads/{body['errors_xlsx']}", headers=headers)
+        assert errors.status_code == 200
+        (tmp_path / "e.xlsx").write_bytes(errors.content)
+        assert load_workbook(tmp_path / "e.xlsx").active["A1"].value == "错误原因"
+        assert fingerprint(district_loaded) == mark  # the preview wrote nothing
+        frame.loc[1, "床位数"] = "12"
+        frame.to_csv(path, index=False)
+        send["files"] = {"file": ("站点.csv", path.read_bytes(), "text/csv")}
+        good = client.post("/uploads", headers=headers, **send).json()
+        assert good["can_confirm"] is True and good["errors_xlsx"] is None
+        done = client.post(f"/uploads/{good['token']}/confirm", headers=headers)
+        assert done.status_code == 200, done.text
+        assert done.json()["counts"]["inserted"] == 3 and done.json()["run_id"]
+        assert count(district_loaded) == 3
+        again = client.post(f"/uploads/{good['token']}/confirm", headers=headers)
+        assert again.status_code == 404  # an upload is loaded once
+        wrong = client.post("/uploads", headers=headers, data={"layer": "eldercare_sites"},
+                            files={"file": ("x.exe", b"MZ\x90\x00", "application/octet-stream")})
+        assert wrong.status_code == 400 and "不支持的文件类型" in wrong.json()["detail"]
+        fake = client.post("/uploads", headers=headers, data={"layer": "eldercare_sites"},
+                           files={"file": ("x.xlsx", b"not a zip", "application/octet-stream")})
+        assert fake.status_code == 400 and "不是有效的 .xlsx" in fake.json()["detail"]
+        big = client.post("/uploads", headers=headers, data={"layer": "eldercare_sites"},
+                          files={"file": ("big.csv", b"a" * (9 * 1024 * 1024), "text/csv")})
+        assert big.status_code in {400, 413}
+
+
+def test_upload_page_in_chromium(district_loaded, db_url, tmp_path):
+    from accounts_helpers import PASSWORD
+    from playwright.sync_api import sync_playwright
+    from test_care_map_browser import CHROMIUM_ARGS, SCREENSHOTS
+
+    from geo_service.devserver import running_service
+
+    _uploader(district_loaded)
+    frame = eldercare_frame(inside_points(district_loaded, 4))
+    frame.loc[2, "类型"] = "养老院"
+    frame["备注"] = "镇上报"
+    path = tmp_path / "镇街名录.csv"
+    frame.to_csv(path, index=False)
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    with running_service(db_url, log=tmp_path / "server.log",
+                         GEO_SERVICE_MEDIA_DIR=str(tmp_path / "media"),
+                         GEO_SERVICE_RATE_LIMIT_PER_S="0") as base, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1100, "height": 1300}, locale="zh-CN")
+        page.goto(base + "/uploads")
+        page.fill("input[name=username]", UPLOADER)
+        page.fill("input[name=password]", PASSWORD)
+        page.click("#login-form button")
+        page.wait_for_selector("#app:not([hidden])")
+        page.select_option("#layer", "eldercare_sites")
+        page.set_input_files("#file", str(path))
+        page.click("#preview-button")
+        page.wait_for_selector("#preview:not([hidden])")
+        assert page.is_disabled("#confirm-button")
+        assert "第 4 行" in page.inner_text("#problems")
+        assert "未知的类型「养老院」" in page.inner_text("#problems")
+        assert "备注" in page.inner_text("#notes")
+        page.screenshot(path=str(SCREENSHOTS / "upload-preview-errors.png"), full_page=True)
+        frame.loc[2, "类型"] = "老年食堂"
+        frame.to_csv(path, index=False)
+        page.set_input_files("#file", str(path))
+        page.click("#preview-button")
+        page.wait_for_function("!document.getElementById('confirm-button').disabled")
+        assert count(district_loaded) == 0
+        page.click("#confirm-button")
+        page.wait_for_selector("#result:not([hidden])")
+        assert "新增 4" in page.inner_text("#result-summary")
+        page.screenshot(path=str(SCREENSHOTS / "upload-done.png"), full_page=True)
+        browser.close()
+    assert count(district_loaded) == 4

@@ -18,6 +18,7 @@ from geo_service.api.routes import health, layers
 from geo_service.api.routes import ogc as ogc_routes
 from geo_service.api.routes import ogc_tiles as ogc_tiles_routes
 from geo_service.api.routes import places as places_routes
+from geo_service.api.routes import uploads as uploads_routes
 from geo_service.errors import GeoServiceError
 from geo_service.ops.install import install as install_ops
 
@@ -66,4 +67,5 @@ def create_app(engine: Engine | None = None) -> FastAPI:
     app.include_router(care_map_routes.router)  # /map, /vendor, /map/api (public care map)
     app.include_router(coverage_routes.router)  # /coverage, /indicators (planners)
     app.include_router(boundaries_routes.router)  # /boundaries/... (staff: lines, 联检, disputes)
+    app.include_router(uploads_routes.router)  # /uploads/ (data editors: preview and load files)
     return app

@@ -90,6 +90,7 @@ class LoadReport:
 
     layer: str
     file: str
+    title: str = ""
     rows_read: int = 0
     inserted: int = 0
     updated: int = 0
@@ -108,12 +109,12 @@ class LoadReport:
     def summary(self) -> str:
         """One line for people."""
         verb = "（预览，未写入）" if self.dry_run else ""
-        run = f"，导入编号 #{self.run_id}（撤销：geo-service load --undo {self.run_id}）" \
-            if self.run_id else ""
+        run = (f"，导入编号 #{self.run_id}（撤销：geo-service load --undo {self.run_id}）"
+               if self.run_id else "")
         return (
-            f"{self.layer} ← {self.file}{verb}：读取 {self.rows_read} 行，新增 {self.inserted}，"
-            f"更新 {self.updated}，未变 {self.unchanged}，停用 {len(self.retired)}，"
-            f"跳过 {len(self.skipped)}{run}"
+            f"{self.title or self.layer} ← {self.file}{verb}：读取 {self.rows_read} 行，"
+            f"新增 {self.inserted}，更新 {self.updated}，未变 {self.unchanged}，"
+            f"停用 {len(self.retired)}，跳过 {len(self.skipped)}{run}"
         )
 
 
@@ -173,8 +174,8 @@ def prepare(conn: Connection, layer_id: str, path: Path, options: LoadOptions,
     builder = RowBuilder(layer, columns, chosen, ctx, default_kind=options.kind,
                          source_name=options.source, partial=True,
                          northing_first=options.northing_first)
-    report = LoadReport(layer=layer_id, file=path.name, rows_read=len(table.frame),
-                        dry_run=options.dry_run)
+    report = LoadReport(layer=layer_id, file=path.name, title=layer.title,
+                        rows_read=len(table.frame), dry_run=options.dry_run)
     report.notes.extend(table.notes)
     report.notes.extend(ctx.notes)
     extra = builder.extra_columns(list(table.frame.columns))
