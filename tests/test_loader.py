@@ -660,6 +660,13 @@ def test_cli_dry_run_errors_out_and_undo(district_loaded, cli_env, tmp_path):
                           capture_output=True, text=True, timeout=120)
     assert undo.returncode == 0, undo.stderr
     assert "删除 4 条" in undo.stdout and count(district_loaded) == 0
+    again = subprocess.run([*geo, "load", "--undo", str(run_id)], env=cli_env,
+                           capture_output=True, text=True, timeout=120)
+    assert again.returncode == 1 and "已于" in again.stderr and "Traceback" not in again.stderr
+    template = tmp_path / "模板.xlsx"
+    made = subprocess.run([*geo, "template", "child_sites", str(template)], env=cli_env,
+                          capture_output=True, text=True, timeout=120)
+    assert made.returncode == 0 and load_workbook(template).sheetnames[-1] == "填写说明"
 
 
 def _kml(points: list[tuple[float, float]]) -> str:

@@ -9,7 +9,6 @@ import psycopg
 from psycopg import sql
 from sqlalchemy import Connection, Table, select, text
 
-from geo_service.catalog import catalogue
 from geo_service.db.models import LAYER_TABLES, ingest_runs
 from geo_service.errors import ConflictError, NotFoundError
 
@@ -145,10 +144,3 @@ def _restore(cursor: psycopg.Cursor, table: Table, run_id: int) -> None:
     ).format(t=sql.Identifier(table.name), sets=sql.SQL(", ").join(sets), drop=drop),
         (run_id, table.name))
 
-
-def layer_of_run(conn: Connection, run_id: int) -> str | None:
-    """The layer a run loaded (None if there is no such run)."""
-    layer = conn.execute(select(ingest_runs.c.layer).where(ingest_runs.c.id == run_id)).scalar()
-    if layer is not None:
-        catalogue().layer(layer)
-    return layer
