@@ -345,6 +345,12 @@ def full_frame(points: list[tuple[float, float]]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=FULL)
 
 
+def add_new_site(frame: pd.DataFrame, point: tuple[float, float]) -> None:
+    """Append the row of a new 养老机构 (F-NEW) at `point` to a full_frame."""
+    frame.loc[len(frame)] = ["F-NEW", "新养老院", "养老机构", "50", "10", "1", "", "", "",
+                             f"{point[0]:.9f}", f"{point[1]:.9f}", "illustrative", "民政局名录"]
+
+
 STORED = ("SELECT external_id, name, kind, beds, nursing_beds, star_rating, services, address, "
           "phone, geometry_accuracy, source, extra, ST_AsText(geom) AS wkt, updated_at "
           "FROM eldercare_sites ORDER BY external_id")
@@ -563,10 +569,7 @@ def test_dry_run_writes_nothing_and_shows_field_diffs(district_loaded, tmp_path)
     mark = fingerprint(district_loaded)
     frame.loc[0, "床位数"] = "120"
     frame.loc[0, "地址"] = "龙水镇新址"
-    frame.loc[3] = ["F-NEW", "新养老院", "养老机构", "50", "10", "1", "", "", "",
-                    *map(str, points[0]),
-                    "illustrative", "民政局名录"]
-    frame.loc[3, ["经度", "纬度"]] = [f"{points[0][0] + 0.001:.9f}", f"{points[0][1]:.9f}"]
+    add_new_site(frame, (points[0][0] + 0.001, points[0][1]))
     frame.to_csv(path, index=False)
     report = load_file(district_loaded, "eldercare_sites", path,
                        options=LoadOptions(dry_run=True))
@@ -591,8 +594,7 @@ def test_every_load_keeps_versions_and_undo_restores(district_loaded, tmp_path):
     before = stored_rows(district_loaded)
     frame.loc[0, "床位数"] = "25"
     frame.loc[1, ["经度", "纬度"]] = [f"{points[2][0]:.9f}", f"{points[2][1]:.9f}"]
-    frame.loc[3] = ["F-NEW", "新养老院", "养老机构", "50", "10", "1", "", "", "",
-                    f"{points[0][0]:.9f}", f"{points[0][1]:.9f}", "illustrative", "民政局名录"]
+    add_new_site(frame, points[0])
     frame.to_csv(path, index=False)
     report = load_file(district_loaded, "eldercare_sites", path)
     assert (report.inserted, report.updated) == (1, 2) and report.run_id
