@@ -427,6 +427,13 @@ def test_partial_file_leaves_other_fields_and_labels_unchanged(district_loaded, 
                         options=LoadOptions(clear_empty=True))
     assert cleared.updated == 1
     assert stored_rows(district_loaded)["F-002"]["phone"] is None
+    # a partial figure is checked against the stored one it must not exceed
+    nursing = full_frame(points)[["编号", "名称", "类型", "护理型床位数", "经度", "纬度"]]
+    nursing.loc[0, "护理型床位数"] = "90"  # beds stored: 80
+    nursing.to_csv(path, index=False)
+    with pytest.raises(LoadRejectedError, match=r"第 2 行，列「护理型床位数」：护理型床位数（90）"
+                                                r"大于床位数（80）（与库中原有数字合并后）"):
+        load_file(district_loaded, "eldercare_sites", path)
 
 
 def test_source_is_a_stable_name_not_the_file_name(district_loaded, tmp_path):
@@ -804,6 +811,13 @@ def test_near_duplicates_need_permission(district_loaded, tmp_path):
     report = load_file(district_loaded, "eldercare_sites", path,
                        options=LoadOptions(allow_near_duplicates=True))
     assert report.inserted == 1 and report.near_duplicates
+    twins = eldercare_frame(inside_points(district_loaded, 2))
+    twins["名称"] = ["大足区 棠香街道 老年食堂", "大足区棠香街道老年食堂"]  # an inner space
+    path = tmp_path / "twins.csv"
+    twins.to_csv(path, index=False)
+    preview = load_file(district_loaded, "eldercare_sites", path,
+                        options=LoadOptions(dry_run=True))
+    assert any(m.startswith("第 3 行") and "第 2 行" in m for m in preview.near_duplicates)
 
 
 def test_replace_scope_retires_missing_facilities_of_the_township(district_loaded, tmp_path):

@@ -32,9 +32,11 @@ from geo_service.ingest.readers import SourceTable, read_source
 from geo_service.ingest.rows import (
     DERIVED,
     EMPTY,
+    FIGURE_PAIRS,
     Context,
     Problem,
     RowBuilder,
+    figure_conflicts,
     known_header,
     map_columns,
 )
@@ -245,6 +247,7 @@ class Plan:
     updates: list[tuple[int, dict, Change]] = field(default_factory=list)
     unchanged: int = 0
     retire_ids: list[int] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)  # with the stored values merged in
 
 
 def _stored_rows(conn: Connection, table: Table, keys: list[str], columns: list[str]) -> dict:
@@ -279,11 +282,14 @@ def _same(old: object, new: object) -> bool:
 
 
 def plan_changes(conn: Connection, layer: LayerSpec, records: list[dict],
-                 options: LoadOptions, default_source: str) -> Plan:
+                 options: LoadOptions, default_source: str,
+                 headers: dict[str, str] | None = None) -> Plan:
     """Compare records with the stored rows: inserts, updates (with per-field diffs), unchanged."""
     table = LAYER_TABLES[layer.id]
     columns = sorted({k for r in records for k in r if not k.startswith("_")})
-    stored = _stored_rows(conn, table, [r["external_id"] for r in records], columns)
+    figures = {f for pair in FIGURE_PAIRS for f in pair if f in table.c}
+    stored = _stored_rows(conn, table, [r["external_id"] for r in records],
+                          sorted(set(columns) | figures))
     plan = Plan()
     for record in records:
         before = stored.get(record["external_id"])
@@ -307,6 +313,10 @@ def plan_changes(conn: Connection, layer: LayerSpec, records: list[dict],
             final[column] = new
             if not _same(old, new):
                 diff[column] = (old, new)
+        merged = {**before, **final}
+        for part, message in figure_conflicts(merged, layer, headers or {}):
+            plan.problems.append(Problem(record["_label"], message + "（与库中原有数字合并后）",
+                                         (headers or {}).get(part, part)))
         if diff:
             plan.updates.append((before["id"], final,
                                  Change(record["external_id"], record["name"], diff)))
@@ -466,6 +476,15 @@ def _timeout(path: Path) -> LoadTimeoutError:
         " GEO_SERVICE_STATEMENT_TIMEOUT_MS（毫秒）后再试")
 
 
+def _errors_workbook(opts: LoadOptions, prepared: Prepared, report: LoadReport) -> None:
+    """Write the rejected rows to --errors-out (if asked and there are any)."""
+    if report.skipped and opts.errors_out is not None:
+        from geo_service.ingest.workbooks import write_errors
+
+        write_errors(opts.errors_out, prepared.table, report.skipped)
+        report.errors_file = opts.errors_out
+
+
 def _load(conn: Connection, layer_id: str, path: Path, opts: LoadOptions,
           progress: ProgressFn | None) -> LoadReport:
     """The load inside its transaction."""
@@ -474,11 +493,7 @@ def _load(conn: Connection, layer_id: str, path: Path, opts: LoadOptions,
     layer = catalogue().layer(layer_id)
     table = LAYER_TABLES[layer_id]
     report.skipped = problems
-    if problems and opts.errors_out is not None:
-        from geo_service.ingest.workbooks import write_errors
-
-        write_errors(opts.errors_out, prepared.table, problems)
-        report.errors_file = opts.errors_out
+    _errors_workbook(opts, prepared, report)
     if problems and not opts.skip_bad and not opts.dry_run:
         shown = "\n".join(f"  {p}" for p in problems[:50])
         more = f"\n  ……另有 {len(problems) - 50} 处" if len(problems) > 50 else ""
@@ -491,7 +506,14 @@ def _load(conn: Connection, layer_id: str, path: Path, opts: LoadOptions,
             problems,
         )
     default_source = opts.source or _default_source(conn, table, path)
-    plan = plan_changes(conn, layer, records, opts, default_source)
+    plan = plan_changes(conn, layer, records, opts, default_source, prepared.columns)
+    if plan.problems:
+        report.skipped = problems = problems + plan.problems
+        _errors_workbook(opts, prepared, report)
+        if not opts.dry_run:
+            raise LoadRejectedError(
+                f"{path.name}：有 {len(plan.problems)} 处数字与库中原有数字矛盾，什么也没有导入：\n"
+                + "\n".join(f"  {p}" for p in plan.problems[:50]), plan.problems)
     inserted_keys = {r["external_id"] for r in plan.inserts}
     report.near_duplicates = _duplicate_messages(conn, layer, records, inserted_keys)
     if opts.replace_township:

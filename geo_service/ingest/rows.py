@@ -202,6 +202,31 @@ def metric_hint(x: float, y: float, chosen: crsmod.InputCRS) -> str | None:
     return None
 
 
+FIGURE_PAIRS = (("nursing_beds", "beds"), ("occupied_beds", "beds"), ("used", "capacity"),
+                ("population_60plus", "population"), ("population_0_17", "population"))
+
+
+def field_title(layer: LayerSpec, columns: dict[str, str], field_name: str) -> str:
+    """The field's header as in the file, else its catalogue title."""
+    spec = layer.field(field_name)
+    header = columns.get(field_name)
+    if header and header != field_name:
+        return header
+    return spec.title if spec else field_name
+
+
+def figure_conflicts(values: dict, layer: LayerSpec,
+                     columns: dict[str, str]) -> list[tuple[str, str]]:
+    """(field, message) for each part larger than its whole (nursing beds above beds …)."""
+    found = []
+    for part, whole in FIGURE_PAIRS:
+        a, b = values.get(part), values.get(whole)
+        if isinstance(a, int) and isinstance(b, int) and a > b:
+            found.append((part, f"{field_title(layer, columns, part)}（{a}）大于"
+                                f"{field_title(layer, columns, whole)}（{b}）"))
+    return found
+
+
 def _convert(spec: FieldSpec, text: str) -> object:
     """A cell converted to the field's type; ValueError with a readable reason."""
     if spec.type in {"text", "code"}:
@@ -465,22 +490,8 @@ class RowBuilder:
 
     def _cross_checks(self, record: dict, bad: Callable) -> None:
         """Figures that must agree with each other."""
-        pairs = [("nursing_beds", "beds"), ("occupied_beds", "beds"), ("used", "capacity"),
-                 ("population_60plus", "population"), ("population_0_17", "population")]
-        for part, whole in pairs:
-            a, b = record.get(part), record.get(whole)
-            if isinstance(a, int) and isinstance(b, int) and a > b:
-                part_title = self._title(part)
-                whole_title = self._title(whole)
-                bad(f"{part_title}（{a}）大于{whole_title}（{b}）", part)
-
-    def _title(self, field_name: str) -> str:
-        """The field's header as in the file, else its catalogue title."""
-        spec = self.layer.field(field_name)
-        header = self.columns.get(field_name)
-        if header and header != field_name:
-            return header
-        return spec.title if spec else field_name
+        for part, message in figure_conflicts(record, self.layer, self.columns):
+            bad(message, part)
 
     def _lon_lat_text(self, row: dict[str, str]) -> tuple[str, str, str]:
         """(x text, y text, field to blame) from 经度/纬度 or a single 坐标 column."""
