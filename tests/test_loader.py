@@ -586,7 +586,7 @@ def test_dry_run_writes_nothing_and_shows_field_diffs(district_loaded, tmp_path)
     from geo_service.ingest.cli_report import change_lines
 
     assert change_lines(report) == [
-        "更新 F-000「完整养老院0」：床位数：80 → 120；地址：龙水镇0号 → 龙水镇新址"]
+        "更新「完整养老院0」（编号 F-000）：床位数：80 → 120；地址：龙水镇0号 → 龙水镇新址"]
 
 
 def test_every_load_keeps_versions_and_undo_restores(district_loaded, tmp_path):
@@ -811,6 +811,7 @@ def test_near_duplicates_need_permission(district_loaded, tmp_path):
     report = load_file(district_loaded, "eldercare_sites", path,
                        options=LoadOptions(allow_near_duplicates=True))
     assert report.inserted == 1 and report.near_duplicates
+    assert "auto:" not in " ".join(report.near_duplicates)  # internal keys are not shown
     twins = eldercare_frame(inside_points(district_loaded, 2))
     twins["名称"] = ["大足区 棠香街道 老年食堂", "大足区棠香街道老年食堂"]  # an inner space
     path = tmp_path / "twins.csv"

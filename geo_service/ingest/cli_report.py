@@ -10,6 +10,7 @@ from sqlalchemy import Engine
 
 from geo_service.errors import GeoServiceError
 from geo_service.ingest.loader import LoadOptions, LoadReport, ProgressFn, load_file
+from geo_service.ingest.rows import key_note
 
 _SHOWN = 200  # rows of a per-field diff printed before "…"
 _XY = {"easting,northing": False, "northing,easting": True}
@@ -58,7 +59,7 @@ def change_lines(report: LoadReport) -> list[str]:
             header = report.headers.get(name) or {"geom": "位置", "rep_point": "代表点",
                                                   "site_area": "场地范围"}.get(name, name)
             parts.append(f"{header}：{_show(old)} → {_show(new)}")
-        lines.append(f"更新 {change.key}「{change.name}」：" + "；".join(parts))
+        lines.append(f"更新「{change.name}」{key_note(change.key)}：" + "；".join(parts))
     if len(report.changes) > _SHOWN:
         lines.append(f"……另有 {len(report.changes) - _SHOWN} 行更新")
     return lines

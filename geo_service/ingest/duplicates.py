@@ -8,6 +8,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from geo_service import crs as crsmod
+from geo_service.ingest.rows import key_note
 
 NEAR_M = 50.0
 
@@ -47,6 +48,6 @@ def near_duplicates(file_sites: list[Site], stored: list[Site]) -> list[str]:
                     continue
                 why = f"名称相同且相距 {metres:.0f} 米"
             found.append(f"{site.where}「{site.name}」与{other.where}「{other.name}」"
-                         f"（编号 {other.key}）疑似重复：{why}")
+                         f"{key_note(other.key)}疑似重复：{why}")
         index[name_key(site.name)].append(site)
     return found

@@ -37,6 +37,7 @@ from geo_service.ingest.rows import (
     Problem,
     RowBuilder,
     figure_conflicts,
+    key_note,
     known_header,
     map_columns,
 )
@@ -519,7 +520,7 @@ def _load(conn: Connection, layer_id: str, path: Path, opts: LoadOptions,
     if opts.replace_township:
         retired = _retirements(conn, layer, records, opts.replace_township)
         plan.retire_ids = [row_id for row_id, _, _ in retired]
-        report.retired = [f"{name}（编号 {key}）" for _, key, name in retired]
+        report.retired = [f"{name}{key_note(key)}" for _, key, name in retired]
     report.inserted, report.updated, report.unchanged = (
         len(plan.inserts), len(plan.updates), plan.unchanged)
     report.changes = [change for _, _, change in plan.updates]

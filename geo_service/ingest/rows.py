@@ -227,6 +227,11 @@ def figure_conflicts(values: dict, layer: LayerSpec,
     return found
 
 
+def key_note(key: str) -> str:
+    """'（编号 X）' for a key from the file, '' for a key the loader derived from kind and name."""
+    return "" if key.startswith("auto:") else f"（编号 {key}）"
+
+
 def _convert(spec: FieldSpec, text: str) -> object:
     """A cell converted to the field's type; ValueError with a readable reason."""
     if spec.type in {"text", "code"}:
