@@ -259,10 +259,11 @@ def _stored_rows(conn: Connection, table: Table, keys: list[str], columns: list[
         for c in wanted)  # identifiers from the table's own columns
     rows = conn.execute(text(
         f'SELECT id, external_id{", " + select_cols if select_cols else ""} '
-        f'FROM "{table.name}" WHERE external_id = ANY(:keys)'), {"keys": keys}).mappings().all()
+        f'FROM "{table.name}" WHERE external_id = ANY(:keys)'), {"keys": keys}).all()
+    names = ["id", "external_id", *wanted]
     out = {}
     for row in rows:
-        values = dict(row)
+        values = dict(zip(names, row, strict=True))
         for c in wanted:
             if c in _GEOMETRY_COLUMNS and values[c] is not None:
                 values[c] = shapely.from_wkb(bytes(values[c]))

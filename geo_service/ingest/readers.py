@@ -179,7 +179,10 @@ def _pick_header(grid: list[list[str]], header_row: int | None, is_header: Heade
 
 def is_total_row(cells: list[str]) -> str | None:
     """The word (合计/总计/小计…) if the row's first filled cells say it is a total row."""
-    for cell in [c for c in cells if c][:3]:
+    filled = [c for c in cells if c][:3]
+    if not any(word[0] in cell for cell in filled for word in _TOTAL_WORDS):
+        return None  # the common case, without regular expressions
+    for cell in filled:
         squeezed = re.sub(r"\s+", "", cell)
         for word in _TOTAL_WORDS:
             if squeezed == word or re.fullmatch(word + r"[:：(（].*", squeezed):

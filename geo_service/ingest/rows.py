@@ -137,6 +137,12 @@ _DMS = re.compile(
 
 def parse_coordinate(text: str) -> tuple[float, str]:
     """Degrees from decimal or DMS text with 东经/北纬/E/N/° → (value, axis 'E'/'N'/'')."""
+    try:
+        value = float(text)  # the common case: plain decimal degrees
+        if math.isfinite(value):
+            return value, ""
+    except ValueError:
+        pass
     cleaned = unicodedata.normalize("NFKC", text).strip()
     for old, new in (("′", "'"), ("’", "'"), ("″", '"'), ("”", '"'), ("〃", '"'), ("º", "°")):
         cleaned = cleaned.replace(old, new)
