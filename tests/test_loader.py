@@ -448,6 +448,14 @@ def test_source_is_a_stable_name_not_the_file_name(district_loaded, tmp_path):
     report = load_file(district_loaded, "eldercare_sites", renamed)
     assert (report.updated, report.unchanged) == (1, 3)  # not every row for a new file name
     assert {r["source"] for r in stored_rows(district_loaded).values()} == {"龙水镇民政办名录"}
+    # a 来源 column filled on some rows only: the others keep theirs (never NULL)
+    frame["来源"] = ["镇街核查2024", "", "", ""]
+    frame["电话"] = "023-7777"
+    frame.to_csv(renamed, index=False)
+    assert load_file(district_loaded, "eldercare_sites", renamed).updated == 4
+    sources = {k: r["source"] for k, r in stored_rows(district_loaded).items()}
+    assert sources == {"T-000": "镇街核查2024", "T-001": "龙水镇民政办名录",
+                       "T-002": "龙水镇民政办名录", "T-003": "龙水镇民政办名录"}
 
 
 def _township_workbook(path: Path, points: list[tuple[float, float]]) -> None:

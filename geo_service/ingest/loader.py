@@ -302,7 +302,7 @@ def plan_changes(conn: Connection, layer: LayerSpec, records: list[dict],
             continue
         empty, derived = set(record.get(EMPTY, ())), set(record.get(DERIVED, ()))
         diff: dict[str, tuple[object, object]] = {}
-        final = {"id": before["id"]}
+        final = dict(before)  # stored values for columns other rows change and this one lacks
         for column, new in values.items():
             if column == "external_id":
                 continue
@@ -315,8 +315,7 @@ def plan_changes(conn: Connection, layer: LayerSpec, records: list[dict],
             final[column] = new
             if not _same(old, new):
                 diff[column] = (old, new)
-        merged = {**before, **final}
-        for part, message in figure_conflicts(merged, layer, headers or {}):
+        for part, message in figure_conflicts(final, layer, headers or {}):
             plan.problems.append(Problem(record["_label"], message + "（与库中原有数字合并后）",
                                          (headers or {}).get(part, part)))
         if diff:
