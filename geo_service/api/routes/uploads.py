@@ -6,6 +6,7 @@ import json
 import re
 import secrets
 import shutil
+import time
 from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Any
@@ -44,6 +45,17 @@ class UploadError(GeoServiceError):
 
 def _folder(token: str) -> Path:
     return data_settings().media_dir / "uploads" / token
+
+
+def _drop_stale(max_age_s: float = 24 * 3600) -> None:
+    """Remove previews nobody confirmed within a day."""
+    root = data_settings().media_dir / "uploads"
+    if not root.is_dir():
+        return
+    cutoff = time.time() - max_age_s
+    for folder in root.iterdir():
+        if folder.is_dir() and folder.stat().st_mtime < cutoff:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def _check_type(name: str, head: bytes) -> str:
@@ -157,6 +169,7 @@ async def preview_upload(
 ) -> JSONResponse:
     """Nothing is written to the layers: the reply says what the load would do."""
     catalogue().layer(layer)
+    _drop_stale()
     token = secrets.token_urlsafe(24)
     folder = _folder(token)
     path = await _save(file, folder)
