@@ -150,33 +150,75 @@ def _parse_mapping(pairs: list[str]) -> dict[str, str]:
 
 @app.command("load")
 def load(
-    layer: Annotated[str, typer.Argument(help="layer id, e.g. eldercare_sites")],
-    file: Annotated[Path, typer.Argument(
-        help="GeoJSON, GeoPackage, zipped Shapefile, CSV or XLSX")],
+    layer: Annotated[str | None, typer.Argument(help="layer id, e.g. eldercare_sites")] = None,
+    file: Annotated[Path | None, typer.Argument(
+        help="GeoJSON, GeoPackage, Shapefile (zip), KML/KMZ, CSV or XLSX")] = None,
     crs: Annotated[str | None, typer.Option(
         help="CRS of the coordinates: EPSG:n, gcj02 (Amap/Tencent) or bd09 (Baidu); "
              "default: the file's own, else EPSG:4490")] = None,
     kind: Annotated[str | None, typer.Option(help="kind for rows without a 类型 column")] = None,
     map_: Annotated[list[str], typer.Option("--map", help="column mapping 'header=field'")] = [],  # noqa: B006
     sheet: Annotated[str | None, typer.Option(help="Excel sheet name (default: first)")] = None,
-    skip_bad: Annotated[bool, typer.Option(help="load good rows, report bad ones")] = False,
+    layer_name: Annotated[str | None, typer.Option(
+        "--layer", help="layer of a multi-layer GeoPackage")] = None,
+    header_row: Annotated[int | None, typer.Option(
+        help="row number of the header (default: found among the first rows)")] = None,
+    coord_column: Annotated[str | None, typer.Option(
+        help="one column holding 'lon,lat' (e.g. 坐标)")] = None,
+    xy: Annotated[str, typer.Option(
+        help="order of X/Y columns: easting,northing (default) or northing,easting "
+             "(survey X = north)")] = "easting,northing",
     source: Annotated[str | None, typer.Option(
         help="the data's source as the public map shows it, e.g. '区民政局养老服务科 2026年台账' "
-             "(default: the catalogue's name for the layer; never the file name)")] = None,
+             "(default: the row's existing source, else the layer's; never a file name)")] = None,
+    clear_empty: Annotated[bool, typer.Option(
+        help="an empty cell clears the stored value (default: left unchanged)")] = False,
+    skip_bad: Annotated[bool, typer.Option(help="load good rows, report bad ones")] = False,
+    dry_run: Annotated[bool, typer.Option(
+        help="show what would be inserted/updated/retired, write nothing")] = False,
+    errors_out: Annotated[Path | None, typer.Option(
+        help="write the rejected rows with a 错误原因 column to this XLSX")] = None,
+    replace_scope: Annotated[str | None, typer.Option(
+        help="township=CODE: facilities of that township and the file's kinds missing "
+             "from the file become 停业 / not public")] = None,
+    allow_near_duplicates: Annotated[bool, typer.Option(
+        help="load even when rows look like duplicates")] = False,
+    undo: Annotated[int | None, typer.Option(
+        help="undo the load with this run id (restores previous versions)")] = None,
 ) -> None:
-    """Load a file into a layer, all-or-nothing (or skipping bad rows if asked)."""
-    from geo_service.ingest.loader import load_file
+    """Load a file into a layer, all-or-nothing (or skipping bad rows if asked); or undo a load."""
+    from geo_service.ingest.cli_report import print_report, run_load
 
     engine = _engine()
+    if undo is not None:
+        from geo_service.ingest.history import undo_run
+        from geo_service.ingest.loader import _who
+
+        with engine.begin() as conn:
+            out.print(undo_run(conn, undo, _who()).summary())
+        return
+    if layer is None or file is None:
+        raise GeoServiceError("请给出图层和文件：geo-service load 图层 文件（或 --undo 导入编号）")
     with progress_bar(sys.stderr.isatty()) as progress:
-        report = load_file(engine, layer, file, input_crs=crs, kind=kind,
-                           mapping=_parse_mapping(map_), sheet=sheet, skip_bad=skip_bad,
-                           progress=progress, source=source)
-    for note in report.notes:
-        err.print(f"note: {note}")
-    for problem in report.skipped:
-        err.print(f"skipped {problem}")
-    out.print(report.summary())
+        report = run_load(engine, layer, file, progress=progress, crs=crs, kind=kind,
+                          mapping=_parse_mapping(map_), sheet=sheet, layer_name=layer_name,
+                          header_row=header_row, coord_column=coord_column, xy=xy,
+                          source=source, clear_empty=clear_empty, skip_bad=skip_bad,
+                          dry_run=dry_run, errors_out=errors_out, replace_scope=replace_scope,
+                          allow_near_duplicates=allow_near_duplicates)
+    print_report(report, out, err)
+
+
+@app.command("template")
+def template(
+    layer: Annotated[str, typer.Argument(help="layer id, e.g. eldercare_sites")],
+    out_file: Annotated[Path | None, typer.Argument(help="XLSX to write")] = None,
+) -> None:
+    """Write an XLSX template for a layer: recognised Chinese headers, 填写说明, kind lists."""
+    from geo_service.ingest.workbooks import write_template
+
+    path = write_template(layer, out_file)
+    out.print(f"模板已写入 {path}")
 
 
 @app.command("sample")

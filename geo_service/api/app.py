@@ -20,6 +20,7 @@ from geo_service.api.routes import docs as docs_routes
 from geo_service.api.routes import ogc as ogc_routes
 from geo_service.api.routes import ogc_tiles as ogc_tiles_routes
 from geo_service.api.routes import places as places_routes
+from geo_service.api.routes import uploads as uploads_routes
 from geo_service.auth.throttle import LoginThrottle
 from geo_service.errors import GeoServiceError
 from geo_service.maps import vendor
@@ -99,7 +100,8 @@ def create_app(engine: Engine | None = None, settings: Settings | None = None) -
                    places_routes.router,  # the gazetteer: /places/...
                    care_map_routes.router,  # /map, /vendor, /map/api (public care map)
                    coverage_routes.router,  # /coverage, /indicators (planners)
-                   boundaries_routes.router):  # /boundaries/... (staff: lines, 联检, disputes)
+                   boundaries_routes.router,  # /boundaries/... (staff: lines, 联检, disputes)
+                   uploads_routes.router):  # /uploads/ (data editors: preview and load files)
         app.include_router(router)
     roles_doc.install(app)  # every endpoint's summary states its role
     document_error_bodies(app)  # 422: field list or message

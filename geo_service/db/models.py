@@ -179,6 +179,11 @@ ingest_runs = Table(
     Column("problems", JSONB, nullable=False, server_default=text("'[]'::jsonb")),
     Column("loaded_by", Text, nullable=False),
     Column("loaded_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("source", Text),
+    Column("inserted_ids", ARRAY(BigInteger), nullable=False, server_default=text("'{}'")),
+    Column("rows_retired", Integer, nullable=False, server_default=text("0")),
+    Column("undone_at", DateTime(timezone=True)),
+    Column("undone_by", Text),
 )
 
 LAYER_TABLES: dict[str, Table] = {
@@ -492,6 +497,7 @@ feature_versions = Table(
     Column("changed_by", Text, nullable=False),
     Column("changed_at", DateTime(timezone=True), nullable=False,
            server_default=func.clock_timestamp()),
+    Column("ingest_run_id", BigInteger, ForeignKey("ingest_runs.id")),
 )
 
 # The gazetteer's search index (migration 0003): one row per name, alias, former name or
