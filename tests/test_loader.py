@@ -916,9 +916,7 @@ def test_upload_endpoint_previews_writes_nothing_then_confirms(district_loaded, 
     from accounts_helpers import login
     from openpyxl import load_workbook
 
-    from geo_service.settings import data_settings
-
-    monkeypatch.setattr(data_settings(), "media_dir", tmp_path / "media")
+    monkeypatch.setenv("GEO_SERVICE_MEDIA_DIR", str(tmp_path / "media"))
     monkeypatch.setenv("GEO_SERVICE_RATE_LIMIT_PER_S", "0")
     _uploader(district_loaded)
     frame = eldercare_frame(inside_points(district_loaded, 3))
