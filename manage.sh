@@ -2,7 +2,8 @@
 # geo_service set-up and run, for a fresh Debian 12 machine (as root, or a user with sudo).
 #   ./manage.sh serve   install everything, start the local PostGIS, load the 大足 sample,
 #                       serve on http://127.0.0.1:8000
-#   ./manage.sh test    install everything, run the whole test suite (extra args go to pytest)
+#   ./manage.sh test    install everything, run the quality gate (ruff, mypy, eslint), then
+#                       the whole test suite (extra args go to pytest, e.g. -m "not db and not browser")
 #   ./manage.sh setup   install everything, nothing else
 set -euo pipefail
 cd "$(dirname "$(readlink -f "$0")")"
@@ -13,7 +14,8 @@ cd "$(dirname "$(readlink -f "$0")")"
 #   fontconfig               fonts-wqy-microhei only recommends it; Chromium needs it for CJK text
 #   gdal-bin                 ogrinfo/ogr2ogr in tests/test_ogc_clients.py
 APT_PACKAGES=(postgresql postgresql-common python3 python3-venv python3-dev gcc util-linux
-              chromium fontconfig fonts-wqy-microhei gdal-bin ca-certificates)
+              chromium fontconfig fonts-wqy-microhei gdal-bin ca-certificates
+              poppler-utils)  # poppler-utils: pdftotext/pdftoppm read the 联检报告 PDF (tests, review)
 NODE_APT_PACKAGES=(nodejs npm)  # only when no npm is on PATH (NodeSource's nodejs bundles npm)
 VENV=.venv
 
@@ -72,7 +74,7 @@ install_web_map() {  # the care map's Leaflet + plugins, from web_map/package-lo
                 --no-install-recommends "${NODE_APT_PACKAGES[@]}" >/dev/null
         fi
         say "installing the web map's npm packages (web_map/node_modules)"
-        npm ci --prefix web_map --no-audit --no-fund --loglevel=error
+        npm ci --prefix web_map --no-audit --no-fund --ignore-scripts --loglevel=error
         touch "$stamp"
     fi
 }
@@ -81,6 +83,15 @@ setup() {
     install_system_packages
     install_python
     install_web_map
+}
+
+quality_gate() {  # any finding fails the run
+    say "ruff check"
+    "$VENV/bin/ruff" check .
+    say "mypy geo_service"
+    "$VENV/bin/mypy"
+    say "eslint web_map"
+    npm run --prefix web_map -s lint
 }
 
 case "${1:-}" in
@@ -96,6 +107,7 @@ case "${1:-}" in
     test)
         shift
         setup
+        quality_gate
         exec "$VENV/bin/python" -m pytest "$@" ;;
     *)
         sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//' >&2

@@ -26,7 +26,7 @@ from geo_service.db import migrate
 from geo_service.db.engine import make_engine, resolve_url
 from geo_service.devserver import running_service
 from geo_service.sample import load_sample
-from geo_service.settings import database_settings
+from geo_service.settings import Settings
 
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
                  "--no-first-run", "--disable-background-networking",
@@ -88,7 +88,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=7)
     args = parser.parse_args()
 
-    server = resolve_url(database_settings())
+    server = resolve_url(Settings().database)
     name = f"geo_bench_care_map_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(_admin(server), autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))

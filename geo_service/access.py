@@ -6,10 +6,11 @@ here, so the anonymous view never gets non-public rows or fields.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from enum import StrEnum
 
-from sqlalchemy import Table
+from sqlalchemy import Table, case, literal
 from sqlalchemy.sql.elements import ColumnElement
 
 from geo_service.catalog import LayerSpec
@@ -62,3 +63,29 @@ def hidden_fields(layer: LayerSpec, principal: Principal) -> frozenset[str]:
     if principal.sees_private:
         return frozenset()
     return frozenset(layer.private_fields)
+
+
+# A source value that is a loaded file's name (older loads stored it): never shown publicly.
+FILE_NAME_PATTERN = (r"\.(csv|txt|tsv|xlsx|xlsm|xls|json|geojson|gpkg|shp|zip|fgb|kml|kmz|dbf|"
+                     r"gdb|sqlite)\s*$")
+_FILE_NAME = re.compile(FILE_NAME_PATTERN, re.IGNORECASE)
+
+
+def looks_like_file_name(text: str) -> bool:
+    """True for 'sites_2026.xlsx', 'C:\\data\\a.csv' and the like."""
+    return bool(_FILE_NAME.search(text.strip()))
+
+
+def public_source(text: str | None, layer: LayerSpec) -> str:
+    """The source as the public sees it: a human name, the catalogue's for a file name."""
+    if not text or looks_like_file_name(text):
+        return layer.default_source
+    return text
+
+
+def source_column(table: Table, layer: LayerSpec, principal: Principal) -> ColumnElement:
+    """SQL for the source field the caller sees (staff: as stored; public: never a file)."""
+    if principal.sees_private:
+        return table.c.source
+    return case((table.c.source.regexp_match(FILE_NAME_PATTERN, "i"),
+                 literal(layer.default_source)), else_=table.c.source)

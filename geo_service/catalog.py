@@ -8,7 +8,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from geo_service.errors import UnknownLayerError
-from geo_service.settings import data_settings
+from geo_service.resources import package_path
 
 FIELD_TYPES = {"text", "int", "float", "bool", "date", "text[]", "code", "json"}
 
@@ -46,6 +46,12 @@ class LayerSpec:
     public: bool = True  # false: the whole layer is hidden from the anonymous view
     area_column: str | None = None  # point layer whose rows may come as a site polygon
     name_optional: bool = False  # rows may lack a name (unnamed roads)
+    source: str = ""  # the human source name rows get when a load names none
+
+    @property
+    def default_source(self) -> str:
+        """The source name shown for rows loaded without --source or a 来源 column."""
+        return self.source or f"{self.title}台账(民政局)"
 
     @property
     def has_kind(self) -> bool:
@@ -122,6 +128,7 @@ def parse_catalogue(path: Path) -> Catalogue:
             public=entry.get("public", True),
             area_column=entry.get("area_column"),
             name_optional=entry.get("name_optional", False),
+            source=entry.get("source", ""),
         )
         layers[spec.id] = spec
     common = {k: tuple(v) for k, v in raw.get("common", {}).get("aliases", {}).items()}
@@ -130,5 +137,5 @@ def parse_catalogue(path: Path) -> Catalogue:
 
 @lru_cache
 def catalogue() -> Catalogue:
-    """The configured catalogue (GEO_SERVICE_LAYERS_DIR/catalogue.toml)."""
-    return parse_catalogue(data_settings().layers_dir / "catalogue.toml")
+    """The layer catalogue shipped with the package (layers/catalogue.toml)."""
+    return parse_catalogue(package_path("layers", "catalogue.toml"))

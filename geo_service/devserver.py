@@ -27,12 +27,12 @@ def running_server(
     timeout_s: float = 90.0, cwd: Path | None = None,
 ) -> Iterator[subprocess.Popen]:
     """Start `command`, wait until GET `probe` answers 200, and stop it afterwards."""
-    handle = log.open("w") if log else subprocess.DEVNULL
+    handle = log.open("w") if log else None
     try:
-        process = subprocess.Popen(command, env=env, stdout=handle, stderr=subprocess.STDOUT,
-                                   cwd=cwd)
+        process = subprocess.Popen(command, env=env, stdout=handle or subprocess.DEVNULL,
+                                   stderr=subprocess.STDOUT, cwd=cwd)
     finally:
-        if log:
+        if handle is not None:
             handle.close()
     try:
         deadline = time.monotonic() + timeout_s

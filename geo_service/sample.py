@@ -10,14 +10,14 @@ from types import ModuleType
 
 import shapely
 from geoalchemy2.shape import from_shape
-from shapely.geometry import MultiPolygon
+from shapely.geometry import MultiPolygon, Polygon
 from sqlalchemy import Engine
 from sqlalchemy.dialects.postgresql import insert
 
 from geo_service.crs import STORAGE_SRID
 from geo_service.db.models import neighbour_areas
 from geo_service.ingest.loader import LoadReport, ProgressFn, load_file
-from geo_service.settings import data_settings
+from geo_service.resources import package_path
 
 # (layer, file) in load order: areas first, so sites are checked against the district.
 SAMPLE_FILES: tuple[tuple[str, str], ...] = (
@@ -32,13 +32,13 @@ NEIGHBOURS_FILE = "neighbours.geojson"
 
 
 def sample_dir() -> Path:
-    """Folder of the built sample files."""
-    return data_settings().layers_dir / "sample"
+    """Folder of the built sample files (shipped in the package)."""
+    return package_path("layers", "sample")
 
 
 def build_script() -> ModuleType:
     """The sample's build script, layers/build_sample.py, imported as a module."""
-    script = data_settings().layers_dir / "build_sample.py"
+    script = package_path("layers", "build_sample.py")
     spec = importlib.util.spec_from_file_location("build_sample", script)
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
@@ -47,9 +47,9 @@ def build_script() -> ModuleType:
     return module
 
 
-def rebuild_sample(out_dir: Path | None = None) -> dict[str, int]:
+def rebuild_sample(shared_data_dir: Path, out_dir: Path | None = None) -> dict[str, int]:
     """Regenerate layers/sample (or `out_dir`) from the shared reference data (fixed seed)."""
-    return build_script().build(data_settings().shared_data_dir, out_dir or sample_dir())
+    return build_script().build(shared_data_dir, out_dir or sample_dir())
 
 
 def load_admin_areas(engine: Engine, progress: ProgressFn | None = None) -> LoadReport:
@@ -63,9 +63,10 @@ def load_neighbours(engine: Engine) -> int:
     features = json.loads((sample_dir() / NEIGHBOURS_FILE).read_text(encoding="utf-8"))
     rows = []
     for feature in features["features"]:
-        geom = shapely.geometry.shape(feature["geometry"])
-        if not isinstance(geom, MultiPolygon):
-            geom = MultiPolygon([geom])
+        shape = shapely.geometry.shape(feature["geometry"])
+        if not isinstance(shape, MultiPolygon | Polygon):
+            raise ValueError(f"{NEIGHBOURS_FILE}: {shape.geom_type} is not an area")
+        geom = shape if isinstance(shape, MultiPolygon) else MultiPolygon([shape])
         props = feature["properties"]
         rows.append({"code": props["code"], "name": props["name"],
                      "province": props["province"], "source": props["source"],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
@@ -34,3 +35,14 @@ def login(client: TestClient, username: str, password: str = PASSWORD) -> dict[s
     response = client.post("/auth/token", data={"username": username, "password": password})
     assert response.status_code == 200, response.text
     return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+
+def unlimited_app(engine: Engine) -> FastAPI:
+    """The app on `engine` with the anonymous rate limit off (tests send many requests)."""
+    import pytest
+
+    from geo_service.api.app import create_app
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("GEO_SERVICE_RATE_LIMIT_PER_S", "0")
+        return create_app(engine)

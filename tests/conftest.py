@@ -16,15 +16,31 @@ from sqlalchemy.engine import make_url
 from geo_service.db import migrate
 from geo_service.db.engine import make_engine, resolve_url
 from geo_service.db.models import LAYER_TABLES
-from geo_service.settings import database_settings
+from geo_service.settings import Settings
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).resolve().parent / "data"
 
 
+def _uses_browser(module: object) -> bool:
+    """True when a test module drives Chromium (it imports something from playwright)."""
+    return any(getattr(value, "__module__", "").startswith("playwright")
+               for value in vars(module).values())
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark tests `db` (they use PostGIS) and `browser` (they use Chromium), for -m."""
+    for item in items:
+        if "database_factory" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.db)
+        module = getattr(item, "module", None)
+        if module is not None and _uses_browser(module):
+            item.add_marker(pytest.mark.browser)
+
+
 def _server_url() -> str:
     """The configured server (external URL, or the local cluster started on demand)."""
-    return resolve_url(database_settings())
+    return resolve_url(Settings().database)
 
 
 def _admin_conninfo(url: str) -> str:

@@ -25,7 +25,6 @@ from geo_service.crs import transformer
 from geo_service.db import migrate
 from geo_service.db.engine import make_engine
 from geo_service.sample import load_admin_areas, load_neighbours
-from geo_service.settings import data_settings
 
 ROLES = {"officer_a": Role.boundary_officer, "officer_b": Role.boundary_officer,
          "officer_c": Role.boundary_officer, "officer_none": Role.boundary_officer,
@@ -63,7 +62,7 @@ def bengine(database_factory) -> Iterator[Engine]:
 @pytest.fixture
 def client(bengine, tmp_path, monkeypatch) -> Iterator[TestClient]:
     """The app; the caller is chosen per request with the X-Test-User header (absent = public)."""
-    monkeypatch.setattr(data_settings(), "media_dir", tmp_path / "media")
+    monkeypatch.setenv("GEO_SERVICE_MEDIA_DIR", str(tmp_path / "media"))
     app = create_app(bengine)
 
     def principal(request: Request) -> Principal:
@@ -127,6 +126,15 @@ def new_inspection(client: TestClient, bengine: Engine, round_: str = "2026",
         "side_a_officers": ["张伟"], "side_b_officers": ["李娜"]})
     assert response.status_code == 201, response.text
     return response.json()
+
+
+def sign(client: TestClient, inspection_id: int, user: str, side: str,
+         content_hash: str | None = None):
+    """Sign a side of what the officer was just shown (its content_hash)."""
+    url = f"/boundaries/inspections/{inspection_id}"
+    shown = content_hash or client.get(url, headers=as_(user)).json()["content_hash"]
+    return client.post(f"{url}/sign", headers=as_(user),
+                       json={"side": side, "content_hash": shown})
 
 
 # --- lines ----------------------------------------------------------------------------
@@ -323,15 +331,11 @@ def test_signed_off_inspection_cannot_be_changed_and_is_corrected_by_a_new_recor
     url = f"/boundaries/inspections/{inspection['id']}"
     client.post(f"{url}/findings", headers=as_("officer_a"),
                 json={"marker_id": marker["id"], "condition": "完好"})
-    etag = client.get(url, headers=as_("officer_a")).headers["etag"]
-    first = client.post(f"{url}/sign", headers=as_("officer_a", **{"If-Match": etag}),
-                        json={"side": "a"})
+    first = sign(client, inspection["id"], "officer_a", "a")
     assert first.status_code == 200 and first.json()["state"] == "partly_signed"
-    same_person = client.post(f"{url}/sign", headers=as_(
-        "officer_a", **{"If-Match": first.headers["etag"]}), json={"side": "b"})
+    same_person = sign(client, inspection["id"], "officer_a", "b")
     assert same_person.status_code == 409
-    done = client.post(f"{url}/sign", headers=as_(
-        "officer_b", **{"If-Match": first.headers["etag"]}), json={"side": "b"})
+    done = sign(client, inspection["id"], "officer_b", "b")
     assert done.status_code == 200 and done.json()["state"] == "signed_off"
     tag = done.headers["etag"]
     assert client.patch(url, headers=as_("officer_a", **{"If-Match": tag}),
@@ -364,27 +368,22 @@ def test_signed_off_inspection_cannot_be_changed_and_is_corrected_by_a_new_recor
 def test_each_side_is_signed_by_an_officer_of_that_side(client, bengine):
     inspection = new_inspection(client, bengine, "sides")
     url = f"/boundaries/inspections/{inspection['id']}"
-    etag = client.get(url, headers=as_("officer_a")).headers["etag"]
+    shown = client.get(url, headers=as_("officer_a")).json()["content_hash"]
     line = a_line(bengine)
-
-    def sign(user: str, side: str, tag: str):
-        return client.post(f"{url}/sign", headers=as_(user, **{"If-Match": tag}),
-                           json={"side": side})
-
     for user, side in (("officer_c", "a"), ("officer_none", "b"), ("officer_a", "b"),
                        ("officer_b", "a"), ("chief", "a")):
-        refused = sign(user, side, etag)
+        refused = sign(client, inspection["id"], user, side, shown)
         assert refused.status_code == 403, (user, side, refused.text)
         detail = refused.json()["detail"]
         code = line[f"side_{side}_code"]
         assert code in detail and "set-area" in detail, detail
     assert client.get(url, headers=as_("planner")).json()["state"] == "draft"
-    first = sign("officer_b", "b", etag)
+    first = sign(client, inspection["id"], "officer_b", "b", shown)
     assert first.status_code == 200 and first.json()["side_b_signed_by"] == "officer_b"
     with bengine.begin() as conn:  # an admin ties the chief to side a: now the chief may sign
         users.set_area(conn, "chief", line["side_a_code"])
     try:
-        done = sign("chief", "a", first.headers["etag"])
+        done = sign(client, inspection["id"], "chief", "a", shown)
     finally:
         with bengine.begin() as conn:
             users.set_area(conn, "chief", None)
@@ -406,9 +405,9 @@ def test_report_photos_name_the_marker_they_show(client, bengine):
                         headers=as_("officer_a"), json={"marker_id": marker["id"],
                                                         "condition": "损坏", "photos": [sha]})
     assert saved.status_code in (200, 201), saved.text
-    html = client.get(f"/boundaries/lines/{inspection['line_id']}/report?round=photo-caption",
+    html = client.get(f"/boundaries/inspections/{inspection['id']}/report",
                       headers=as_("planner")).text
-    assert f"<figcaption>界桩 JZ-PHOTO-CAP · sha256 {sha[:12]}" in html
+    assert f"<figcaption>界桩 JZ-PHOTO-CAP · SHA-256 {sha[:12]}" in html
 
 
 def test_the_database_refuses_one_person_signing_both_sides(client, bengine):
@@ -485,7 +484,8 @@ def test_photos_are_checked_by_content_stored_by_hash_and_served_to_staff_only(
     sha = hashlib.sha256(data).hexdigest()
     assert up.json()["photos"][0]["sha256"] == sha
     assert up.json()["photos"][0]["content_type"] == "image/png"  # by content, not name
-    assert (data_settings().media_dir / "photos" / sha[:2] / sha).read_bytes() == data
+    media = client.app.state.settings.data.media_dir
+    assert (media / "photos" / sha[:2] / sha).read_bytes() == data
     got = client.get(f"/boundaries/photos/{sha}", headers=as_("planner"))
     assert got.status_code == 200 and got.content == data
     assert got.headers["content-type"] == "image/png"
@@ -510,18 +510,75 @@ def test_dispute_timeline_moves_forward_only_and_links_inspections(client, bengi
         "inspection_ids": [inspection["id"]]})
     assert created.status_code == 201, created.text
     url = f"/boundaries/disputes/{created.json()['id']}"
+
+    def step(user: str, body: dict):
+        tag = client.get(url, headers=as_("planner")).headers["etag"]
+        return client.post(f"{url}/status", headers=as_(user, **{"If-Match": tag}), json=body)
+
     assert client.post(f"{url}/status", headers=as_("officer_a"),
-                       json={"status": "mediating", "note": "镇调委会受理"}).status_code == 200
-    assert client.post(f"{url}/status", headers=as_("officer_a"),
-                       json={"status": "reported"}).status_code == 409
-    done = client.post(f"{url}/status", headers=as_("officer_b"), json={"status": "resolved"})
-    assert [e["status"] for e in done.json()["timeline"]] == ["reported", "mediating",
-                                                               "resolved"]
+                       json={"status": "mediating"}).status_code == 428  # If-Match needed
+    assert step("officer_a", {"status": "mediating", "note": "镇调委会受理"}).status_code == 200
+    assert step("officer_a", {"status": "reported"}).status_code == 409
+    for note in ("第一次调解", "第二次调解"):  # any number of mediation events
+        assert client.post(f"{url}/events", headers=as_("officer_b"),
+                           json={"note": note}).status_code == 201
+    assert step("officer_c", {"status": "resolved"}).status_code == 403  # not a party
+    half = step("officer_a", {"status": "resolved", "note": "甲方同意"})
+    assert half.status_code == 200 and half.json()["status"] == "mediating"
+    done = step("officer_b", {"status": "resolved"})
+    assert done.json()["status"] == "resolved"
+    statuses = [e["status"] for e in done.json()["timeline"] if e["kind"] == "status"]
+    assert statuses == ["reported", "mediating", "resolved"]
+    assert [e["note"] for e in done.json()["timeline"] if e["kind"] == "mediation"] == [
+        "第一次调解", "第二次调解"]
     assert done.json()["inspection_ids"] == [inspection["id"]]
+    # resolved: it changes only by reopening with a reason
+    tag = done.headers["etag"]
+    assert client.patch(url, headers=as_("officer_a", **{"If-Match": tag}),
+                        json={"title": "改"}).status_code == 409
+    assert client.post(f"{url}/events", headers=as_("officer_a"),
+                       json={"note": "x"}).status_code == 409
+    assert step("officer_a", {"status": "mediating", "reopen": True}).status_code == 422
+    reopened = step("officer_b", {"status": "mediating", "reopen": True, "note": "村民再次上访"})
+    assert reopened.status_code == 200 and reopened.json()["status"] == "mediating"
+    assert step("officer_a", {"status": "resolved",
+                              "decision_document": "大足府发〔2026〕12号"}).status_code == 403
+    decided = step("chief", {"status": "resolved", "decision_document": "大足府发〔2026〕12号"})
+    assert decided.json()["status"] == "resolved"
+    assert decided.json()["decision_document"] == "大足府发〔2026〕12号"
     bad = client.post("/boundaries/disputes", headers=as_("officer_a"), json={
         "title": "x", "nature": "空气", "geometry": {"type": "Point", "coordinates": [0, 0]},
         "parties": ["甲", "乙"]})
     assert bad.status_code == 422 and "nature" in bad.text
+    far = client.post("/boundaries/disputes", headers=as_("officer_a"), json={
+        "title": "远处", "nature": "土地", "line_id": inspection["line_id"],
+        "geometry": {"type": "Point", "coordinates": [110.0, 35.0]}, "parties": ["甲", "乙"]})
+    assert far.status_code == 400 and "outside" in far.text
+
+
+def test_disputes_take_documents_and_photos(client, bengine):
+    lon, lat = point_on(bengine, a_line(bengine)["id"], 0.3)
+    created = client.post("/boundaries/disputes", headers=as_("officer_b"), json={
+        "title": "耕地边界", "nature": "土地", "line_id": a_line(bengine)["id"],
+        "geometry": {"type": "Point", "coordinates": [lon, lat]}, "parties": ["甲组", "乙组"]})
+    url = f"/boundaries/disputes/{created.json()['id']}/attachments"
+    pdf = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+    doc = client.post(url, headers=as_("officer_a"), files={"file": ("协议.pdf", pdf, "x/y")},
+                      data={"caption": "调解协议"})
+    assert doc.status_code == 201, doc.text
+    photo = client.post(url, headers=as_("officer_a"),
+                        files={"file": ("现场.png", png_bytes(33), "image/png")})
+    assert photo.status_code == 201
+    kinds = [(a["kind"], a["content_type"]) for a in photo.json()["attachments"]]
+    assert kinds == [("document", "application/pdf"), ("photo", "image/png")]
+    fake = client.post(url, headers=as_("officer_a"),
+                       files={"file": ("x.pdf", b"%PDF-1.4 <html>", "application/pdf")})
+    assert fake.status_code == 415
+    first = photo.json()["attachments"][0]["id"]
+    got = client.get(f"{url}/{first}", headers=as_("planner"))
+    assert got.status_code == 200 and got.content == pdf
+    assert got.headers["content-type"] == "application/pdf"
+    assert client.get(f"{url}/{first}").status_code == 401
 
 
 def test_inspection_report_page_shows_markers_findings_and_sign_offs(client, bengine):
@@ -531,13 +588,16 @@ def test_inspection_report_page_shows_markers_findings_and_sign_offs(client, ben
     client.post(f"/boundaries/inspections/{inspection['id']}/findings",
                 headers=as_("officer_a"), json={"marker_id": marker["id"], "condition": "损坏",
                                                 "measured_lon": lon, "measured_lat": lat})
-    page = client.get(f"/boundaries/lines/{inspection['line_id']}/report?round=report",
+    page = client.get(f"/boundaries/inspections/{inspection['id']}/report",
                       headers=as_("planner"))
     assert page.status_code == 200
     html = page.text
     assert "联检报告" in html and "JZ-REP-1" in html and "损坏" in html
     assert "<svg" in html and "张伟" in html and "示意" in html
     assert client.get(f"/boundaries/lines/{inspection['line_id']}/report").status_code == 401
+    draft_only = client.get(f"/boundaries/lines/{inspection['line_id']}/report?round=report",
+                            headers=as_("planner"))  # a round's report is never a draft
+    assert draft_only.status_code == 404 and f"#{inspection['id']}" in draft_only.text
 
 
 # --- nobody anonymous -----------------------------------------------------------------
@@ -553,7 +613,8 @@ def test_anonymous_callers_see_none_of_it(client, bengine):
             continue
         url = (path.replace("{sha256}", sha).replace("{line_id}", "1")
                .replace("{marker_id}", "1").replace("{inspection_id}", "1")
-               .replace("{finding_id}", "1").replace("{dispute_id}", "1"))
+               .replace("{finding_id}", "1").replace("{dispute_id}", "1")
+               .replace("{attachment_id}", "1"))
         for method in route.methods - {"HEAD", "OPTIONS"}:
             response = client.request(method, url, json={})
             assert response.status_code == 401, (method, url, response.status_code)
@@ -611,14 +672,14 @@ def test_cli_report_stands_alone_as_html_and_prints_to_pdf(client, bengine, tmp_
                         headers=as_("officer_a"), json={"marker_id": marker["id"],
                                                         "condition": "完好", "photos": [sha]})
     assert saved.status_code in (200, 201), saved.text
-    env = dict(os.environ, GEO_SERVICE_MEDIA_DIR=str(data_settings().media_dir))
+    env = dict(os.environ, GEO_SERVICE_MEDIA_DIR=str(client.app.state.settings.data.media_dir))
     env["GEO_SERVICE_DATABASE_URL"] = bengine.url.set(drivername="postgresql").render_as_string(
         hide_password=False)
 
     def report(name: str) -> subprocess.CompletedProcess:
         return subprocess.run(
             [sys.executable, "-m", "geo_service.cli", "boundary", "report",
-             str(inspection["line_id"]), "--round", "pdf-round", "--output",
+             "--inspection", str(inspection["id"]), "--output",
              str(tmp_path / name)], env=env, capture_output=True, text=True, timeout=180)
 
     html = report("联检报告.html")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect, sync_playwright
@@ -18,6 +19,8 @@ from geo_service.db.engine import make_engine
 from geo_service.devserver import running_service
 from geo_service.sample import load_admin_areas, load_neighbours
 from tests.test_boundaries import png_bytes
+
+REPO = Path(__file__).resolve().parents[1]
 
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
                  "--no-first-run", "--disable-background-networking",
@@ -37,7 +40,14 @@ def field_db(database_factory) -> Iterator[tuple[str, Engine]]:
     lines.derive_and_save(engine, who)
     with engine.begin() as conn:
         markers.sample_markers(conn, who, lines=2, per_line=2)
-        users.add_user(conn, "officer_f", PASSWORD, "boundary_officer")
+        line = conn.execute(text(
+            "SELECT l.side_a_code, l.side_b_code FROM boundary_lines l JOIN boundary_markers m "
+            "ON m.line_id = l.id ORDER BY m.id LIMIT 1")).one()
+        # officer_f starts on side b of the first marker's line; officer_g is of side a
+        users.add_user(conn, "officer_f", PASSWORD, "boundary_officer",
+                       area_code=line.side_b_code)
+        users.add_user(conn, "officer_g", PASSWORD, "boundary_officer",
+                       area_code=line.side_a_code)
     yield url, engine
     engine.dispose()
 
@@ -83,10 +93,10 @@ def test_field_form_saves_offline_and_syncs_once(field_db, server, tmp_path):
         page.click("#login-form button")
         expect(page.locator("#app")).to_be_visible()
         expect(page.locator("#who")).to_contain_text("officer_f")
-        page.wait_for_function("document.querySelectorAll('#line option').length > 60")
+        page.wait_for_function("() => document.querySelectorAll('#line option').length > 60")
         page.select_option("#line", str(marker.line_id))
         page.wait_for_function(
-            "document.querySelectorAll('#marker option').length > 1")
+            "() => document.querySelectorAll('#marker option').length > 1")
         page.select_option("#inspection", "new")
         page.fill("#round", "2026-汛后")
         page.fill("#officers-a", "张伟")
@@ -115,7 +125,8 @@ def test_field_form_saves_offline_and_syncs_once(field_db, server, tmp_path):
         page.evaluate("window.fieldForm.sync()")  # a second sync has nothing left to send
         page.wait_for_timeout(300)
         # sign-off from the form: refused in Chinese until the officer is tied to side a
-        page.on("dialog", lambda dialog: dialog.accept())
+        shown: list[str] = []
+        page.on("dialog", lambda dialog: (shown.append(dialog.message), dialog.accept()))
         expect(page.locator("#sign-off")).to_be_visible()
         page.click("#sign-a")
         expect(page.locator("#status")).to_contain_text("只能由该方的界管员签字")
@@ -126,6 +137,9 @@ def test_field_form_saves_offline_and_syncs_once(field_db, server, tmp_path):
         expect(page.locator("#status")).to_contain_text("已以甲方签字")
         expect(page.locator("#sign-state")).to_contain_text("已签 (officer_f)")
         expect(page.locator("#sign-a")).to_be_disabled()
+        # the confirmation showed the content being signed (findings, photos, hash)
+        assert "检查结果 1 条" in shown[-1] and "移位" in shown[-1] and "照片 1 张" in shown[-1]
+        assert "内容哈希" in shown[-1]
         page.select_option("#inspection", "new")  # a request error reads as Chinese field names
         page.fill("#round", "")
         page.click("#create-inspection")
@@ -152,7 +166,6 @@ def test_field_form_works_under_a_reverse_proxy_prefix(field_db):
     from fastapi.testclient import TestClient
 
     from geo_service.api.app import create_app
-    from geo_service.settings import REPO_ROOT
 
     page = "https://gis.example.gov.cn/geo/boundaries/field/"
 
@@ -176,6 +189,100 @@ def test_field_form_works_under_a_reverse_proxy_prefix(field_db):
             path = urlsplit(urljoin(page, link)).path
             assert path.startswith("/geo/"), (link, path)
             assert client.get(path.removeprefix("/geo")).status_code == 200, link
-    script = (REPO_ROOT / "web_map" / "field" / "field.js").read_text(encoding="utf-8")
+    script = (REPO / "web_map" / "field" / "field.js").read_text(encoding="utf-8")
     assert 'new URL("../../", document.baseURI)' in script  # API base from the page's URL
     assert not re.findall(r"""["'`]/(?:auth|boundaries|vendor|photos)""", script)
+
+
+def _login(page, server: str, who: str) -> None:
+    page.goto(f"{server}/boundaries/field/")
+    expect(page.locator("#login")).to_be_visible()
+    page.fill("input[name=username]", who)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("#login-form button")
+    expect(page.locator("#who")).to_contain_text(who)
+
+
+def _new_record_for(page, marker, round_: str) -> int:
+    """Pick the marker's line, open a new inspection of `round_`, pick the marker (损坏)."""
+    page.wait_for_function("document.querySelectorAll('#line option').length > 60")
+    page.select_option("#line", str(marker.line_id))
+    page.wait_for_function("document.querySelectorAll('#marker option').length > 1")
+    page.select_option("#inspection", "new")
+    page.fill("#round", round_)
+    page.click("#create-inspection")
+    expect(page.locator("#status")).to_contain_text("已新建")
+    inspection_id = int(page.input_value("#inspection"))
+    page.select_option("#marker", str(marker.id))
+    page.check("input[name=condition][value=损坏]")
+    return inspection_id
+
+
+def test_a_draft_made_by_one_officer_is_never_sent_as_another(field_db, server, tmp_path):
+    _, engine = field_db
+    with engine.connect() as conn:
+        marker = conn.execute(text(
+            "SELECT id, line_id FROM boundary_markers ORDER BY id OFFSET 1 LIMIT 1")).one()
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        context = browser.new_context(viewport={"width": 412, "height": 915}, locale="zh-CN")
+        page = context.new_page()
+        _login(page, server, "officer_g")
+        inspection_id = _new_record_for(page, marker, "2026-换人")
+        context.set_offline(True)
+        page.click("#save")
+        expect(page.locator("#pending-count")).to_have_text("1")
+        context.clear_cookies()          # officer_g's session ends; officer_f takes the phone
+        context.set_offline(False)
+        _login(page, server, "officer_f")
+        expect(page.locator("#pending li.others")).to_contain_text("属于 officer_g")
+        page.screenshot(path=str(tmp_path / "others-draft.png"), full_page=True)
+        expect(page.locator("#pending-count")).to_have_text("0")
+        page.evaluate("window.fieldForm.sync()")
+        page.wait_for_timeout(500)
+        with engine.connect() as conn:
+            count = conn.execute(text("SELECT count(*) FROM inspection_findings WHERE "
+                                      "inspection_id = :i"), {"i": inspection_id}).scalar_one()
+        assert count == 0                # not stored as officer_f's
+        context.clear_cookies()          # officer_g is back: the draft goes as officer_g's
+        _login(page, server, "officer_g")
+        expect(page.locator("#status")).to_contain_text("已同步 1 条", timeout=15_000)
+        expect(page.locator("#pending li")).to_have_count(0)
+        browser.close()
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT created_by FROM inspection_findings WHERE "
+                                 "inspection_id = :i"), {"i": inspection_id}).scalars().all()
+    assert rows == ["officer_g"]
+
+
+def test_a_photo_above_the_limit_is_downscaled_by_the_form(field_db, server, tmp_path):
+    import os
+
+    from PIL import Image
+
+    from geo_service.boundaries.photos import MAX_PHOTO_BYTES
+
+    _, engine = field_db
+    big = tmp_path / "大照片.png"
+    side = 2600  # noise does not compress: about 20 MB as PNG
+    Image.frombytes("RGB", (side, side), os.urandom(side * side * 3)).save(big, compress_level=1)
+    assert big.stat().st_size > MAX_PHOTO_BYTES
+    with engine.connect() as conn:
+        marker = conn.execute(text("SELECT id, line_id FROM boundary_markers ORDER BY id "
+                                   "LIMIT 1")).one()
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        page = browser.new_context(viewport={"width": 412, "height": 915}).new_page()
+        _login(page, server, "officer_f")
+        inspection_id = _new_record_for(page, marker, "2026-大图")
+        page.set_input_files("#photo", str(big))
+        page.click("#save")
+        expect(page.locator("#findings li.finding")).to_have_count(1, timeout=30_000)
+        browser.close()
+    with engine.connect() as conn:
+        stored = conn.execute(text(
+            "SELECT p.content_type, p.size_bytes, p.width_px FROM photo_attachments a "
+            "JOIN photos p USING (sha256) WHERE a.inspection_id = :i"), {"i": inspection_id}
+        ).one()
+    assert stored.content_type == "image/jpeg" and stored.size_bytes <= MAX_PHOTO_BYTES
+    assert stored.width_px <= side

@@ -201,7 +201,8 @@ def test_public_search_hides_non_public_sites_even_from_staff(sample_url, sample
 
 
 def test_basemap_settings_tianditu_amap_and_mistakes() -> None:
-    from geo_service.maps.basemap import BasemapSettings, basemap_config
+    from geo_service.maps.basemap import basemap_config
+    from geo_service.settings import BasemapSettings
 
     none = basemap_config(BasemapSettings(map_basemap="none"))
     assert none == {"kind": "none", "crs": "EPSG:4490"}

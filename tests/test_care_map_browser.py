@@ -81,7 +81,7 @@ def open_map(browser: Browser, base: str, path: str = "/map", *, size=(1366, 768
     page = context.new_page()
     recorder = Recorder(page)
     page.goto(base + path)
-    page.wait_for_function("window.careMap && window.careMap.ready", timeout=20_000)
+    page.wait_for_function("() => window.careMap && window.careMap.ready", timeout=20_000)
     return page, recorder
 
 
@@ -170,7 +170,7 @@ def test_elderly_mode_is_large_high_contrast_and_remembered(browser, live_server
     page.click("#elder-toggle")
     page.wait_for_timeout(200)
     page.reload()
-    page.wait_for_function("window.careMap && window.careMap.ready")
+    page.wait_for_function("() => window.careMap && window.careMap.ready")
     assert page.get_attribute("#elder-toggle", "aria-pressed") == "true"
     for item in page.evaluate(CONTRAST_JS, "body, #status, .chip .title, .chip .count, .btn, "
                                            "#q, #attribution, .legend legend"):
@@ -200,7 +200,7 @@ def test_keyboard_share_link_and_non_public_site(browser, live_server, sample_en
     assert public.name in page.inner_text("#card h2")
     dom = page.content()
     page.goto(f"{live_server}/map?f=child_sites:{hidden[0].id}")
-    page.wait_for_function("window.careMap && window.careMap.ready")
+    page.wait_for_function("() => window.careMap && window.careMap.ready")
     page.wait_for_timeout(500)
     assert page.locator("#card").is_hidden()
     ids = page.evaluate("() => Object.keys(window.careMap.features)")
@@ -302,7 +302,7 @@ def test_configured_amap_basemap_shifts_overlays_and_shows_review_number(
         rec = Recorder(page)
         page.route(re.compile(r"https://webrd0\d\.is\.autonavi\.com/.*"), tile)
         page.goto(base + "/map")
-        page.wait_for_function("window.careMap && window.careMap.ready", timeout=20_000)
+        page.wait_for_function("() => window.careMap && window.careMap.ready", timeout=20_000)
         assert tiles, "the Amap tile layer was not drawn"
         attribution = page.inner_text("#attribution")
         assert "底图：高德地图" in attribution and "审图号：GS(2024)0650号" in attribution

@@ -91,10 +91,28 @@ def test_indicators_and_suggest(client, as_role) -> None:
     res = client.post("/coverage/suggest", json={"kinds": ["养老机构"], "count": 4})
     assert res.status_code == 200, res.text
     s = res.json()
-    assert len(s["sites"]) == 4 and s["mclp"]["status"] == "Optimal"
+    assert len(s["sites"]) == 4 and s["mclp"]["status"] == "optimal"
     assert s["after"]["coverage_share"] > s["before"]["coverage_share"]
     assert "set_cover" in s
     assert s["illustrative"] is True and "示意" in s["note"]  # a person sees it: say so
+    empty = client.post("/coverage/suggest", json={})
+    assert empty.status_code == 200, empty.text
+    assert empty.json()["new_kind"] == "养老机构" and len(empty.json()["sites"]) == 3
+    page = client.post("/coverage/suggest?format=html", json={})
+    assert page.status_code == 200 and "建议新增" in page.text
+
+
+@pytest.mark.parametrize(("body", "status", "needle"), [
+    ({"count": 0}, 422, "count"),
+    ({"kinds": ["镇街养老服务中心"]}, 400, "new_radius_m"),
+    ({"new_kind": "殡仪馆"}, 400, "殡仪馆"),
+    ({"method": "simplex"}, 422, "method"),
+    ({"time_limit_s": 0}, 422, "time_limit_s"),
+])
+def test_bad_suggest_input_is_a_clear_4xx(client, as_role, body, status, needle) -> None:
+    as_role(Role.planner)
+    res = client.post("/coverage/suggest", json=body)
+    assert res.status_code == status and needle in res.text, res.text
 
 
 @pytest.mark.parametrize(("body", "status", "needle"), [
@@ -102,6 +120,7 @@ def test_indicators_and_suggest(client, as_role) -> None:
     ({"radius_m": -1}, 422, "radius_m"),
     ({"layer": "admin_areas"}, 422, "layer"),
     ({"remove_sites": ["EC-9999"]}, 400, "EC-9999"),
+    ({"kinds": ["村级互助养老点"], "remove_sites": ["EC-0200"]}, 400, "EC-0200"),
     ({"add_sites": [{"lon": 121.5, "lat": 31.2, "kind": "村级互助养老点"}]}, 400, "outside"),
     ({"add_sites": [{"lon": 105.7, "lat": 29.7, "kind": "殡仪馆"}]}, 400, "殡仪馆"),
     ({"kind_radii": {"老年食堂": 500}, "kinds": ["养老机构"]}, 400, "老年食堂"),

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,7 +22,8 @@ from geo_service.coverage.report_html import render_report
 from geo_service.coverage.report_xlsx import write_workbook
 from geo_service.coverage.request import CoverageRequest, SuggestRequest
 from geo_service.coverage.service import run_coverage
-from geo_service.coverage.suggest import Problem, greedy, suggest
+from geo_service.coverage.solvers import Problem, greedy
+from geo_service.coverage.suggest import suggest
 from geo_service.errors import GeoServiceError
 
 GK = Transformer.from_crs("EPSG:4490", "EPSG:4544", always_xy=True)
@@ -166,19 +169,23 @@ def test_mclp_exact_is_fast_and_never_worse_than_greedy(study) -> None:
         out = suggest(study, req)
         assert time.perf_counter() - started < 10
         assert out["candidate_count"] == 309
-        assert out["mclp"]["status"] == "Optimal"
+        assert out["mclp"]["status"] == "optimal" and out["mclp"]["method"] == "exact"
+        assert out["mclp"]["solver"].startswith("HiGHS") and out["mclp"]["gap"] == 0
         assert out["mclp"]["covered_weight"] >= out["mclp"]["greedy_covered_weight"]
-        assert len(out["sites"]) <= count
+        assert len(out["sites"]) == count
         gained = out["after"]["covered_population_60plus"] - out["before"][
             "covered_population_60plus"]
         assert gained == pytest.approx(out["mclp"]["covered_weight"])
+        # the added weights count each unit once: they sum to the real gain
+        assert sum(s["added_weight"] for s in out["sites"]) == pytest.approx(gained)
     sc = out["set_cover"]
-    assert sc["status"] == "Optimal"
+    assert sc["status"] == "optimal" and sc["complete"] is True
     every = set().union(*(s["covers"] for s in sc["sites"]))
     assert len(every) == out["uncovered_units"]  # each unit can host a site: all reachable
     greedy_out = suggest(study, SuggestRequest(kinds=["养老机构"], count=8, method="greedy"))
     g = greedy_out["mclp"]
     assert g["covered_weight"] <= g["upper_bound"] + 1e-6 and 0 <= g["gap"] < 1
+    assert g["method"] == "greedy" and g["bound"] == "LP relaxation"
     assert g["covered_weight"] == out["mclp"]["greedy_covered_weight"]
 
 
@@ -199,7 +206,7 @@ def test_reports_are_offline_and_show_the_map(study, tmp_path) -> None:
                   "未达标", "并非实测或官方数据"):  # a Chinese report for the bureau's planners
         assert words in page, words
     assert "Generated" not in page and "Uncovered units" not in page
-    assert "\\u8986\\u76d6\\u7a7a\\u767d gaps" in page  # the gap layer (JSON-escaped 覆盖空白)
+    assert "\\u8986\\u76d6\\u7a7a\\u767d" in page  # the gap layer (JSON-escaped 覆盖空白)
     external = re.compile(r"<(?:script|link|img)\b[^>]*(?:src|href)\s*=\s*[\"']?(?:https?:)?//",
                           re.I)
     import html as html_mod
@@ -209,8 +216,9 @@ def test_reports_are_offline_and_show_the_map(study, tmp_path) -> None:
         assert row["name"] in page
     path = write_workbook(result, tmp_path / "c.xlsx", compute_indicators(study))
     wb = load_workbook(path)
-    assert "镇街 townships" in wb.sheetnames and "指标 indicators" in wb.sheetnames
-    assert wb["村社区 units"].max_row == 310
+    assert wb.sheetnames == ["摘要", "镇街", "村(社区)", "未覆盖", "覆盖空白", "服务半径",
+                             "规划指标"]
+    assert wb["村(社区)"].max_row == 310
 
 
 def test_cli_entry_point_json_and_errors(sample_url) -> None:
@@ -242,7 +250,7 @@ def test_cli_commands(study, tmp_path, monkeypatch) -> None:
     assert "L.map" in out.read_text() or "L.map" in out.read_text().replace("&quot;", '"')
     xlsx = tmp_path / "r.xlsx"
     assert runner.invoke(cli.app, ["-f", "xlsx", "-o", str(xlsx)]).exit_code == 0
-    assert load_workbook(xlsx)["摘要 summary"]["B3"].value == "eldercare_sites"
+    assert load_workbook(xlsx)["摘要"]["B3"].value == "养老服务设施"
     res = runner.invoke(cli.app, ["-f", "geojson", "-l", "child_sites"])
     assert res.exit_code == 0
     doc = json.loads(res.stdout)
@@ -250,8 +258,33 @@ def test_cli_commands(study, tmp_path, monkeypatch) -> None:
     res = runner.invoke(cli.app, ["indicators"])
     assert res.exit_code == 0 and "村(社区)养老服务站点覆盖率" in res.stdout
     assert "五金社区居民委员会" in res.stdout
+    for words in ("指标", "现值", "2025 年目标", "状态", "未达标", "7297 张", "51.9%", "示意数据",
+                  "尚无养老服务站点的村(社区)"):
+        assert words in res.stdout, words  # 14/27 is 51.85…%: rounded once, 51.9 %
+    assert "not met" not in res.stdout and "targets" not in res.stdout
+    res = runner.invoke(cli.app, ["suggest", "-n", "2", "-f", "table"])
+    assert res.exit_code == 0, res.output
+    for words in ("建议新增养老机构 2 处", "新增前", "新增后", "求解方法", "已证明最优",
+                  "全覆盖最少需新增"):
+        assert words in res.stdout, words
     res = runner.invoke(cli.app, ["suggest", "-k", "养老机构", "-n", "2"])
     assert res.exit_code == 0 and len(json.loads(res.stdout)["sites"]) == 2
+    res = runner.invoke(cli.app, ["suggest", "-n", "3"])  # defaults on the pristine sample
+    assert res.exit_code == 0, res.output
+    assert len(json.loads(res.stdout)["sites"]) == 3
+    res = runner.invoke(cli.app, ["suggest", "-n", "3", "--solver", "cbc", "--radius-by", "site"])
+    doc = json.loads(res.stdout)
+    assert doc["mclp"]["solver"] == "CBC (PuLP)" and doc["radius_by"] == "site"
+    # the README's what-if example removes what it says (EC-0200 is a 社区养老服务站)
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    line = next(x for x in readme.splitlines() if "--remove EC-0200" in x and "coverage" in x)
+    res = runner.invoke(cli.app, shlex.split(line.split("coverage", 1)[1]))
+    assert res.exit_code == 0, res.output
+    doc = json.loads(res.stdout)
+    assert [r["id"] for r in doc["whatif"]["removed"]] == ["EC-0200"]
+    assert len(doc["whatif"]["added"]) == 1
+    res = runner.invoke(cli.app, ["-k", "村级互助养老点", "--remove", "EC-0200"])
+    assert isinstance(res.exception, GeoServiceError) and "EC-0200" in str(res.exception)
     res = runner.invoke(cli.app, ["--format", "html"])
     assert isinstance(res.exception, GeoServiceError) and "needs --out" in str(res.exception)
     res = runner.invoke(cli.app, ["--add", "105.7,29.7"])
@@ -268,3 +301,94 @@ def test_grid_candidates_greedy_gap_and_exact(study) -> None:
     assert g["mclp"]["bound"] == "LP relaxation"
     assert e["mclp"]["covered_weight"] <= g["mclp"]["upper_bound"] + 1e-6
     assert e["mclp"]["covered_weight"] >= g["mclp"]["covered_weight"]
+
+
+def test_time_limited_exact_on_the_grid_is_honest(study) -> None:
+    """The issue's request: a 0.001 s limit on a 100 m grid still gives 7 sites ≥ greedy."""
+    req = dict(kinds=["养老机构"], count=7, candidates="grid", grid_spacing_m=100)
+    limited = suggest(study, SuggestRequest(**req, method="exact", time_limit_s=0.001))
+    m = limited["mclp"]
+    assert len(limited["sites"]) == 7 and m["sites"] == 7
+    assert m["covered_weight"] >= m["greedy_covered_weight"]
+    assert m["method"] in ("greedy", "solver incumbent") and m["status"] != "optimal"
+    assert m["upper_bound"] >= m["covered_weight"] and m["gap"] > 0
+    sc = limited["set_cover"]
+    assert sc["complete"] is True and sc["method"] != "exact"
+    every = set().union(*(s["covers"] for s in sc["sites"]))
+    assert len(every) == sc["reachable_units"]
+
+
+@pytest.mark.parametrize("radius_by", ["site", "residents"])
+def test_auto_on_the_200m_grid_is_exact(study, radius_by: str) -> None:
+    """The 200 m grid (35 864 candidates) is well under 2 million pairs: auto solves exactly."""
+    req = dict(kinds=["养老机构"], candidates="grid", grid_spacing_m=200, radius_by=radius_by)
+    auto = suggest(study, SuggestRequest(**req, count=7))
+    greedy_out = suggest(study, SuggestRequest(**req, count=7, method="greedy",
+                                               set_cover=False))
+    assert auto["candidate_count"] == 35_864 and auto["pairs"] < 2_000_000
+    assert auto["mclp"]["method"] == "exact" and auto["mclp"]["gap"] == 0
+    assert auto["mclp"]["covered_weight"] >= greedy_out["mclp"]["covered_weight"]
+    assert auto["set_cover"]["status"] == "optimal" and auto["set_cover"]["complete"]
+    if radius_by == "site":  # the issue's figures, found independently with spopt
+        assert auto["pairs"] == 140_852 and auto["set_cover"]["sites_needed"] == 17
+
+
+def test_empty_and_partial_suggest_requests_get_defaults(study) -> None:
+    out = suggest(study, SuggestRequest())
+    assert out["new_kind"] == "养老机构" and out["kinds"] == ["养老机构"]
+    assert len(out["sites"]) == 3 and out["mclp"]["status"] == "optimal"
+    assert out["after"]["coverage_share"] > out["before"]["coverage_share"]
+    out = suggest(study, SuggestRequest(new_kind="互助养老点", count=2))
+    assert out["kinds"] == ["村级互助养老点"] and len(out["sites"]) == 2
+    with pytest.raises(GeoServiceError, match="镇街养老服务中心"):
+        suggest(study, SuggestRequest(kinds=["镇街养老服务中心"]))
+    # the district-level centre already covers everyone: no sites, and it says so
+    none = suggest(study, SuggestRequest(kinds=["养老机构", "失能特困人员集中照护中心"]))
+    assert none["sites"] == [] and none["uncovered_units"] == 0
+    assert none["mclp"]["notes"] == ["当前设施已覆盖全部村(社区)，无需新增"]
+    assert none["set_cover"]["sites_needed"] == 0 and none["set_cover"]["complete"]
+
+
+def test_residents_radius_rule(study) -> None:
+    """By default the radius follows the residents' unit, not where the site stands."""
+    kinds = ["养老机构"]
+    res = run_coverage(study, CoverageRequest(kinds=kinds))
+    site = run_coverage(study, CoverageRequest(kinds=kinds, radius_by="site"))
+    units = res.units.set_index("code")
+    sites = res.sites
+    ux, uy = GK.transform(units.lon.to_numpy(), units.lat.to_numpy())
+    sx, sy = GK.transform(sites.lon.to_numpy(), sites.lat.to_numpy())
+    d = np.hypot(ux[:, None] - sx[None, :], uy[:, None] - sy[None, :])
+    limit = np.where(units.urban.to_numpy(bool), 1000.0, 5000.0)
+    assert (units.covered.to_numpy() == (d <= limit[:, None]).any(axis=1)).all()
+    site_limit = np.where(sites.urban.to_numpy(bool), 1000.0, 5000.0)
+    by_site = (d <= site_limit[None, :]).any(axis=1)
+    assert (site.units.set_index("code").covered.to_numpy() == by_site).all()
+    urban_far = units.urban.to_numpy(bool) & by_site & ~units.covered.to_numpy()
+    assert urban_far.sum() > 10  # urban communities no longer counted from a rural 5 km circle
+    assert res.district["coverage_share"] < site.district["coverage_share"]
+    meta = res.metadata()
+    assert meta["radius_by"] == "residents" and "居民" in meta["radius_by_source"]
+
+
+def test_whatif_removals_that_would_do_nothing_are_errors(study) -> None:
+    with pytest.raises(GeoServiceError, match=r"EC-0200 .*社区养老服务站.*村级互助养老点"):
+        run_coverage(study, CoverageRequest(kinds=["村级互助养老点"], remove_sites=["EC-0200"]))
+    village = study.sites["eldercare_sites"]
+    village = village[(village.kind == "村级互助养老点") & (village.status == "运营")].iloc[0]
+    res = run_coverage(study, CoverageRequest(kinds=["村级互助养老点"], remove_sites=[
+        village.id], add_sites=[{"lon": 105.72, "lat": 29.70, "kind": "村级互助养老点"}]))
+    changes = res.metadata()["whatif"]
+    assert [r["id"] for r in changes["removed"]] == [village.id]
+    assert changes["removed"][0]["name"] == village["name"]
+    assert [a["id"] for a in changes["added"]] == ["whatif-1"]
+    assert village.id not in set(res.sites.id)
+    building = study.sites["eldercare_sites"]
+    building = building[building.status == "在建"]
+    assert len(building) == 2  # the sample has two sites under construction
+    b = building.iloc[0]
+    with pytest.raises(GeoServiceError, match=f"{b.id}.*在建"):
+        run_coverage(study, CoverageRequest(kinds=[b.kind], remove_sites=[b.id]))
+    ok = run_coverage(study, CoverageRequest(kinds=[b.kind], remove_sites=[b.id],
+                                             include_under_construction=True))
+    assert [r["id"] for r in ok.metadata()["whatif"]["removed"]] == [b.id]

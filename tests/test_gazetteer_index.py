@@ -179,4 +179,4 @@ def test_cli_search_reverse_hierarchy_export(sample_url, tmp_path):
     assert exported.returncode == 0 and target.exists() and "place names" in exported.stdout
     again = run("places", "import", str(target))  # the same as `load place_names FILE`
     assert again.returncode == 0, again.stderr
-    assert "0 inserted, 0 updated" in again.stdout  # the export re-imports unchanged
+    assert "新增 0，更新 0" in again.stdout  # the export re-imports unchanged

@@ -129,7 +129,7 @@ def test_osm_pbf_loads_routes_and_answers_like_its_gpkg_twin(district_loaded, tm
     write_pbf(pbf, ways, outside=(110.0, 35.0))
     report = load_file(engine, "roads", pbf)
     assert report.inserted == len(ways)
-    assert any("outside the district" in n for n in report.notes)
+    assert any("在本区范围以外" in n for n in report.notes)
     from_pbf = stored(engine)
     assert {r[5] for r in from_pbf} == {"ST_MultiLineString"} and {r[6] for r in from_pbf} == {4490}
     by_id = {r[0]: r for r in from_pbf}
@@ -189,9 +189,9 @@ def test_bad_rows_reject_the_whole_file_naming_feature_and_column(district_loade
     with pytest.raises(LoadRejectedError) as caught:
         load_file(engine, "roads", path)
     text_ = str(caught.value)
-    assert "feature 2, column 道路等级" in text_ and "羊肠小道" in text_
-    assert "feature 3, column 限速" in text_
-    assert "feature 4" in text_ and "expected a line" in text_
+    assert "第 2 个要素，列「道路等级」" in text_ and "羊肠小道" in text_
+    assert "第 3 个要素，列「限速」" in text_
+    assert "第 4 个要素" in text_ and "本图层要线" in text_
     assert stored(engine) == []
 
 

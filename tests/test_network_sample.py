@@ -60,7 +60,7 @@ def test_cli_coverage_minutes_equal_networkx(sample_engine, sample_url, study, m
     result = json.loads(run.stdout)
     assert result["network"]["distance"] == mode and result["network"]["minutes"] == minutes
     req = CoverageRequest(distance=mode, minutes=minutes)
-    sites = select_sites(study, req, layer_kinds(req.layer, []))
+    sites, _ = select_sites(study, req, layer_kinds(req.layer, []))
     units = study.units
     model = network_model(sample_engine, mode)
     expect, _ = oracle(model.graph, model.net, _xy(units), _xy(sites))
@@ -196,7 +196,8 @@ def test_html_report_draws_the_isochrones_and_road_figures(study):
     areas = [f["properties"]["area_km2"] for f in iso["features"]]
     assert areas == sorted(areas, reverse=True) and areas[-1] > 0
     page = render_report(result)
-    assert "沿道路的步行时间" in page and "isochrones" in page  # the map layer (in the iframe)
+    assert "沿道路的步行时间" in page
+    assert json.dumps("沿道路等时圈")[1:-1] in page  # the map layer (escaped in the iframe's JS)
     assert "时间(分钟)" in page and "直线(米)" in page  # uncovered units: minutes beside the line
     for area in areas:
         assert f"<td>{area}</td>" in page or str(area) in page

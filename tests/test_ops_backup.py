@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
 import subprocess
 import sys
 
@@ -74,6 +75,12 @@ def test_backup_cli(sample_url, tmp_path):
                             timeout=120)
     assert result.returncode == 0, result.stderr
     assert "backup written" in result.stdout and (tmp_path / "b.tar").stat().st_size > 100_000
+    assert stat.S_IMODE((tmp_path / "b.tar").stat().st_mode) == 0o600  # hashes inside
+    (tmp_path / "b.tar").chmod(0o644)  # a second backup over a readable file: 0600 again
+    again = subprocess.run([sys.executable, "-m", "geo_service.cli", "backup",
+                            str(tmp_path / "b.tar")], env=env, capture_output=True, text=True,
+                           timeout=120)
+    assert again.returncode == 0 and stat.S_IMODE((tmp_path / "b.tar").stat().st_mode) == 0o600
     refused = subprocess.run([sys.executable, "-m", "geo_service.cli", "restore",
                               str(tmp_path / "b.tar")], env=env, capture_output=True, text=True,
                              timeout=120)

@@ -31,7 +31,7 @@ def elder_phone(browser: Browser, base: str, **kwargs) -> Page:
     context.add_init_script("localStorage.setItem('careMap.elder', '1')")
     page = context.new_page()
     page.goto(base + "/map")
-    page.wait_for_function("window.careMap && window.careMap.ready", timeout=20_000)
+    page.wait_for_function("() => window.careMap && window.careMap.ready", timeout=20_000)
     return page
 
 
@@ -87,7 +87,8 @@ def test_plain_chinese_messages(browser, live_server) -> None:
     page.on("response", lambda r: statuses.append(r.status) if "/places/" in r.url else None)
     page.fill("#q", "宝" * 200)
     page.tap("#search .btn")
-    page.wait_for_function("!document.getElementById('status').textContent.includes('正在')")
+    page.wait_for_function(
+        "() => !document.getElementById('status').textContent.includes('正在')")
     assert statuses and all(s == 200 for s in statuses), statuses
     assert len(page.input_value("#q")) == 100
     page.context.close()
@@ -127,7 +128,7 @@ def test_ogc_pages_draw_features_over_the_district(browser, live_server) -> None
                      "/collections/eldercare_sites/items/5?f=html"):
             page.goto(live_server + path)
             page.wait_for_function(  # the townships (27) and the district outline behind
-                "document.querySelectorAll('.leaflet-background-pane path').length >= 28")
+                "() => document.querySelectorAll('.leaflet-background-pane path').length >= 28")
             assert page.locator(".leaflet-overlay-pane path.leaflet-interactive").count() >= 1
             assert page.evaluate("document.documentElement.scrollWidth") <= size[0]  # no overflow
         assert not errors, errors

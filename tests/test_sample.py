@@ -156,5 +156,5 @@ def _digests(folder: Path) -> dict[str, str]:
 
 
 def test_build_script_reproduces_the_committed_sample(tmp_path):
-    rebuild_sample(tmp_path)
+    rebuild_sample(SHARED, tmp_path)
     assert _digests(tmp_path) == _digests(sample_dir())

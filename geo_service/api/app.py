@@ -1,4 +1,4 @@
-"""FastAPI application factory: lifespan opens the database, one error → status map."""
+"""The composition root: settings, engine, middleware, error replies and every router."""
 
 from __future__ import annotations
 
@@ -6,33 +6,48 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy import Engine
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError
 
 from geo_service import __version__
+from geo_service.api.routes import admin, auth, edit, health, layers, ops
 from geo_service.api.routes import boundaries as boundaries_routes
 from geo_service.api.routes import care_map as care_map_routes
 from geo_service.api.routes import coverage as coverage_routes
-from geo_service.api.routes import health, layers
+from geo_service.api.routes import docs as docs_routes
 from geo_service.api.routes import network as network_routes
 from geo_service.api.routes import ogc as ogc_routes
 from geo_service.api.routes import ogc_tiles as ogc_tiles_routes
 from geo_service.api.routes import places as places_routes
+from geo_service.api.routes import uploads as uploads_routes
+from geo_service.auth.throttle import LoginThrottle
 from geo_service.errors import GeoServiceError
-from geo_service.ops.install import install as install_ops
+from geo_service.maps import vendor
+from geo_service.ops import logs, roles_doc
+from geo_service.ops.errors import (
+    database_error,
+    document_error_bodies,
+    unicode_error,
+    validation_error,
+)
+from geo_service.ops.metrics import Metrics
+from geo_service.ops.middleware import CsrfGuard, RequestContext, ResponseHeaders
+from geo_service.ops.ratelimit import TokenBuckets
+from geo_service.settings import Settings
 
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Open the configured database engine for the app's lifetime (unless one was given)."""
-    from geo_service.db.engine import get_engine
+    from geo_service.auth.dbrole import configured_role, use_app_role
+    from geo_service.db.engine import open_engine
 
+    settings: Settings = app.state.settings
     if getattr(app.state, "engine", None) is None:
-        from geo_service.auth.dbrole import use_app_role
-
-        app.state.engine = get_engine()
-        use_app_role(app.state.engine)
+        app.state.engine = open_engine(settings.database)
+        use_app_role(app.state.engine, configured_role(settings))
     yield
     app.state.engine.dispose()
 
@@ -42,30 +57,54 @@ async def _service_error(_: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": str(exc)}, status_code=status)
 
 
-async def _database_error(_: Request, exc: Exception) -> JSONResponse:
-    return JSONResponse({"detail": "the database is unavailable; try again shortly"},
-                        status_code=503)
-
-
-def create_app(engine: Engine | None = None) -> FastAPI:
+def create_app(engine: Engine | None = None, settings: Settings | None = None) -> FastAPI:
     """The geo_service HTTP application (on `engine`, or the configured database)."""
+    settings = settings or Settings()
     app = FastAPI(
         title="geo_service 民政地理信息服务",
         description="大足区民政局的养老、殡葬、儿童服务设施、行政区划和地名图层。",
         version=__version__,
         lifespan=lifespan,
+        root_path=settings.server.root_path.rstrip("/"),
+        docs_url=None,  # /docs is served from the vendored swagger-ui-dist (routes/docs.py)
+        redoc_url=None,
     )
+    app.state.settings = settings
+    vendor.use(settings.web.node_modules)
     app.state.engine = engine
+    logs.configure()
+    limits = settings.limits
+    app.state.metrics = Metrics()
+    app.state.verified_tokens = {}
+    workers = settings.server.worker_count()  # the rate limit is per process: share it out
+    app.state.rate_buckets = TokenBuckets(limits.rate_limit_per_s / workers,
+                                          max(1, limits.rate_limit_burst // workers))
+    app.state.login_throttle = LoginThrottle(settings.auth.login_max_failures,
+                                             settings.auth.login_window_s,
+                                             settings.auth.login_lockout_s)
     app.add_exception_handler(GeoServiceError, _service_error)
-    app.add_exception_handler(OperationalError, _database_error)
-    install_ops(app)  # request ids, limits, metrics, DB errors; accounts, editing, /ready
-    app.include_router(health.router)
-    app.include_router(layers.router)
-    app.include_router(ogc_routes.router)  # OGC API – Features: /, /collections, ...
-    app.include_router(ogc_tiles_routes.router)  # OGC API – Tiles: /tiles, /tileMatrixSets
-    app.include_router(places_routes.router)  # the gazetteer: /places/...
-    app.include_router(care_map_routes.router)  # /map, /vendor, /map/api (public care map)
-    app.include_router(coverage_routes.router)  # /coverage, /indicators (planners)
-    app.include_router(network_routes.router)  # /network, /network/isochrones (planners)
-    app.include_router(boundaries_routes.router)  # /boundaries/... (staff: lines, 联检, disputes)
+    app.add_exception_handler(DBAPIError, database_error)  # OperationalError included
+    app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(UnicodeError, unicode_error)
+    # middleware, innermost first: page/staff headers, the CSRF guard, then request context
+    app.add_middleware(ResponseHeaders)  # staff answers private/no-store; CSP on pages
+    app.add_middleware(CsrfGuard, cookie_name=settings.auth.cookie_name)  # cookie writes
+    app.add_middleware(RequestContext, max_body_bytes=limits.max_body_bytes,
+                       buckets=app.state.rate_buckets, metrics=app.state.metrics,
+                       verified_tokens=app.state.verified_tokens,
+                       cookie_name=settings.auth.cookie_name)
+    for router in (ops.router, auth.router, admin.router, edit.router,  # /ready, accounts, edits
+                   health.router, docs_routes.router,  # /docs: Swagger UI, vendored
+                   layers.router,
+                   ogc_routes.router,  # OGC API – Features: /, /collections, ...
+                   ogc_tiles_routes.router,  # OGC API – Tiles: /tiles, /tileMatrixSets
+                   places_routes.router,  # the gazetteer: /places/...
+                   care_map_routes.router,  # /map, /vendor, /map/api (public care map)
+                   coverage_routes.router,  # /coverage, /indicators (planners)
+                   network_routes.router,  # /network, /network/isochrones (planners)
+                   boundaries_routes.router,  # /boundaries/... (staff: lines, 联检, disputes)
+                   uploads_routes.router):  # /uploads/ (data editors: preview and load files)
+        app.include_router(router)
+    roles_doc.install(app)  # every endpoint's summary states its role
+    document_error_bodies(app)  # 422: field list or message
     return app

@@ -9,11 +9,17 @@ from fastapi import Depends, HTTPException, Request
 from sqlalchemy import Engine
 
 from geo_service.access import ANONYMOUS, Principal, Role
+from geo_service.settings import Settings
 
 
 def get_engine_dep(request: Request) -> Engine:
     """The app's database engine."""
     return request.app.state.engine
+
+
+def get_settings(request: Request) -> Settings:
+    """The app's settings (built once, in create_app)."""
+    return request.app.state.settings
 
 
 def bearer_token(request: Request) -> tuple[str | None, str]:
@@ -22,9 +28,7 @@ def bearer_token(request: Request) -> tuple[str | None, str]:
     scheme, _, value = header.partition(" ")
     if scheme.lower() == "bearer" and value.strip():
         return value.strip(), "bearer"
-    from geo_service.auth.config import AuthSettings
-
-    cookie = request.cookies.get(AuthSettings().cookie_name)
+    cookie = request.cookies.get(request.app.state.settings.auth.cookie_name)
     return (cookie, "cookie") if cookie else (None, "")
 
 

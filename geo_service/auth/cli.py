@@ -17,9 +17,9 @@ out = Console(soft_wrap=True)
 
 
 def _engine():
-    from geo_service.db.migrate import migrated_engine
+    from geo_service.cli_state import state
 
-    return migrated_engine()
+    return state().migrated_engine()
 
 
 def _read_password(from_stdin: bool) -> str:
@@ -104,6 +104,19 @@ def set_area(
         name = users.area_name(conn, user.area_code) if user.area_code else None
     out.print(f"user {user.username} now signs for {user.area_code} {name}" if name
               else f"user {user.username} is tied to no area")
+
+
+@user_app.command("set-full-name")
+def set_full_name(
+    username: Annotated[str, typer.Argument(help="login name")],
+    full_name: Annotated[str, typer.Argument(help="the person's full name, e.g. 周建国")],
+) -> None:
+    """Set the full name printed on reports and signatures (e.g. 联检报告)."""
+    from geo_service.auth import users
+
+    with _engine().begin() as conn:
+        user = users.set_full_name(conn, username, full_name)
+    out.print(f"user {user.username} is now {user.full_name}")
 
 
 @user_app.command("set-password")

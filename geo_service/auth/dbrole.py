@@ -7,24 +7,23 @@ import logging
 from psycopg import sql
 from sqlalchemy import Engine, event, text
 
-from geo_service.auth.config import AuthSettings
 from geo_service.db.engine import uses_local_cluster
+from geo_service.settings import Settings
 
 APP_ROLE = "geo_service_app"
 log = logging.getLogger("geo_service.auth")
 
 
-def configured_role() -> str | None:
+def configured_role(settings: Settings) -> str | None:
     """The role to switch to: the setting, else geo_service_app on the local cluster."""
-    setting = AuthSettings().app_role
+    setting = settings.auth.app_role
     if setting is not None:
         return setting or None
-    return APP_ROLE if uses_local_cluster() else None
+    return APP_ROLE if uses_local_cluster(settings.database) else None
 
 
-def use_app_role(engine: Engine, role: str | None = None) -> bool:
+def use_app_role(engine: Engine, role: str | None) -> bool:
     """Make every new connection of `engine` SET ROLE; False (and a warning) if impossible."""
-    role = role or configured_role()
     if not role:
         return False
     with engine.connect() as conn:

@@ -102,7 +102,7 @@ def add_user(
                     ).first():
         raise UserError(f"user {username!r} exists already")
     row = conn.execute(users.insert().values(
-        username=username, password_hash=hash_password(password), role=chosen.value,
+        username=username, password_hash=hash_password(password, username), role=chosen.value,
         full_name=full_name).returning(users.c.username)).one()
     if area is not None:
         conn.execute(officer_areas.insert().values(username=row.username, area_code=area))
@@ -142,6 +142,16 @@ def set_area(conn: Connection, username: str, area_code: str | None) -> User:
     return get_user(conn, username)
 
 
+def set_full_name(conn: Connection, username: str, full_name: str) -> User:
+    """Set a user's full name (shown on reports and signatures instead of the login)."""
+    name = " ".join(full_name.split())
+    if not 1 <= len(name) <= 100:
+        raise UserError("full name: give 1–100 characters")
+    user = get_user(conn, username)
+    conn.execute(users.update().where(users.c.id == user.id).values(full_name=name))
+    return get_user(conn, username)
+
+
 def area_of(conn: Connection, username: str) -> str | None:
     """The area code a user signs for, if any."""
     return conn.execute(select(officer_areas.c.area_code).select_from(officer_areas.join(
@@ -162,7 +172,7 @@ def set_password(conn: Connection, username: str, password: str) -> None:
     """Replace a user's password and end their sessions."""
     user = get_user(conn, username)
     conn.execute(users.update().where(users.c.id == user.id)
-                 .values(password_hash=hash_password(password)))
+                 .values(password_hash=hash_password(password, user.username)))
     revoke_all(conn, user.id)
 
 

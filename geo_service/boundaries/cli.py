@@ -21,9 +21,9 @@ out = Console(soft_wrap=True)
 
 
 def _engine():
-    from geo_service.db.migrate import migrated_engine
+    from geo_service.cli_state import state
 
-    return migrated_engine()
+    return state().migrated_engine()
 
 
 def _operator() -> Principal:
@@ -39,12 +39,14 @@ def derive(
     dry_run: Annotated[bool, typer.Option(help="report only, write nothing")] = False,
 ) -> None:
     """Derive the township lines and the outer lines split by neighbouring county."""
-    engine = _engine()
+    from geo_service.cli_state import state
+
+    engine, district = _engine(), state().settings.data.district_code
     if dry_run:
         with engine.connect() as conn:
-            result = lines.derive(conn, tolerance)
+            result = lines.derive(conn, tolerance, district)
     else:
-        result = lines.derive_and_save(engine, _operator(), tolerance)
+        result = lines.derive_and_save(engine, _operator(), tolerance, district)
     table = Table("level", "lines", "length (km)")
     for level in ("township", "county", "provincial"):
         chosen = [x for x in result.lines if x.level == level]
@@ -109,18 +111,33 @@ def sample_markers(
 
 @boundary_app.command("report")
 def write_report(
-    line_id: Annotated[int, typer.Argument(help="boundary line id")],
+    line_id: Annotated[int | None, typer.Argument(
+        help="boundary line id: its round's latest signed-off record")] = None,
     output: Annotated[Path, typer.Option(
-        help="file to write: .html (stands alone, photos inlined) or .pdf (A4, via Chromium)")],
+        help="file to write: .html (stands alone, photos inlined) or .pdf (A4, via Chromium)")]
+    = Path("联检报告.pdf"),
     round_: Annotated[str | None, typer.Option("--round", help="inspection round "
                                                "(default: newest)")] = None,
+    inspection: Annotated[int | None, typer.Option(
+        "--inspection", help="report this record (draft or signed) instead")] = None,
 ) -> None:
-    """Write the 联检报告 of a line and round as a standalone HTML page or a PDF."""
+    """Write the 联检报告 of one record, or of a line's round, as standalone HTML or a PDF."""
     if output.suffix.lower() not in (".html", ".htm", ".pdf"):
         raise GeoServiceError(f"--output {output.name}: use a .html or .pdf file name")
+    if (line_id is None) == (inspection is None):
+        raise GeoServiceError("give a LINE_ID (its round's signed-off record) or "
+                              "--inspection ID, not both")
+    from geo_service.cli_state import state
+
+    server, media = state().settings.server, state().settings.data.media_dir
+    base = server.public_url.rstrip("/") or f"http://{server.host}:{server.port}"
     engine = _engine()
     with engine.connect() as conn:
-        html = report.render(conn, line_id, round_, embed_photos=True)
+        if line_id is None:
+            html = report.render_inspection(conn, inspection or 0, embed_from=media,
+                                            base_url=base)
+        else:
+            html = report.render(conn, line_id, round_, embed_from=media, base_url=base)
     if output.suffix.lower() == ".pdf":
         from geo_service.printing import html_to_pdf
 

@@ -27,3 +27,9 @@ class UnsupportedMediaError(GeoServiceError):
     """An upload whose content is not an accepted image type."""
 
     status_code = 415
+
+
+class OutsideAreaError(GeoServiceError):
+    """A location outside the area the record belongs to."""
+
+    status_code = 400

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import hashlib
-from typing import Any
+from typing import Any, overload
 
 import shapely
+from geoalchemy2.elements import WKBElement
 from geoalchemy2.shape import from_shape, to_shape
 from shapely.geometry import mapping, shape
 from shapely.geometry.base import BaseGeometry
@@ -30,9 +31,21 @@ def to_db(geom: BaseGeometry):
     return from_shape(geom, srid=STORAGE_SRID)
 
 
-def from_db(value) -> BaseGeometry | None:
+@overload
+def from_db(value: None) -> None: ...
+@overload
+def from_db(value: WKBElement) -> BaseGeometry: ...
+def from_db(value: WKBElement | None) -> BaseGeometry | None:
     """A database geometry (WKB element) as shapely, or None."""
     return None if value is None else to_shape(value)
+
+
+def point_of(value) -> shapely.Point:
+    """A stored point geometry as a shapely Point."""
+    point = from_db(value)
+    if not isinstance(point, shapely.Point):
+        raise ValueError(f"expected a stored point, got {type(point).__name__}")
+    return point
 
 
 def as_geojson(geom: BaseGeometry | None, precision: int = 7) -> dict[str, Any] | None:

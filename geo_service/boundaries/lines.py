@@ -22,7 +22,7 @@ from geo_service.boundaries.errors import BoundaryInputError
 from geo_service.boundaries.geometry import as_geojson, from_db, geom_hash, metric_length_m, to_db
 from geo_service.crs import from_metric, to_metric
 from geo_service.db.models import admin_areas, boundary_derivations, boundary_lines, neighbour_areas
-from geo_service.settings import data_settings
+from geo_service.settings import DEFAULT_DISTRICT_CODE
 
 DEFAULT_TOLERANCE_M = 300.0
 PIECE_M = 50.0
@@ -187,11 +187,11 @@ def _outer_lines(district, district_code: str, neighbours, tolerance_m: float
 
 
 def derive(conn: Connection, tolerance_m: float = DEFAULT_TOLERANCE_M,
-           district_code: str | None = None) -> Derivation:
+           district_code: str = DEFAULT_DISTRICT_CODE) -> Derivation:
     """Derive every township line and the outer lines split by neighbour (nothing written)."""
     if not 0 < tolerance_m <= 5000:
         raise BoundaryInputError(f"tolerance {tolerance_m} m: use a value in (0, 5000]")
-    code = district_code or data_settings().district_code
+    code = district_code
     district, towns, neighbours = _load(conn, code)
     town_lines, town_left, town_perimeter = _township_lines(
         towns, from_db(district.geom).boundary)
@@ -252,9 +252,10 @@ def save(conn: Connection, principal: Principal, result: Derivation, tolerance_m
 
 
 def derive_and_save(engine: Engine, principal: Principal,
-                    tolerance_m: float = DEFAULT_TOLERANCE_M) -> Derivation:
+                    tolerance_m: float = DEFAULT_TOLERANCE_M,
+                    district_code: str = DEFAULT_DISTRICT_CODE) -> Derivation:
     """Derive the lines and write them in one transaction."""
     with engine.begin() as conn:
-        result = derive(conn, tolerance_m)
+        result = derive(conn, tolerance_m, district_code)
         save(conn, principal, result, tolerance_m)
     return result

@@ -8,9 +8,10 @@ from sqlalchemy.exc import IntegrityError
 
 from geo_service import audit
 from geo_service.access import Principal
-from geo_service.boundaries import photos
+from geo_service.boundaries import photos, versions
 from geo_service.boundaries.errors import BoundaryInputError, ConflictError
-from geo_service.boundaries.geometry import from_db, point_from, to_db
+from geo_service.boundaries.geometry import from_db, point_from, point_of, to_db
+from geo_service.boundaries.parties import require_party
 from geo_service.boundaries.records import check_if_match, etag_of, lock, to_json, touch
 from geo_service.boundaries.schemas import MarkerIn, MarkerPatch, ReferenceIn
 from geo_service.crs import from_metric, to_metric
@@ -55,13 +56,14 @@ def get(conn: Connection, marker_id: int) -> dict:
 
 def _record(conn: Connection, row) -> dict:
     data = to_json(row)
-    point = from_db(row.geom)
+    point = point_of(row.geom)
     data["lon"], data["lat"] = round(point.x, 8), round(point.y, 8)
     refs = conn.execute(select(marker_references).where(
         marker_references.c.marker_id == row.id).order_by(marker_references.c.id)).all()
     data["references"] = [{k: v for k, v in r._mapping.items() if k != "marker_id"}
                           for r in refs]
     data["photos"] = photos.attached(conn, marker_id=row.id)
+    data["version"] = versions.latest_marker_versions(conn, [row.id]).get(row.id)
     data["etag"] = etag_of(row)
     return data
 
@@ -79,6 +81,7 @@ def create(conn: Connection, principal: Principal, body: MarkerIn,
            accuracy: str = "surveyed") -> dict:
     """Register a marker on a line (within 200 m of it), with ≥ 3 reference objects."""
     line = _line(conn, body.line_id)
+    require_party(conn, principal, line.id, f"markers of line {line.id}")
     point = point_from(body.lon, body.lat, f"marker {body.number}")
     _check_on_line(line, point, body.number)
     values = body.model_dump(exclude={"lon", "lat", "references"})
@@ -90,6 +93,7 @@ def create(conn: Connection, principal: Principal, body: MarkerIn,
     except IntegrityError as exc:
         raise ConflictError(f"marker number {body.number!r} already exists") from exc
     _write_references(conn, row.id, body.references)
+    versions.record_marker(conn, row.id)
     record = _record(conn, row)
     audit.record(conn, principal, "insert", "boundary_markers", row.id, None, record)
     return record
@@ -99,6 +103,7 @@ def update(conn: Connection, principal: Principal, marker_id: int, body: MarkerP
            if_match: str | None) -> dict:
     """Change a marker (If-Match required); the old and new record go to the audit log."""
     row = lock(conn, boundary_markers, marker_id, "marker")
+    require_party(conn, principal, row.line_id, f"marker {row.number}")
     check_if_match(row, if_match, "marker")
     before = _record(conn, row)
     values = body.model_dump(exclude_unset=True, exclude={"lon", "lat", "references"})
@@ -113,15 +118,23 @@ def update(conn: Connection, principal: Principal, marker_id: int, body: MarkerP
         raise ConflictError(f"marker number {body.number!r} already exists") from exc
     if body.references is not None:
         _write_references(conn, marker_id, body.references)
+    versions.record_marker(conn, marker_id)
     after = _record(conn, row)
     audit.record(conn, principal, "update", "boundary_markers", marker_id, before, after)
     return after
+
+
+def check_photo_target(conn: Connection, principal: Principal, marker_id: int) -> None:
+    """Before storing an upload: the marker exists and the caller is a party of its line."""
+    row = lock(conn, boundary_markers, marker_id, "marker")
+    require_party(conn, principal, row.line_id, f"photos of marker {row.number}")
 
 
 def add_photo(conn: Connection, principal: Principal, marker_id: int, sha: str,
               caption: str | None) -> dict:
     """Attach an uploaded photo to a marker (audited)."""
     row = lock(conn, boundary_markers, marker_id, "marker")
+    require_party(conn, principal, row.line_id, f"photos of marker {row.number}")
     before = _record(conn, row)
     photos.attach(conn, principal, [sha], marker_id=marker_id, caption=caption)
     row = touch(conn, boundary_markers, marker_id)

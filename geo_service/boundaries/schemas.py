@@ -93,6 +93,8 @@ class FindingIn(Body):
     condition: Condition
     measured_lon: float | None = None
     measured_lat: float | None = None
+    measured_accuracy_m: float | None = Field(
+        default=None, gt=0, le=10_000, description="the phone's GPS accuracy (m, 68 %)")
     note: str | None = None
     photos: list[str] = Field(default_factory=list)
 
@@ -109,6 +111,7 @@ class FindingPatch(Body):
     condition: Condition | None = None
     measured_lon: float | None = None
     measured_lat: float | None = None
+    measured_accuracy_m: float | None = Field(default=None, gt=0, le=10_000)
     note: str | None = None
 
 
@@ -125,6 +128,14 @@ class SignIn(Body):
     """Sign-off of one side."""
 
     side: Literal["a", "b"]
+    content_hash: str = Field(pattern="^[0-9a-f]{64}$",
+                              description="content_hash of the record you were shown")
+
+
+class ReturnIn(Body):
+    """Withdraw a signature, or send a signed record back to be changed."""
+
+    reason: str = Field(min_length=2, max_length=1000)
 
 
 class DisputeIn(Body):
@@ -154,6 +165,16 @@ class DisputeStatusIn(Body):
 
     status: DisputeStatus
     note: str | None = None
+    reopen: bool = Field(default=False, description="reopen a resolved dispute (note = why)")
+    decision_document: str | None = Field(
+        default=None, min_length=2, max_length=300,
+        description="admin: the deciding authority's document that resolves it")
+
+
+class EventIn(Body):
+    """A mediation event."""
+
+    note: str = Field(min_length=1, max_length=2000)
 
 
 class LinkIn(Body):

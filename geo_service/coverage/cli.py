@@ -10,6 +10,14 @@ from typing import Annotated, Any
 import typer
 from pydantic import BaseModel, ValidationError
 
+from geo_service.coverage.labels import (
+    ILLUSTRATIVE_NOTE_ZH,
+    STATUS_TITLES,
+    pct,
+    solution_text,
+    weight_title,
+    whole,
+)
 from geo_service.errors import GeoServiceError
 from geo_service.progress import steps
 
@@ -32,6 +40,9 @@ Out = Annotated[Path | None, typer.Option("--out", "-o", help="output file (defa
                                           "for json/geojson)")]
 Building = Annotated[bool, typer.Option("--include-under-construction",
                                         help="also count sites with status 在建")]
+RadiusBy = Annotated[str, typer.Option("--radius-by", help="residents (radius by the unit: "
+                                       "urban community vs rural village, default) | site "
+                                       "(by where the site stands)")]
 Distance = Annotated[str, typer.Option("--distance", help="straight | walk | drive (walk/drive "
                                       "follow the roads layer)")]
 Minutes = Annotated[float | None, typer.Option("--minutes", help="one travel-time radius in "
@@ -83,10 +94,13 @@ def parse_sites(items: list[str]) -> list[dict]:
 
 
 def _study():
+    from geo_service.cli_state import state
     from geo_service.coverage.data import load_study
-    from geo_service.db.engine import get_engine
+    from geo_service.network.speeds import Speeds
 
-    return load_study(get_engine())
+    settings = state().settings.data
+    return load_study(state().engine(), settings.district_code,
+                      Speeds.configured(settings))
 
 
 def _emit(payload: dict, out: Path | None) -> None:
@@ -109,6 +123,7 @@ def coverage(
     add: Add = [],  # noqa: B006
     remove: Remove = [],  # noqa: B006
     include_under_construction: Building = False,
+    radius_by: RadiusBy = "residents",
     access: Annotated[bool, typer.Option(help="also 2SFCA beds per 1 000 of the weight")] = False,
     catchment: Annotated[float, typer.Option(help="2SFCA catchment in metres")] = 10_000,
     decay: Annotated[str, typer.Option(help="2SFCA decay: none | linear | gaussian")] = "none",
@@ -134,7 +149,7 @@ def coverage(
     req = _request(CoverageRequest, layer=layer, kinds=kind, radius_m=radius,
                    kind_radii=parse_kind_radii(radius_for), weight=weight,
                    include_under_construction=include_under_construction,
-                   add_sites=parse_sites(add), remove_sites=remove,
+                   add_sites=parse_sites(add), remove_sites=remove, radius_by=radius_by,
                    access={"catchment_m": catchment, "decay": decay,
                            "catchment_minutes": catchment_minutes} if access else None,
                    distance=distance, minutes=minutes)
@@ -179,21 +194,62 @@ def indicators(
     if format_ == "json":
         _emit(result, out)
         return
-    table = Table(title=f"{result['district']['name']} 规划指标 (2025 targets)")
-    for col in ("indicator", "value", "target", "status"):
+    table = Table(title=f"{result['district']['name']} 规划指标(2025 年目标)")
+    for col in ("指标", "现值", "2025 年目标", "状态"):
         table.add_column(col)
     for r in result["district"]["indicators"]:
-        share = r["unit"] == "share"
-        value = "—" if r["value"] is None else (f"{r['value']:.1%}" if share else f"{r['value']:g}")
-        target = "—" if r["target"] is None else (
-            f"{r['compare']} {r['target']:.0%}" if share else f"{r['compare']} {r['target']:g}")
-        table.add_row(r["title"], value, target, r["status"])
+        table.add_row(r["title"], indicator_cell(r, "value"), indicator_cell(r, "target", True),
+                      STATUS_TITLES.get(r["status"], r["status"]))
     console = Console(soft_wrap=True)
     console.print(table)
     missing = [u["name"] for t in result["townships"] for u in t["units_without_station"]]
-    console.print(f"村(社区) without a station: {', '.join(missing) or 'none'}")
-    if result.get("note"):
-        console.print(result["note"])
+    console.print(f"尚无养老服务站点的村(社区)：{'、'.join(missing) or '无'}")
+    if result.get("illustrative"):
+        console.print(ILLUSTRATIVE_NOTE_ZH)
+
+
+def indicator_cell(r: dict, key: str, compare: bool = False) -> str:
+    """An indicator's value or target as the CLI table shows it (percent rounded once)."""
+    value = r[key]
+    if value is None:
+        return "—"
+    shown = pct(value) if r["unit"] == "share" else (
+        f"{whole(value)} 张" if r["unit"] == "beds" else f"{value:.1f}")
+    return f"{'≥' if r['compare'] == '>=' else '≤'} {shown}" if compare else shown
+
+
+def _suggest_table(result: dict) -> None:
+    """The suggestion as Chinese tables: before/after, method, sites, minimum for all."""
+    from rich.console import Console
+    from rich.table import Table
+
+    w = result["weight"]
+    wt = weight_title(w)
+    b, a = result["before"], result["after"]
+    console = Console(soft_wrap=True)
+    head = Table(title=f"建议新增{result['new_kind']} {len(result['sites'])} 处")
+    for col in ("", "村(社区)已覆盖", f"已覆盖{wt}(人)", "覆盖率"):
+        head.add_column(col)
+    for label, d in (("新增前", b), ("新增后", a)):
+        head.add_row(label, f"{d['covered_units']} / {d['units']}", str(d[f"covered_{w}"]),
+                     pct(d[f"covered_{w}"], d[w]))
+    console.print(head)
+    console.print(f"求解方法：{solution_text(result['mclp'])}")
+    for note in result["mclp"].get("notes", []):
+        console.print(note)
+    sites = Table()
+    for col in ("序号", "名称", "经度", "纬度", f"新增覆盖{wt}(不重复计)"):
+        sites.add_column(col)
+    for s in result["sites"]:
+        sites.add_row(str(s["rank"]), s["name"], f"{s['lon']:.5f}", f"{s['lat']:.5f}",
+                      str(whole(s["added_weight"])))
+    console.print(sites)
+    sc = result.get("set_cover")
+    if sc:
+        console.print(f"全覆盖最少需新增 {sc['sites_needed']} 处(已核验全部覆盖："
+                      f"{'是' if sc['complete'] else '否'})；{solution_text(sc)}")
+    if result.get("illustrative"):
+        console.print(ILLUSTRATIVE_NOTE_ZH)
 
 
 @app.command("suggest")
@@ -206,13 +262,18 @@ def suggest_cmd(
     add: Add = [],  # noqa: B006
     remove: Remove = [],  # noqa: B006
     include_under_construction: Building = False,
+    radius_by: RadiusBy = "residents",
     count: Annotated[int, typer.Option("--count", "-n", help="new sites to place")] = 3,
     new_kind: Annotated[str | None, typer.Option(help="kind of the new sites")] = None,
     new_radius: Annotated[float | None, typer.Option(help="radius of the new sites (m)")] = None,
     candidates: Annotated[str, typer.Option(help="units | grid")] = "units",
     grid_spacing: Annotated[float, typer.Option(help="grid spacing in metres")] = 1000,
     method: Annotated[str, typer.Option(help="auto | exact | greedy")] = "auto",
-    format_: Annotated[str, typer.Option("--format", "-f", help="json | html")] = "json",
+    solver: Annotated[str, typer.Option(help="MIP solver: highs | cbc")] = "highs",
+    time_limit: Annotated[float, typer.Option("--time-limit", help="wall-time budget in "
+                                              "seconds (model building included)")] = 60,
+    format_: Annotated[str, typer.Option("--format", "-f", help="json | table | html")
+                       ] = "json",
     out: Out = None,
     distance: Distance = "straight",
     minutes: Minutes = None,
@@ -221,8 +282,8 @@ def suggest_cmd(
     from geo_service.coverage.request import SuggestRequest
     from geo_service.coverage.suggest import suggest, suggestion_result
 
-    if format_ not in ("json", "html"):
-        raise GeoServiceError(f"--format {format_!r}: use json or html")
+    if format_ not in ("json", "table", "html"):
+        raise GeoServiceError(f"--format {format_!r}: use json, table or html")
     if format_ == "html" and out is None:
         raise GeoServiceError("--format html needs --out FILE")
     req = _request(SuggestRequest, layer=layer, kinds=kind, radius_m=radius,
@@ -230,7 +291,8 @@ def suggest_cmd(
                    include_under_construction=include_under_construction,
                    add_sites=parse_sites(add), remove_sites=remove, count=count,
                    new_kind=new_kind, new_radius_m=new_radius, candidates=candidates,
-                   grid_spacing_m=grid_spacing, method=method, distance=distance,
+                   grid_spacing_m=grid_spacing, method=method, solver=solver,
+                   time_limit_s=time_limit, radius_by=radius_by, distance=distance,
                    minutes=minutes)
     with steps(3 if format_ == "html" else 2) as step:
         step("读取村(社区)和设施 reading units and sites")
@@ -246,5 +308,8 @@ def suggest_cmd(
             out.write_text(render_report(after, suggestion=result), encoding="utf-8")
     if format_ == "json":
         _emit(result, out)
+        return
+    if format_ == "table":
+        _suggest_table(result)
         return
     typer.echo(f"wrote {out}", err=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import numpy as np
 import pandas as pd
@@ -13,7 +14,8 @@ from sqlalchemy import Engine, func, null, select
 from geo_service.catalog import catalogue
 from geo_service.db.models import LAYER_TABLES, admin_areas
 from geo_service.errors import GeoServiceError, NotFoundError
-from geo_service.settings import data_settings
+from geo_service.network.speeds import Speeds
+from geo_service.settings import DEFAULT_DISTRICT_CODE
 
 UNIT_COLUMNS = ["code", "name", "township_code", "urban", "lon", "lat", "population",
                 "population_60plus", "population_0_17", "illustrative"]
@@ -34,7 +36,9 @@ class Study:
     units: pd.DataFrame
     sites: dict[str, pd.DataFrame] = field(default_factory=dict)
     illustrative: bool = False
+    data_as_of: datetime | None = None  # the latest change to the areas or the site layers
     engine: Engine | None = None  # where the roads layer is read from (network distances)
+    speeds: Speeds = field(default_factory=Speeds)  # walking/driving speeds along the roads
 
     def layer_sites(self, layer: str) -> pd.DataFrame:
         """The sites of one supply layer (all of them, public or not)."""
@@ -54,9 +58,12 @@ def classify_urban(unit_names: pd.Series, township_names: pd.Series) -> np.ndarr
             | township_names.str.endswith("街道")).to_numpy()
 
 
-def load_study(engine: Engine, district_code: str | None = None) -> Study:
-    """Read the district, its townships, villages/communities and the three site layers."""
-    code = district_code or data_settings().district_code
+def load_study(engine: Engine, district_code: str = DEFAULT_DISTRICT_CODE,
+               speeds: Speeds | None = None) -> Study:
+    """Read the district, its townships, villages/communities and the three site layers.
+
+    `speeds` (from the settings) turn road metres into minutes for --distance walk|drive."""
+    code = district_code
     a = admin_areas.c
     with engine.connect() as conn:
         district = conn.execute(
@@ -78,6 +85,8 @@ def load_study(engine: Engine, district_code: str | None = None) -> Study:
             .order_by(a.code)
         ).all()
         sites = {layer: _load_sites(conn, layer) for layer in SUPPLY_LAYERS}
+        changed = [conn.execute(select(func.max(t.c.updated_at))).scalar()
+                   for t in (admin_areas, *(LAYER_TABLES[layer] for layer in SUPPLY_LAYERS))]
     townships = pd.DataFrame({"code": [t[0] for t in towns], "name": [t[1] for t in towns],
                               "geom": [_geom(t[2]) for t in towns]})
     tname = dict(zip(townships.code, townships.name, strict=True))
@@ -91,7 +100,9 @@ def load_study(engine: Engine, district_code: str | None = None) -> Study:
     frame["illustrative"] = ((frame.figures_source == "illustrative")
                              | (frame.geometry_accuracy == "illustrative"))
     study = Study(code, district[0], _geom(district[1]), townships,
-                  frame[[*UNIT_COLUMNS, "geom"]].reset_index(drop=True), sites, engine=engine)
+                  frame[[*UNIT_COLUMNS, "geom"]].reset_index(drop=True), sites,
+                  data_as_of=max((c for c in changed if c is not None), default=None),
+                  engine=engine, speeds=speeds or Speeds())
     study.illustrative = bool(frame.illustrative.any()) or any(
         bool(s.illustrative.any()) for s in sites.values())
     for layer, s in sites.items():

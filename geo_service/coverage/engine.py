@@ -34,9 +34,17 @@ class Assignment:
     sites_within: IntArray
 
 
-def site_radii(sites: pd.DataFrame, rules: dict[str, RadiusRule]) -> tuple[Array, np.ndarray]:
-    """Each site's radius (NaN for membership rules) and rule name, by kind and urban flag."""
-    radius = np.full(len(sites), np.nan)
+RadiusBy = Literal["residents", "site"]
+
+
+def site_radii(sites: pd.DataFrame, rules: dict[str, RadiusRule], by: RadiusBy = "residents"
+               ) -> tuple[Array, Array, np.ndarray]:
+    """Each site's radius for urban and for rural residents (NaN: membership) and rule name.
+
+    `residents`: the radius follows the demand unit (urban community vs rural village);
+    `site`: it follows where the site stands (both radii equal the site's one)."""
+    urban_r = np.full(len(sites), np.nan)
+    rural_r = np.full(len(sites), np.nan)
     rule = np.empty(len(sites), dtype=object)
     kinds = sites.kind.to_numpy()
     urban = sites.urban.to_numpy(bool)
@@ -44,13 +52,32 @@ def site_radii(sites: pd.DataFrame, rules: dict[str, RadiusRule]) -> tuple[Array
         mask = kinds == kind
         rule[mask] = r.rule
         if r.rule == "radius":
-            radius[mask] = np.where(urban[mask], r.urban_m, r.rural_m)
-    if "radius_m" in sites:  # per-site overrides (what-if sites)
+            u_m, r_m = float(r.urban_m or np.nan), float(r.rural_m or np.nan)
+            if by == "residents":
+                urban_r[mask], rural_r[mask] = u_m, r_m
+            else:
+                urban_r[mask] = rural_r[mask] = np.where(urban[mask], u_m, r_m)
+    if "radius_m" in sites:  # per-site overrides (what-if sites) apply to everyone
         own = sites.radius_m.to_numpy(float)
         has = np.isfinite(own)
-        radius[has] = own[has]
+        urban_r[has] = rural_r[has] = own[has]
         rule[has] = "radius"
-    return radius, rule
+    return urban_r, rural_r, rule
+
+
+def radius_pairs(unit_xy: Array, unit_urban: NDArray[np.bool_], site_xy: Array,
+                 urban_r: Array, rural_r: Array, model: DistanceModel = DEFAULT_MODEL
+                 ) -> tuple[IntArray, IntArray, Array]:
+    """(unit, site, metres) pairs within the radius that applies to each unit's residents."""
+    if np.array_equal(urban_r, rural_r, equal_nan=True):
+        return model.within(unit_xy, site_xy, urban_r)
+    parts = []
+    for mask, radii in ((unit_urban, urban_r), (~unit_urban, rural_r)):
+        idx = np.flatnonzero(mask)
+        u, s, d = model.within(unit_xy[idx], site_xy, radii)
+        parts.append((idx[u].astype(np.int64), s, d))
+    return (np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]),
+            np.concatenate([p[2] for p in parts]))
 
 
 def assign(
@@ -61,12 +88,22 @@ def assign(
     radius: Array,
     rule: np.ndarray,
     model: DistanceModel = DEFAULT_MODEL,
+    unit_urban: NDArray[np.bool_] | None = None,
+    rural_radius: Array | None = None,
 ) -> Assignment:
-    """Nearest site and coverage of every unit (radius pairs, township or district membership)."""
+    """Nearest site and coverage of every unit (radius pairs, township or district membership).
+
+    With `unit_urban` and `rural_radius`, `radius` applies to urban units and `rural_radius`
+    to rural ones (the residents' rule); else `radius` applies to everyone."""
     n = len(unit_xy)
     nearest, distance = model.nearest(unit_xy, site_xy)
     is_radius = rule == "radius"
-    u, _, _ = model.within(unit_xy, site_xy, np.where(is_radius, radius, np.nan))
+    urban_r = np.where(is_radius, radius, np.nan)
+    if unit_urban is None or rural_radius is None:
+        u, _, _ = model.within(unit_xy, site_xy, urban_r)
+    else:
+        u, _, _ = radius_pairs(unit_xy, np.asarray(unit_urban, dtype=bool), site_xy, urban_r,
+                               np.where(is_radius, rural_radius, np.nan), model)
     within = np.bincount(u, minlength=n).astype(np.int64)
     by_radius = within > 0
     towns = pd.unique(site_township[(rule == "township") & pd.notna(site_township)])
@@ -87,7 +124,7 @@ def summarise(units: pd.DataFrame, covered: NDArray[np.bool_], weight: str) -> d
     got = int(w[covered].sum())
     return {"units": len(units), "covered_units": int(covered.sum()),
             "uncovered_units": int((~covered).sum()), weight: total, f"covered_{weight}": got,
-            "coverage_share": round(got / total, 4) if total else None}
+            "coverage_share": got / total if total else None}
 
 
 def by_township(units: pd.DataFrame, townships: pd.DataFrame, covered: NDArray[np.bool_],
@@ -105,17 +142,34 @@ def by_township(units: pd.DataFrame, townships: pd.DataFrame, covered: NDArray[n
 def service_area(
     site_xy: Array, radius: Array, rule: np.ndarray, site_township: np.ndarray,
     townships_metric: pd.Series, district_metric: shapely.Geometry,
+    rural_radius: Array | None = None, urban_zone: shapely.Geometry | None = None,
 ) -> shapely.Geometry:
-    """Union (metric) of radius circles, served townships' polygons and, if any, the district."""
+    """Union (metric) of radius circles, served townships' polygons and, if any, the district.
+
+    With `rural_radius` and `urban_zone` (the urban units' polygons), circles of `radius`
+    count inside the urban zone and circles of `rural_radius` outside it."""
     if (rule == "district").any():
         return district_metric
+
+    def circles(r: Array) -> shapely.Geometry | None:
+        has = (rule == "radius") & np.isfinite(r)
+        if not has.any():
+            return None
+        return shapely.union_all(shapely.buffer(shapely.points(site_xy[has]), r[has],
+                                                quad_segs=16))
+
     parts = []
-    has = (rule == "radius") & np.isfinite(radius)
-    if has.any():
-        parts.append(shapely.union_all(
-            shapely.buffer(shapely.points(site_xy[has]), radius[has], quad_segs=16)))
+    if rural_radius is None or urban_zone is None:
+        parts.append(circles(radius))
+    else:
+        urban_c, rural_c = circles(radius), circles(rural_radius)
+        if urban_c is not None:
+            parts.append(shapely.intersection(urban_c, urban_zone))
+        if rural_c is not None:
+            parts.append(shapely.difference(rural_c, urban_zone))
     towns = set(site_township[rule == "township"]) - {None}
     parts.extend(g for code, g in townships_metric.items() if code in towns)
+    parts = [p for p in parts if p is not None]
     return shapely.union_all(parts) if parts else shapely.Polygon()
 
 

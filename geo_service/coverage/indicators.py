@@ -62,7 +62,8 @@ BY_ID = {i.id: i for i in INDICATORS}
 
 
 def _ratio(a: float, b: float) -> float | None:
-    return round(a / b, 4) if b else None
+    """The exact ratio (reports round it once, when they show it)."""
+    return a / b if b else None
 
 
 def _operating(sites: pd.DataFrame) -> pd.DataFrame:

@@ -3,8 +3,9 @@
 Three rules decide whether a site serves a demand unit:
 
 - ``radius``: the unit's demand point lies within the site's radius (metres, on the
-  CGCS2000 Gauss-Krüger plane). The radius depends on where the site is: ``urban`` (in a
-  街道 or a 社区) or ``rural`` (a 村 of a 镇).
+  CGCS2000 Gauss-Krüger plane). The radius is the ``urban`` one (a 社区, or any unit of a
+  街道) or the ``rural`` one (a 村 of a 镇): by the residents' unit by default, or by where
+  the site stands (``radius_by="site"``).
 - ``township``: the site serves every unit of its own township (镇街-level facilities).
 - ``district``: the site serves the whole district (区级 facilities).
 """
@@ -21,14 +22,14 @@ Rule = Literal["radius", "township", "district"]
 
 # GB 50180-2018《城市居住区规划设计标准》§3.0.4: walking distances of the life circles.
 LIFE_CIRCLE_M: dict[str, float] = {"5-min": 300.0, "10-min": 500.0, "15-min": 1000.0}
-GB50180 = "GB 50180-2018 §3.0.4 (15分钟生活圈 800–1000 m, upper value)"
-GB50180_10 = "GB 50180-2018 §3.0.4 (10分钟生活圈 500 m)"
-RURAL_VILLAGE = ("planning assumption: 2 km ≈ 30 min on foot at 4 km/h; a 大足 village "
-                 "averages ≈ 4.6 km², an equal-area circle of radius ≈ 1.2 km, so 2 km "
-                 "reaches the whole village from a point near its centre")
-RURAL_INSTITUTION = "planning assumption: 5 km ≈ 15 min by road in hilly rural 大足"
-TOWNSHIP = "one per 镇街: serves its own township (membership, not distance)"
-DISTRICT = "区级 facility: serves the whole district"
+GB50180 = "GB 50180-2018 §3.0.4(15分钟生活圈 800–1000 米，取上限)"
+GB50180_10 = "GB 50180-2018 §3.0.4(10分钟生活圈 500 米)"
+RURAL_VILLAGE = ("规划假设：步行 4 公里/小时约 30 分钟走 2 公里；大足的村平均约 4.6 平方公里"
+                 "(等面积圆半径约 1.2 公里)，自村中心附近 2 公里可达全村")
+RURAL_INSTITUTION = "规划假设：大足丘陵农村约 15 分钟车程 5 公里"
+TOWNSHIP = "每个镇街一处：服务本镇街全部村(社区)(按所属关系，不按距离)"
+DISTRICT = "区级设施：服务全区"
+OVERRIDE = "本次分析指定的半径"
 
 
 @dataclass(frozen=True)
@@ -68,12 +69,11 @@ def _d(layer: str, kind: str) -> RadiusRule:
 
 E, F, C = "eldercare_sites", "funeral_sites", "child_sites"
 DEFAULT_RULES: tuple[RadiusRule, ...] = (
-    _r(E, "社区养老服务站", 1000, 2000, f"urban: {GB50180}; rural: {RURAL_VILLAGE}"),
-    _r(E, "村级互助养老点", 1000, 2000, f"urban: {GB50180}; rural: {RURAL_VILLAGE}"),
-    _r(E, "老年食堂", 500, 1000, f"urban: {GB50180_10}; rural: planning assumption, 1 km "
-       "≈ 15 min on foot for a meal"),
+    _r(E, "社区养老服务站", 1000, 2000, f"城镇：{GB50180}；农村：{RURAL_VILLAGE}"),
+    _r(E, "村级互助养老点", 1000, 2000, f"城镇：{GB50180}；农村：{RURAL_VILLAGE}"),
+    _r(E, "老年食堂", 500, 1000, f"城镇：{GB50180_10}；农村：规划假设，步行约 15 分钟 1 公里就餐"),
     _r(E, "养老机构", 1000, 5000,
-       f"urban: {GB50180} (养老院 is a 15-minute-circle facility); rural: {RURAL_INSTITUTION}"),
+       f"城镇：{GB50180}(养老院属 15 分钟生活圈设施)；农村：{RURAL_INSTITUTION}"),
     _t(E, "特困人员供养服务机构(敬老院)"),
     _t(E, "镇街养老服务中心"),
     _d(E, "失能特困人员集中照护中心"),
@@ -84,7 +84,7 @@ DEFAULT_RULES: tuple[RadiusRule, ...] = (
     _t(F, "农村公益性公墓(集中安葬点)"),
     _t(F, "公益性骨灰安放设施"),
     _t(F, "治丧服务点"),
-    _r(C, "儿童之家", 1000, 2000, f"urban: {GB50180}; rural: {RURAL_VILLAGE}"),
+    _r(C, "儿童之家", 1000, 2000, f"城镇：{GB50180}；农村：{RURAL_VILLAGE}"),
     _t(C, "镇街未成年人保护工作站"),
     _d(C, "儿童福利机构"),
     _d(C, "未成年人救助保护中心"),
@@ -116,7 +116,7 @@ def rules_for(
         rule = _BY_KEY.get((layer, kind))
         if kind in kind_radii or radius_m is not None:
             value = _check_radius(kind_radii.get(kind, radius_m), f"radius for {kind}")
-            rule = RadiusRule(layer, kind, "radius", value, value, "per-request override")
+            rule = RadiusRule(layer, kind, "radius", value, value, OVERRIDE)
         if rule is None:
             raise GeoServiceError(
                 f"no default service radius for kind {kind!r} of {layer}: give --radius")
@@ -127,5 +127,4 @@ def rules_for(
 def override(rule: RadiusRule, radius_m: float) -> RadiusRule:
     """The same rule with one radius for urban and rural sites."""
     value = _check_radius(radius_m, f"radius for {rule.kind}")
-    return replace(rule, rule="radius", urban_m=value, rural_m=value,
-                   source="per-request override")
+    return replace(rule, rule="radius", urban_m=value, rural_m=value, source=OVERRIDE)

@@ -54,6 +54,9 @@ class CoverageRequest(BaseModel):
         default=False, description="count sites with status 在建 (default: only 运营)")
     add_sites: list[WhatIfSite] = Field(default_factory=list)
     remove_sites: list[str] = Field(default_factory=list, description="site ids to leave out")
+    radius_by: Literal["residents", "site"] = Field(
+        default="residents", description="which radius applies: by the residents' unit "
+        "(urban community vs rural village, default) or by where the site stands")
     access: AccessOptions | None = Field(default=None, description="also compute 2SFCA")
     gaps: bool = Field(default=True, description="compute gap polygons")
     distance: Literal["straight", "walk", "drive"] = Field(
@@ -71,7 +74,8 @@ class SuggestRequest(CoverageRequest):
     """Where N new sites of a kind would cover the most uncovered demand."""
 
     new_kind: str | None = Field(default=None, description="kind of the new sites "
-                                 "(default: the first radius-rule kind analysed)")
+                                 "(default: the first radius-rule kind analysed; with no "
+                                 "kinds given, the layer's first radius-rule kind)")
     new_radius_m: float | None = Field(default=None, gt=0, le=200_000,
                                        description="radius of the new sites (default: kind's)")
     count: int = Field(default=3, ge=1, le=1000, description="how many new sites (MCLP)")
@@ -79,4 +83,7 @@ class SuggestRequest(CoverageRequest):
     grid_spacing_m: float = Field(default=1000, ge=100, le=50_000)
     method: Literal["auto", "exact", "greedy"] = "auto"
     set_cover: bool = Field(default=True, description="also the minimum sites for full coverage")
-    time_limit_s: float = Field(default=60, gt=0, le=3600)
+    time_limit_s: float = Field(default=60, gt=0, le=3600, description="wall-time budget "
+                                "(seconds) for the whole suggestion, model building included")
+    solver: Literal["highs", "cbc"] = Field(
+        default="highs", description="MIP solver (HiGHS: faster here, bench/bench_solvers.py)")

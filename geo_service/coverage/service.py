@@ -22,6 +22,12 @@ from geo_service.network.model import NetworkDistanceModel
 ILLUSTRATIVE_NOTE = ("示意数据: facility positions, village/township polygons and populations of "
                      "the 大足 sample are illustrative, not surveyed")
 WHATIF_TOLERANCE_M = 200.0
+RADIUS_BY_SOURCE = {
+    "residents": "居民规则：半径按需求单元(村/社区)的城乡属性取值——社区(或街道内)用城镇半径，"
+                 "镇的村用农村半径(GB 50180-2018 生活圈按居民步行距离定义)",
+    "site": "设施规则：半径按设施所在位置的城乡属性取值(设施在社区或街道内用城镇半径，"
+            "否则用农村半径)",
+}
 
 
 @dataclass
@@ -39,6 +45,7 @@ class CoverageResult:
     gaps: list[dict] = field(default_factory=list)
     service_area: shapely.Geometry | None = None
     model_name: str = ""
+    removed: pd.DataFrame = field(default_factory=pd.DataFrame)
     network: dict | None = None  # road-network details when distance is walk/drive
     isochrones: dict | None = None  # GeoJSON isochrones along the roads (walk/drive)
 
@@ -63,14 +70,31 @@ class CoverageResult:
         frame = self.units[cols].astype(object).where(self.units[cols].notna(), None)
         return frame.to_dict("records")
 
+    def whatif_changes(self) -> dict:
+        """Exactly the hypothetical changes applied: sites added and sites left out."""
+        added = self.sites[self.sites.whatif]
+        own = added.radius_m.to_numpy(float)
+        return {"added": [{"id": i, "name": n, "kind": k, "lon": float(x), "lat": float(y),
+                           "township_code": t, "radius_m": None if np.isnan(r) else float(r)}
+                          for i, n, k, x, y, t, r in zip(
+                              added.id, added.name, added.kind, added.lon.to_numpy(float),
+                              added.lat.to_numpy(float), added.township_code, own,
+                              strict=True)],
+                "removed": [{"id": r.id, "name": r.name, "kind": r.kind,
+                             "township_code": r.township_code}
+                            for r in self.removed.itertuples()]}
+
     def metadata(self) -> dict:
         """What was analysed and how."""
         meta = {"layer": self.request.layer, "kinds": self.kinds, "weight": self.weight,
                 "distance_model": self.model_name,
                 "radii": [r.as_dict() for r in self.rules.values()],
                 "sites_used": len(self.sites),
+                "radius_by": self.request.radius_by,
+                "radius_by_source": RADIUS_BY_SOURCE[self.request.radius_by],
                 "whatif_added": int(self.sites.whatif.sum()),
-                "whatif_removed": list(self.request.remove_sites),
+                "whatif_removed": [str(i) for i in self.removed.get("id", [])],
+                "whatif": self.whatif_changes(),
                 "include_under_construction": self.request.include_under_construction}
         if self.network is not None:
             meta["network"] = self.network
@@ -111,22 +135,38 @@ class CoverageResult:
                 "gaps": self.gaps_geojson()}
 
 
-def select_sites(study: Study, req: CoverageRequest, kinds: list[str]) -> pd.DataFrame:
-    """Sites of the kinds in operation (or also 在建), minus removals, plus what-ifs."""
+def select_sites(study: Study, req: CoverageRequest, kinds: list[str]
+                 ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Sites of the kinds in operation (or also 在建), minus removals, plus what-ifs.
+
+    Returns (the sites used, the sites removed). A removal that would change nothing (an
+    unknown id, a kind not analysed, a site not in operation) is an error naming it."""
     sites = study.layer_sites(req.layer)
     keep = sites.kind.isin(kinds)
     if not req.include_under_construction:
         keep &= sites.status.fillna("运营") == "运营"
-    missing = sorted(set(req.remove_sites) - set(sites.id))
+    missing = [i for i in dict.fromkeys(req.remove_sites) if i not in set(sites.id)]
     if missing:
         raise GeoServiceError(f"remove_sites: no site with id {', '.join(missing)} in {req.layer}")
-    keep &= ~sites.id.isin(req.remove_sites)
-    chosen = sites[keep].copy()
+    by_id = sites.set_index("id")
+    for site_id in dict.fromkeys(req.remove_sites):
+        row = by_id.loc[site_id]
+        if row.kind not in kinds:
+            raise GeoServiceError(
+                f"remove_sites: {site_id} ({row['name']}) is a {row.kind}, not among the kinds "
+                f"analysed ({'、'.join(kinds)}): removing it would change nothing")
+        if not keep[sites.id == site_id].any():
+            raise GeoServiceError(
+                f"remove_sites: {site_id} ({row['name']}) has status {row.status}, so it is not "
+                "counted (add include_under_construction to count sites 在建)")
+    gone = sites.id.isin(req.remove_sites)
+    removed = sites[keep & gone].copy()
+    chosen = sites[keep & ~gone].copy()
     chosen["radius_m"] = np.nan
     if req.add_sites:
         chosen = pd.concat([chosen, whatif_frame(study, req.layer, req.add_sites, kinds)],
                            ignore_index=True)
-    return chosen.reset_index(drop=True)
+    return chosen.reset_index(drop=True), removed.reset_index(drop=True)
 
 
 def whatif_frame(study: Study, layer: str, add: list[WhatIfSite], kinds: list[str]
@@ -166,15 +206,17 @@ def run_coverage(study: Study, req: CoverageRequest, model: DistanceModel | None
     on_roads = roads is not None
     kinds = layer_kinds(req.layer, req.kinds)
     rules = rules_for(req.layer, kinds, req.radius_m, req.kind_radii)
-    sites = select_sites(study, req, kinds)
+    sites, removed = select_sites(study, req, kinds)
     units = study.units.drop(columns="geom").copy()
     unit_xy = np.column_stack(model.project(units.lon.to_numpy(), units.lat.to_numpy()))
     site_xy = np.column_stack(model.project(sites.lon.to_numpy(float),
                                             sites.lat.to_numpy(float)))
-    radius, rule = engine.site_radii(sites, rules)
-    radius = net_cov.cost_radii(model, req, sites, radius)
+    radius_m, rural_radius_m, rule = engine.site_radii(sites, rules, req.radius_by)
+    radius = net_cov.cost_radii(model, req, sites, radius_m)  # seconds along roads
+    rural_radius = net_cov.cost_radii(model, req, sites, rural_radius_m)
     a = engine.assign(unit_xy, units.township_code.to_numpy(), site_xy,
-                      sites.township_code.to_numpy(), radius, rule, model)
+                      sites.township_code.to_numpy(), radius, rule, model,
+                      unit_urban=units.urban.to_numpy(bool), rural_radius=rural_radius)
     has = a.nearest >= 0
     pick = a.nearest.clip(0)
     units["township"] = units.township_code.map(
@@ -188,7 +230,10 @@ def run_coverage(study: Study, req: CoverageRequest, model: DistanceModel | None
         units["nearest_distance_m"] = np.round(net_cov.travelled_m(units), 1)
     units["covered"] = a.covered
     units["covered_by"] = a.covered_by
-    sites = sites.assign(service_radius_m=radius, rule=rule)
+    sites = sites.assign(urban_radius_m=radius_m, rural_radius_m=rural_radius_m, rule=rule)
+    if roads is not None:  # the radii actually used: travel minutes along the roads
+        sites = sites.assign(urban_radius_minutes=radius / 60.0,
+                             rural_radius_minutes=rural_radius / 60.0)
     if req.access:
         access, _ = engine.two_step(unit_xy, units[req.weight_field].to_numpy(float), site_xy,
                                     sites.beds.to_numpy(float), net_cov.catchment(model, req),
@@ -199,18 +244,22 @@ def run_coverage(study: Study, req: CoverageRequest, model: DistanceModel | None
                 **engine.summarise(units, a.covered, weight)}
     result = CoverageResult(req, study, kinds, rules, sites, units, district,
                             engine.by_township(units, study.townships, a.covered, weight),
-                            model_name=model.name)
+                            model_name=model.name, removed=removed)
     if roads is not None:
         result.network = net_cov.metadata(roads, req, unit_xy, units, site_xy)
     if req.gaps:
         towns_m = pd.Series(list(crs.to_metric(study.townships.geom.to_numpy())),
                             index=study.townships.code)
         district_m = crs.to_metric(study.district_geom)
-        served = engine.service_area(site_xy, np.where(on_roads, np.nan, radius), rule,
-                                     sites.township_code.to_numpy(), towns_m, district_m)
+        urban_zone = shapely.union_all(crs.to_metric(
+            study.units.geom[study.units.urban.to_numpy(bool)].to_numpy()))
+        circles = np.full(len(sites), np.nan)  # along roads: isochrones instead of circles
+        served = engine.service_area(site_xy, circles if on_roads else radius, rule,
+                                     sites.township_code.to_numpy(), towns_m, district_m,
+                                     circles if on_roads else rural_radius, urban_zone)
         if roads is not None and not (rule == "district").any():
-            served = shapely.union_all([served, net_cov.network_area(roads, site_xy, radius,
-                                                                     rule)])
+            served = shapely.union_all([served, net_cov.network_area(
+                roads, site_xy, radius, rule, rural_radius, urban_zone)])
         result.service_area = crs.from_metric(served)
         result.gaps = engine.gap_polygons(district_m, served, towns_m)
         if roads is not None:

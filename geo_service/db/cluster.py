@@ -1,6 +1,6 @@
 """The embedded PostGIS cluster: Debian's postgresql + postgis, run from a folder in the tree.
 
-Layout of `DatabaseSettings.local_dir` (default `<repo>/.local_db`):
+Layout of `DatabaseSettings.local_dir` (default `./.local_db`):
   data/      the cluster (PGDATA), owned by the user the server runs as
   log/       the server log
   password   the superuser's generated password (mode 0600)

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 from sqlalchemy import Engine, create_engine
 from sqlalchemy.engine import make_url
 
 from geo_service.db.cluster import LocalCluster
 from geo_service.errors import DatabaseUnavailableError
-from geo_service.settings import DatabaseSettings, database_settings
+from geo_service.settings import DatabaseSettings
 
 
 def sqlalchemy_url(url: str) -> str:
@@ -22,14 +20,13 @@ def sqlalchemy_url(url: str) -> str:
     return parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
 
 
-def uses_local_cluster(settings: DatabaseSettings | None = None) -> bool:
+def uses_local_cluster(settings: DatabaseSettings) -> bool:
     """True when no external database is configured."""
-    return not (settings or database_settings()).database_url
+    return not settings.database_url
 
 
-def resolve_url(settings: DatabaseSettings | None = None, *, start: bool = True) -> str:
+def resolve_url(settings: DatabaseSettings, *, start: bool = True) -> str:
     """The URL every command uses; starts the embedded cluster if that is the database."""
-    settings = settings or database_settings()
     if settings.database_url:
         return sqlalchemy_url(settings.database_url)
     cluster = LocalCluster.from_settings(settings)
@@ -42,7 +39,7 @@ def resolve_url(settings: DatabaseSettings | None = None, *, start: bool = True)
 
 def make_engine(url: str, settings: DatabaseSettings | None = None) -> Engine:
     """A pooled engine with the statement timeout and an application name set."""
-    settings = settings or database_settings()
+    settings = settings or DatabaseSettings.model_construct()  # library defaults, no env
     options = f"-c statement_timeout={int(settings.statement_timeout_ms)}"
     return create_engine(
         url,
@@ -52,10 +49,9 @@ def make_engine(url: str, settings: DatabaseSettings | None = None) -> Engine:
     )
 
 
-@lru_cache
-def get_engine() -> Engine:
-    """The process-wide engine for the configured database."""
-    return make_engine(resolve_url())
+def open_engine(settings: DatabaseSettings) -> Engine:
+    """An engine on the configured database (the local cluster started if it is that)."""
+    return make_engine(resolve_url(settings), settings)
 
 
 def redact(url: str) -> str:

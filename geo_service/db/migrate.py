@@ -60,14 +60,10 @@ def run_sql_file(migration_file: str, direction: str) -> None:
     stem = Path(migration_file).with_suffix("")
     path = stem.with_name(stem.name + ("_down" if direction == "down" else "")).with_suffix(".sql")
     dbapi = op.get_bind().connection.dbapi_connection
-    with dbapi.cursor() as cursor:  # no parameters: the script is sent as it is
+    assert dbapi is not None
+    cursor = dbapi.cursor()
+    try:  # no parameters: the script is sent as it is
         cursor.execute(path.read_text(encoding="utf-8"))
+    finally:
+        cursor.close()
 
-
-def migrated_engine() -> Engine:
-    """The configured database's engine, its schema brought up to date first (for CLI tools)."""
-    from geo_service.db.engine import get_engine
-
-    engine = get_engine()
-    upgrade(engine)
-    return engine

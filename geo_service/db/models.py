@@ -179,6 +179,11 @@ ingest_runs = Table(
     Column("problems", JSONB, nullable=False, server_default=text("'[]'::jsonb")),
     Column("loaded_by", Text, nullable=False),
     Column("loaded_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("source", Text),
+    Column("inserted_ids", ARRAY(BigInteger), nullable=False, server_default=text("'{}'")),
+    Column("rows_retired", Integer, nullable=False, server_default=text("0")),
+    Column("undone_at", DateTime(timezone=True)),
+    Column("undone_by", Text),
 )
 
 roads = Table(
@@ -292,6 +297,16 @@ inspections = Table(
     Column("side_b_signed_at", DateTime(timezone=True)),
     Column("signed_off_at", DateTime(timezone=True)),
     Column("created_by", Text, nullable=False),
+    Column("line_version", Integer),  # 0007: the line version inspected
+    Column("signed_content", JSONB),  # 0007: the content as signed (frozen at the 1st signature)
+    Column("content_hash", CHAR(64)),
+    Column("side_a_signed_hash", CHAR(64)),
+    Column("side_b_signed_hash", CHAR(64)),
+    Column("side_a_signer_name", Text),  # full names as they signed
+    Column("side_b_signer_name", Text),
+    Column("returned_reason", Text),
+    Column("returned_by", Text),
+    Column("returned_at", DateTime(timezone=True)),
     Column("created_at", DateTime(timezone=True), nullable=False,
            server_default=func.clock_timestamp()),
     Column("updated_at", DateTime(timezone=True), nullable=False,
@@ -315,6 +330,8 @@ inspection_findings = Table(
     _geom("POINT", nullable=True, name="measured_geom"),
     Column("displacement_m", Double),
     Column("note", Text),
+    Column("marker_version", Integer),  # 0007: the marker version inspected
+    Column("measured_accuracy_m", Double),  # 0007: the phone's GPS accuracy
     Column("created_by", Text, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False,
            server_default=func.clock_timestamp()),
@@ -342,6 +359,11 @@ photos = Table(
     Column("uploaded_by", Text, nullable=False),
     Column("uploaded_at", DateTime(timezone=True), nullable=False,
            server_default=func.clock_timestamp()),
+    Column("width_px", Integer),  # 0007: decoded size and EXIF time/position
+    Column("height_px", Integer),
+    Column("taken_at", DateTime(timezone=True)),
+    Column("taken_lon", Double),
+    Column("taken_lat", Double),
 )
 
 photo_attachments = Table(
@@ -367,6 +389,9 @@ disputes = Table(
     Column("line_id", BigInteger, ForeignKey("boundary_lines.id")),
     Column("status", Text, nullable=False, server_default=text("'reported'")),
     Column("description", Text),
+    Column("resolved_a_by", Text),  # 0007: resolution confirmed by each side's officer…
+    Column("resolved_b_by", Text),
+    Column("decision_document", Text),  # …or the deciding authority's document (admin)
     Column("created_by", Text, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False,
            server_default=func.clock_timestamp()),
@@ -382,12 +407,62 @@ dispute_events = Table(
     Column("at", DateTime(timezone=True), nullable=False, server_default=func.clock_timestamp()),
     Column("actor", Text, nullable=False),
     Column("note", Text),
+    Column("kind", Text, nullable=False, server_default=text("'status'")),  # 0007
+)
+
+dispute_attachments = Table(  # 0007: documents and photos of a dispute
+    "dispute_attachments", metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column("dispute_id", BigInteger, ForeignKey("disputes.id"), nullable=False),
+    Column("sha256", CHAR(64), nullable=False),
+    Column("kind", Text, nullable=False),
+    Column("filename", Text),
+    Column("content_type", Text, nullable=False),
+    Column("size_bytes", Integer, nullable=False),
+    Column("caption", Text),
+    Column("attached_by", Text, nullable=False),
+    Column("attached_at", DateTime(timezone=True), nullable=False,
+           server_default=func.clock_timestamp()),
 )
 
 dispute_inspections = Table(
     "dispute_inspections", metadata,
     Column("dispute_id", BigInteger, ForeignKey("disputes.id"), primary_key=True),
     Column("inspection_id", BigInteger, ForeignKey("inspections.id"), primary_key=True),
+)
+
+# 0007: history written by triggers, and versions of markers and lines (append-only).
+boundary_history = Table(
+    "boundary_history", metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column("table_name", Text, nullable=False),
+    Column("record_id", Text, nullable=False),
+    Column("operation", Text, nullable=False),
+    Column("old_data", JSONB),
+    Column("new_data", JSONB),
+    Column("db_role", Text, nullable=False),
+    Column("app_user", Text),
+    Column("changed_at", DateTime(timezone=True), nullable=False,
+           server_default=func.clock_timestamp()),
+    Column("txid", BigInteger, nullable=False),
+)
+
+boundary_marker_versions = Table(
+    "boundary_marker_versions", metadata,
+    Column("marker_id", BigInteger, primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("data", JSONB, nullable=False),
+    Column("recorded_at", DateTime(timezone=True), nullable=False,
+           server_default=func.clock_timestamp()),
+)
+
+boundary_line_versions = Table(
+    "boundary_line_versions", metadata,
+    Column("line_id", BigInteger, primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("data", JSONB, nullable=False),
+    Column("recorded_at", DateTime(timezone=True), nullable=False,
+           server_default=func.clock_timestamp()),
 )
 
 idempotency_keys = Table(
@@ -434,6 +509,7 @@ feature_versions = Table(
     Column("changed_by", Text, nullable=False),
     Column("changed_at", DateTime(timezone=True), nullable=False,
            server_default=func.clock_timestamp()),
+    Column("ingest_run_id", BigInteger, ForeignKey("ingest_runs.id")),
 )
 
 # The gazetteer's search index (migration 0003): one row per name, alias, former name or

@@ -17,6 +17,7 @@ from openpyxl.styles import Font
 from sqlalchemy import Engine, text
 
 from geo_service.access import ANONYMOUS, Principal
+from geo_service.spreadsheets import safe_cell
 
 # (header, column) in census order; the headers are the catalogue's aliases.
 CENSUS_COLUMNS: tuple[tuple[str, str], ...] = (
@@ -67,14 +68,14 @@ def export_rows(engine: Engine, principal: Principal = ANONYMOUS) -> list[dict]:
 
 
 def _cell(column: str, value: object) -> object:
-    """A database value as the census sheet writes it."""
+    """A database value as the census sheet writes it (formula-like text made safe)."""
     if value is None:
         return None
     if column == "aliases":
-        return json.dumps(value, ensure_ascii=False) if value else None
+        return safe_cell(json.dumps(value, ensure_ascii=False)) if value else None
     if isinstance(value, bool):
         return "是" if value else "否"
-    return value
+    return safe_cell(value)
 
 
 def write_xlsx(rows: list[dict], target: Path | BinaryIO) -> int:

@@ -21,9 +21,9 @@ STAFF = Principal("cli", Role.admin)
 
 
 def _engine():
-    from geo_service.db.engine import get_engine
+    from geo_service.cli_state import state
 
-    return get_engine()
+    return state().engine()
 
 
 def _who(public: bool) -> Principal:
@@ -50,8 +50,8 @@ def search_cmd(
     public: Annotated[bool, typer.Option(help="only what the public may see")] = False,
 ) -> None:
     """Find places (and facilities) by Chinese, traditional characters, pinyin or initials."""
-    from geo_service.api.routes.places import build_query, split_list
     from geo_service.errors import GeoServiceError
+    from geo_service.gazetteer.query import build_query, split_list
     from geo_service.gazetteer.search import as_geojson, search, strip_geometry
 
     lon = lat = None

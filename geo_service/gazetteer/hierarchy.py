@@ -86,7 +86,7 @@ def hierarchy(
             node["children"] = [subtree(kid, levels - 1) for kid in kids]
         return node
 
-    path = []
+    path: list[dict] = []
     parent = by_code.get(target.parent_code or "")
     while parent is not None:
         path.insert(0, _node(parent))

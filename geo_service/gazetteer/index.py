@@ -143,11 +143,15 @@ def refresh_search_index(conn: Connection) -> int:
     """Re-derive the index rows of every queued record; returns how many records were done."""
     done = 0
     while True:
+        # The batch is materialised first and joined by key, so the plan cannot turn into a
+        # nested loop over the queue when its statistics say it is empty.
         queued = conn.execute(text(
-            "DELETE FROM place_search_pending WHERE (source_table, source_id) IN ("
+            "WITH batch AS MATERIALIZED ("
             " SELECT source_table, source_id FROM place_search_pending"
             " ORDER BY source_table, source_id LIMIT :n FOR UPDATE SKIP LOCKED)"
-            " RETURNING source_table, source_id"
+            " DELETE FROM place_search_pending p USING batch b"
+            " WHERE p.source_table = b.source_table AND p.source_id = b.source_id"
+            " RETURNING p.source_table, p.source_id"
         ), {"n": _BATCH}).all()
         if not queued:
             return done

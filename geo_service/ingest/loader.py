@@ -1,68 +1,148 @@
-"""Load a file into a layer: read, validate every row, then upsert all-or-nothing."""
+"""Load a file into a layer: read, validate every row, plan the changes, write all-or-nothing.
+
+Merge rules: a column the file lacks leaves that field unchanged; an empty cell leaves it
+unchanged unless clear_empty; every changed row's previous version goes to feature_versions
+with the load's id, so a load can be undone (ingest.history.undo_run).
+"""
 
 from __future__ import annotations
 
 import getpass
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from decimal import Decimal
 from pathlib import Path
 
 import psycopg
 import shapely
 from psycopg import sql
 from psycopg.types.json import Jsonb
+from shapely.geometry.base import BaseGeometry
 from shapely.prepared import prep
-from sqlalchemy import Connection, Engine, Table, select
+from sqlalchemy import Connection, Engine, Table, func, select, text
+from sqlalchemy.exc import OperationalError
 
 from geo_service import crs as crsmod
+from geo_service.access import looks_like_file_name
 from geo_service.catalog import LayerSpec, catalogue
 from geo_service.db.models import LAYER_TABLES, admin_areas, ingest_runs
-from geo_service.errors import InputFileError, LoadRejectedError
+from geo_service.errors import GeoServiceError, InputFileError, LoadRejectedError
+from geo_service.ingest.duplicates import Site, near_duplicates
+from geo_service.ingest.history import keep_versions, raw_connection
 from geo_service.ingest.readers import SourceTable, read_source
-from geo_service.ingest.rows import Context, Problem, RowBuilder, map_columns
-from geo_service.settings import data_settings
+from geo_service.ingest.rows import (
+    DERIVED,
+    EMPTY,
+    FIGURE_PAIRS,
+    Context,
+    Problem,
+    RowBuilder,
+    figure_conflicts,
+    key_note,
+    known_header,
+    map_columns,
+)
+from geo_service.settings import DEFAULT_DISTRICT_TOLERANCE_M
 
 ProgressFn = Callable[[str, int, int], None]
 _GEOMETRY_COLUMNS = ("geom", "rep_point", "site_area")
 _JSON_COLUMNS = ("extra", "aliases")
+_GEOMETRY_TOLERANCE = 1e-9  # degrees (0.1 mm): closer is the same position
+RETIRED_STATUS = "停业"
+
+
+class LoadTimeoutError(GeoServiceError):
+    """A statement of the load ran past the database's statement timeout: nothing was written."""
+
+    status_code = 504
+
+
+@dataclass
+class Change:
+    """One row the load updates: its key, name and the fields that change (old → new)."""
+
+    key: str
+    name: str
+    fields: dict[str, tuple[object, object]]
+
+
+@dataclass
+class LoadOptions:
+    """How to read and merge a file (the `load` command's options)."""
+
+    input_crs: str | None = None
+    kind: str | None = None
+    mapping: dict[str, str] | None = None
+    sheet: str | None = None
+    layer_name: str | None = None
+    header_row: int | None = None
+    coord_column: str | None = None
+    northing_first: bool = False
+    source: str | None = None
+    clear_empty: bool = False
+    skip_bad: bool = False
+    dry_run: bool = False
+    replace_township: str | None = None
+    allow_near_duplicates: bool = False
+    errors_out: Path | None = None
+    loaded_by: str | None = None
+    district_code: str | None = None  # None: the one district in admin_areas
+    district_tolerance_m: float = DEFAULT_DISTRICT_TOLERANCE_M
 
 
 @dataclass
 class LoadReport:
-    """What a load did: counts, skipped rows and notes."""
+    """What a load did (or, with dry_run, would do): counts, changes, skipped rows and notes."""
 
     layer: str
     file: str
+    title: str = ""
     rows_read: int = 0
     inserted: int = 0
     updated: int = 0
     unchanged: int = 0
+    retired: list[str] = field(default_factory=list)
+    changes: list[Change] = field(default_factory=list)
     skipped: list[Problem] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    unclaimed: list[str] = field(default_factory=list)
+    near_duplicates: list[str] = field(default_factory=list)
+    headers: dict[str, str] = field(default_factory=dict)  # field → the file's header
+    errors_file: Path | None = None
+    run_id: int | None = None
+    dry_run: bool = False
 
     def summary(self) -> str:
         """One line for people."""
+        verb = "（预览，未写入）" if self.dry_run else ""
+        run = (f"，导入编号 #{self.run_id}（撤销：geo-service load --undo {self.run_id}）"
+               if self.run_id else "")
         return (
-            f"{self.layer} ← {self.file}: {self.rows_read} rows read, {self.inserted} inserted, "
-            f"{self.updated} updated, {self.unchanged} unchanged, {len(self.skipped)} skipped"
+            f"{self.title or self.layer} ← {self.file}{verb}：读取 {self.rows_read} 行，"
+            f"新增 {self.inserted}，更新 {self.updated}，未变 {self.unchanged}，"
+            f"停用 {len(self.retired)}，跳过 {len(self.skipped)}{run}"
         )
 
 
-def load_context(conn: Connection, layer: LayerSpec) -> Context:
-    """The district outline (with tolerance) and townships, if loaded, for validation."""
-    settings = data_settings()
+def load_context(conn: Connection, layer: LayerSpec, district_code: str | None = None,
+                 tolerance_m: float = DEFAULT_DISTRICT_TOLERANCE_M) -> Context:
+    """The district outline (with tolerance) and townships, if loaded, for validation.
+
+    The district is `district_code`, or the one district row of admin_areas when not given.
+    """
     ctx = Context()
     rows = conn.execute(
         select(admin_areas.c.code, admin_areas.c.level, admin_areas.c.geom.ST_AsBinary())
         .where(admin_areas.c.level.in_(["district", "township"]))
     ).all()
-    district = next((r for r in rows if r.code == settings.district_code), None)
+    districts = [r for r in rows if r.level == "district"
+                 and (district_code is None or r.code == district_code)]
+    district = districts[0] if len(districts) == 1 else None
     if district is None:
-        ctx.notes.append("the district outline is not loaded yet: positions were not checked "
-                         "against it")
+        ctx.notes.append("区界尚未导入：位置没有与区界核对")
     elif layer.id != "admin_areas":
         outline = shapely.from_wkb(bytes(district[2]))
-        zone = crsmod.from_metric(crsmod.to_metric(outline).buffer(settings.district_tolerance_m))
+        zone = crsmod.from_metric(crsmod.to_metric(outline).buffer(tolerance_m))
         ctx.district = outline
         ctx.district_zone = prep(zone)
     for row in rows:
@@ -72,75 +152,102 @@ def load_context(conn: Connection, layer: LayerSpec) -> Context:
     return ctx
 
 
-def prepare(
-    conn: Connection,
-    layer_id: str,
-    path: Path,
-    *,
-    input_crs: str | None = None,
-    kind: str | None = None,
-    mapping: dict[str, str] | None = None,
-    sheet: str | None = None,
-    progress: ProgressFn | None = None,
-) -> tuple[list[dict], list[Problem], LoadReport, str, crsmod.InputCRS]:
+@dataclass
+class Prepared:
+    """A file read and checked: its records, problems, report and the table behind them."""
+
+    records: list[dict]
+    problems: list[Problem]
+    report: LoadReport
+    sha256: str
+    crs: crsmod.InputCRS
+    table: SourceTable
+    columns: dict[str, str]
+
+
+def prepare(conn: Connection, layer_id: str, path: Path, options: LoadOptions,
+            progress: ProgressFn | None = None) -> Prepared:
     """Read and validate a file; nothing is written."""
     cat = catalogue()
     layer = cat.layer(layer_id)
-    if kind is not None and layer.canonical_kind(kind) is None:
-        raise InputFileError(f"--kind {kind!r} is not a kind of {layer_id}; kinds: "
-                             f"{', '.join(layer.kinds) or '(this layer has none)'}")
-    table = read_source(path, sheet)
+    if options.kind is not None and layer.canonical_kind(options.kind) is None:
+        raise InputFileError(f"--kind「{options.kind}」不是 {layer_id} 的类型；类型有："
+                             f"{'、'.join(layer.kinds) or '（本图层没有类型）'}")
+    table = read_source(path, options.sheet, layer=options.layer_name,
+                        header_row=options.header_row, is_header=known_header(layer, cat))
+    mapping = dict(options.mapping or {})
+    if options.coord_column:
+        mapping[options.coord_column] = "coord"
     columns = map_columns(table, layer, cat, mapping)
     _require_columns(table, columns, path, layer)
-    chosen = crsmod.parse_crs(input_crs or table.file_crs or None)
-    ctx = load_context(conn, layer)
+    chosen = crsmod.parse_crs(options.input_crs or table.file_crs or None)
+    ctx = load_context(conn, layer, options.district_code, options.district_tolerance_m)
     if table.is_extract:
         table = _within_district(table, ctx)
-    builder = RowBuilder(layer, columns, chosen, ctx, default_kind=kind, source_name=path.name)
-    report = LoadReport(layer=layer_id, file=path.name, rows_read=len(table.frame))
+    builder = RowBuilder(layer, columns, chosen, ctx, default_kind=options.kind,
+                         source_name=_checked_source(options.source), partial=True,
+                         northing_first=options.northing_first)
+    report = LoadReport(layer=layer_id, file=path.name, title=layer.title,
+                        rows_read=len(table.frame), dry_run=options.dry_run)
+    report.notes.extend(table.notes)
     report.notes.extend(ctx.notes)
     extra = builder.extra_columns(list(table.frame.columns))
+    report.unclaimed = extra
+    report.headers = dict(columns)
     records: list[dict] = []
     problems: list[Problem] = []
     seen: dict[str, str] = {}
     total = len(table.frame)
-    rows = table.frame.to_dict("records")
+    rows: list[dict[str, str]] = table.frame.to_dict("records")  # type: ignore[assignment]
     built = builder.build_many(rows, table.labels, table.geometries, extra)
     for index, (record, row_problems) in enumerate(built):
         label = table.labels[index]
         if record is not None:
             key = record["external_id"]
             if key in seen:
-                row_problems.append(Problem(label, f"duplicate key {key!r}: same as {seen[key]}"))
+                column = columns.get("external_id")
+                what = f"编号「{key}」" if column else f"名称「{record['name']}」（同类型）"
+                row_problems.append(Problem(label, f"{what}与{seen[key]}重复", column))
                 record = None
             else:
                 seen[key] = label
+                record["_label"] = label
         problems.extend(row_problems)
         if record is not None:
             records.append(record)
         if progress and (index % 200 == 0 or index == total - 1):
-            progress("checking rows", index + 1, total)
+            progress("检查各行", index + 1, total)
     if layer_id == "place_names":
         _fill_pinyin(records)
-    return records, problems, report, table.sha256, chosen
+    return Prepared(records, problems, report, table.sha256, chosen, table, columns)
+
+
+def _checked_source(source: str | None) -> str | None:
+    """--source as given: a human source name, never a file name (None when not given)."""
+    if source is None:
+        return None
+    text = source.strip()
+    if not text or looks_like_file_name(text):
+        raise InputFileError(f"--source {source!r}：请写数据来源的名称（如 区民政局养老服务科 "
+                             "2026年台账），不要写文件名")
+    return text
 
 
 def _require_columns(table: SourceTable, columns: dict[str, str], path: Path,
                      layer: LayerSpec) -> None:
     """A table lacking a name or coordinate column is one clear error, not one per row."""
-    if len(table.frame) == 0:
-        return
-    headers = ", ".join(map(str, table.frame.columns)) or "(none)"
+    headers = "、".join(map(str, table.frame.columns)) or "（无）"
     missing = []
     if "name" not in columns and not layer.name_optional:
-        missing.append("名称 (name)")
-    if table.geometries is None and "wkt" not in columns and not {"lon", "lat"} <= columns.keys():
-        missing.append("经度/纬度 (longitude/latitude) or WKT")
+        missing.append("名称")
+    has_xy = {"lon", "lat"} <= columns.keys() or "coord" in columns
+    if table.geometries is None and "wkt" not in columns and not has_xy:
+        missing.append("经度/纬度（或 坐标、WKT）")
     if missing:
         raise InputFileError(
-            f"{path.name}: no {' and no '.join(missing)} column; its columns are: {headers}. "
-            "Name yours with --map, e.g. --map '站点名称=name' --map 'X坐标=lon' "
-            "--map 'Y坐标=lat'; nothing was loaded"
+            f"{path.name}：没有{'列，也没有'.join(missing)}列；文件的列有：{headers}。"
+            "可用 --map 指定，例如 --map '站点名称=name' --map 'X坐标=lon' --map 'Y坐标=lat'，"
+            "或 --coord-column 坐标；什么也没有导入"
         )
 
 
@@ -152,8 +259,7 @@ def _within_district(table: SourceTable, ctx: Context) -> SourceTable:
             if g is not None and ctx.district_zone.intersects(g)]
     left = len(table.geometries) - len(keep)
     if left:
-        ctx.notes.append(f"{left} feature(s) of the extract lie outside the district and were "
-                         "not loaded")
+        ctx.notes.append(f"区域提取文件中有 {left} 条要素在本区范围以外，未导入")
     return replace(table, frame=table.frame.iloc[keep].reset_index(drop=True),
                    geometries=[table.geometries[i] for i in keep],
                    labels=[table.labels[i] for i in keep])
@@ -167,6 +273,204 @@ def _fill_pinyin(records: list[dict]) -> None:
         fill_pinyin(record)
 
 
+# ---------------------------------------------------------------- planning
+
+
+@dataclass
+class Plan:
+    """What writing the records would do."""
+
+    inserts: list[dict] = field(default_factory=list)
+    updates: list[tuple[int, dict, Change]] = field(default_factory=list)
+    unchanged: int = 0
+    retire_ids: list[int] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)  # with the stored values merged in
+
+
+def _stored_rows(conn: Connection, table: Table, keys: list[str], columns: list[str]) -> dict:
+    """Stored rows with these keys: external_id → {id, column values (geometries shapely)}."""
+    wanted = [c for c in columns if c in table.c and c != "external_id"]
+    select_cols = ", ".join(
+        f'ST_AsBinary("{c}") AS "{c}"' if c in _GEOMETRY_COLUMNS else f'"{c}"'
+        for c in wanted)  # identifiers from the table's own columns
+    rows = conn.execute(text(
+        f'SELECT id, external_id{", " + select_cols if select_cols else ""} '
+        f'FROM "{table.name}" WHERE external_id = ANY(:keys)'), {"keys": keys}).all()
+    names = ["id", "external_id", *wanted]
+    out = {}
+    for row in rows:
+        values = dict(zip(names, row, strict=True))
+        for c in wanted:
+            if c in _GEOMETRY_COLUMNS and values[c] is not None:
+                values[c] = shapely.from_wkb(bytes(values[c]))
+        out[values["external_id"]] = values
+    return out
+
+
+def _same(old: object, new: object) -> bool:
+    """Whether a stored value equals a new one (geometries to 0.1 mm, decimals as floats)."""
+    if isinstance(old, BaseGeometry) and isinstance(new, BaseGeometry):
+        return bool(old.geom_type == new.geom_type
+                    and old.equals_exact(new, _GEOMETRY_TOLERANCE))
+    if isinstance(old, Decimal):
+        old = float(old)
+    if isinstance(old, float) and isinstance(new, int | float):
+        return abs(old - float(new)) < 1e-9
+    return old == new
+
+
+def plan_changes(conn: Connection, layer: LayerSpec, records: list[dict],
+                 options: LoadOptions, default_source: str,
+                 headers: dict[str, str] | None = None) -> Plan:
+    """Compare records with the stored rows: inserts, updates (with per-field diffs), unchanged."""
+    table = LAYER_TABLES[layer.id]
+    columns = sorted({k for r in records for k in r if not k.startswith("_")})
+    figures = {f for pair in FIGURE_PAIRS for f in pair if f in table.c}
+    stored = _stored_rows(conn, table, [r["external_id"] for r in records],
+                          sorted(set(columns) | figures))
+    plan = Plan()
+    for record in records:
+        before = stored.get(record["external_id"])
+        values = {k: v for k, v in record.items() if not k.startswith("_")}
+        if before is None:
+            values.setdefault("source", default_source)
+            plan.inserts.append(values)
+            continue
+        empty, derived = set(record.get(EMPTY, ())), set(record.get(DERIVED, ()))
+        diff: dict[str, tuple[object, object]] = {}
+        final = dict(before)  # stored values for columns other rows change and this one lacks
+        for column, new in values.items():
+            if column == "external_id":
+                continue
+            old = before.get(column)
+            if (column in empty and not options.clear_empty) or (
+                    column in derived and old is not None):
+                new = old
+            elif column == "extra" and isinstance(old, dict):
+                new = {**old, **new}
+            final[column] = new
+            if not _same(old, new):
+                diff[column] = (old, new)
+        for part, message in figure_conflicts(final, layer, headers or {}):
+            plan.problems.append(Problem(record["_label"], message + "（与库中原有数字合并后）",
+                                         (headers or {}).get(part, part)))
+        if diff:
+            plan.updates.append((before["id"], final,
+                                 Change(record["external_id"], record["name"], diff)))
+        else:
+            plan.unchanged += 1
+    return plan
+
+
+def _default_source(conn: Connection, table: Table, layer: LayerSpec) -> str:
+    """The layer's most common source (a stable name), else the catalogue's; never a file name."""
+    found = conn.execute(select(table.c.source).group_by(table.c.source)
+                         .order_by(func.count().desc()).limit(1)).scalar()
+    return found if found and not looks_like_file_name(found) else layer.default_source
+
+
+def _retirements(conn: Connection, layer: LayerSpec, records: list[dict],
+                 township: str) -> list[tuple[int, str, str]]:
+    """Stored facilities of the township and the file's kinds that the file no longer lists."""
+    if layer.field("township_code") is None or layer.field("status") is None:
+        raise InputFileError(f"--replace-scope 只用于有镇街和状态的设施图层，{layer.id} 不是")
+    kinds = sorted({r["kind"] for r in records if r.get("kind")})
+    keys = [r["external_id"] for r in records]
+    table = LAYER_TABLES[layer.id]
+    rows = conn.execute(
+        select(table.c.id, table.c.external_id, table.c.name)
+        .where(table.c.township_code == township, table.c.kind.in_(kinds),
+               table.c.external_id.not_in(keys),
+               (table.c.status != RETIRED_STATUS) | table.c.is_public)
+        .order_by(table.c.external_id)).all()
+    return [(r.id, r.external_id, r.name) for r in rows]
+
+
+def _duplicate_messages(conn: Connection, layer: LayerSpec, records: list[dict],
+                        inserted_keys: set[str]) -> list[str]:
+    """Near-duplicates among the file's rows, and of its new rows against stored ones."""
+    if not layer.has_kind or layer.geometry != "Point":
+        return []
+    table = LAYER_TABLES[layer.id]
+    sites = []
+    for r in records:
+        point = r["geom"]
+        sites.append(Site(r["external_id"], r["name"], r.get("kind") or "", point.x, point.y,
+                          r["_label"]))
+    messages = near_duplicates(sites, [])
+    new = [s for s in sites if s.key in inserted_keys]
+    if new:
+        stored = [Site(row[0], row[1], row[2], row[3], row[4], "库中记录") for row in conn.execute(
+            select(table.c.external_id, table.c.name, table.c.kind, table.c.geom.ST_X(),
+                   table.c.geom.ST_Y())).all()]
+        messages += near_duplicates(new, stored)
+    return sorted(set(messages), key=messages.index)
+
+
+# ---------------------------------------------------------------- writing
+
+
+def _copy_value(column: str, value: object) -> object:
+    """A record value in the form COPY takes: geometry as EWKB hex, JSON wrapped."""
+    if value is None:
+        return None
+    if column in _GEOMETRY_COLUMNS and isinstance(value, BaseGeometry):
+        return shapely.to_wkb(shapely.set_srid(value, crsmod.STORAGE_SRID), hex=True,
+                              include_srid=True)
+    if isinstance(value, dict) or (column in _JSON_COLUMNS and isinstance(value, list)):
+        return Jsonb(value)
+    return value
+
+
+def _stage(cursor: psycopg.Cursor, table: Table, name: str, columns: list[str], rows: list[dict],
+           progress: ProgressFn | None) -> sql.Identifier:
+    """A temporary copy of `table`'s columns filled with `rows` through COPY."""
+    stage = sql.Identifier(name)
+    cols = sql.SQL(", ").join(map(sql.Identifier, columns))
+    cursor.execute(sql.SQL(
+        "CREATE TEMP TABLE {stage} ON COMMIT DROP AS SELECT {cols} FROM {target} WITH NO DATA"
+    ).format(stage=stage, target=sql.Identifier(table.name), cols=cols))
+    with cursor.copy(sql.SQL("COPY {stage} ({cols}) FROM STDIN").format(
+            stage=stage, cols=cols)) as copy:
+        for done, row in enumerate(rows, 1):
+            copy.write_row([_copy_value(c, row.get(c)) for c in columns])
+            if progress and (done % 2000 == 0 or done == len(rows)):
+                progress("写入", done, len(rows))
+    return stage
+
+
+def write_plan(conn: Connection, table: Table, plan: Plan, run_id: int, who: str,
+               progress: ProgressFn | None = None) -> list[int]:
+    """Keep previous versions, then insert, update and retire in this transaction → new ids."""
+    inserted: list[int] = []
+    with raw_connection(conn).cursor() as cursor:
+        changed_ids = [row_id for row_id, _, _ in plan.updates] + plan.retire_ids
+        keep_versions(cursor, table.name, changed_ids, who, run_id)
+        if plan.inserts:
+            columns = sorted({k for r in plan.inserts for k in r})
+            stage = _stage(cursor, table, "stage_insert", columns, plan.inserts, progress)
+            cols = sql.SQL(", ").join(map(sql.Identifier, columns))
+            cursor.execute(sql.SQL(
+                "INSERT INTO {t} ({cols}) SELECT {cols} FROM {stage} RETURNING id"
+            ).format(t=sql.Identifier(table.name), cols=cols, stage=stage))
+            inserted = [r[0] for r in cursor.fetchall()]
+        if plan.updates:
+            changed = sorted({c for _, _, change in plan.updates for c in change.fields})
+            rows = [final for _, final, _ in plan.updates]
+            stage = _stage(cursor, table, "stage_update", ["id", *changed], rows, progress)
+            cursor.execute(sql.SQL("UPDATE {t} AS t SET {sets} FROM {stage} s WHERE t.id = s.id")
+                           .format(t=sql.Identifier(table.name), stage=stage,
+                                   sets=sql.SQL(", ").join(
+                                       sql.SQL("{0} = s.{0}").format(sql.Identifier(c))
+                                       for c in changed)))
+        if plan.retire_ids:
+            cursor.execute(sql.SQL(
+                "UPDATE {t} SET status = %s, is_public = false WHERE id = ANY(%s)"
+            ).format(t=sql.Identifier(table.name)), (RETIRED_STATUS, plan.retire_ids))
+        cursor.execute("ANALYZE place_search_pending")  # fresh statistics for the refresh
+    return inserted
+
+
 def load_file(
     engine: Engine,
     layer_id: str,
@@ -178,97 +482,116 @@ def load_file(
     sheet: str | None = None,
     skip_bad: bool = False,
     progress: ProgressFn | None = None,
+    options: LoadOptions | None = None,
 ) -> LoadReport:
-    """Validate a file and upsert its rows in one transaction; bad rows reject it all."""
-    with engine.begin() as conn:
-        records, problems, report, sha, chosen = prepare(
-            conn, layer_id, path, input_crs=input_crs, kind=kind, mapping=mapping, sheet=sheet,
-            progress=progress,
-        )
-        if problems and not skip_bad:
-            shown = "\n".join(f"  {p}" for p in problems[:50])
-            more = f"\n  … and {len(problems) - 50} more" if len(problems) > 50 else ""
-            raise LoadRejectedError(
-                f"{path.name}: {len(problems)} problem(s); nothing was loaded "
-                f"(use --skip-bad to load the good rows):\n{shown}{more}",
-                problems,
-            )
-        report.skipped = problems
-        inserted, updated = upsert(conn, LAYER_TABLES[layer_id], records, progress)
-        report.inserted, report.updated = inserted, updated
-        report.unchanged = len(records) - inserted - updated
-        conn.execute(ingest_runs.insert().values(
-            layer=layer_id, file_name=path.name, file_sha256=sha, input_crs=chosen.name,
-            rows_read=report.rows_read, rows_inserted=inserted, rows_updated=updated,
-            rows_unchanged=report.unchanged, rows_skipped=len(problems),
-            problems=[p.as_dict() for p in problems], loaded_by=_who(),
-        ))
-        from geo_service.gazetteer.index import refresh_search_index
-
-        refresh_search_index(conn)  # the gazetteer's search keys of changed rows
-    return report
-
-
-def upsert(
-    conn: Connection, table: Table, records: list[dict], progress: ProgressFn | None = None
-) -> tuple[int, int]:
-    """Insert or update rows by external_id; unchanged rows are not touched. → (ins, upd).
-
-    Rows are streamed with COPY into a temporary table, then merged with one
-    INSERT … ON CONFLICT that only rewrites rows whose values differ.
-    """
-    if not records:
-        return 0, 0
-    columns = sorted({k for r in records for k in r})
-    changing = [c for c in columns if c != "external_id"]
-    stage = sql.Identifier(f"stage_{table.name}")
-    target = sql.Identifier(table.name)
-    cols = sql.SQL(", ").join(map(sql.Identifier, columns))
-    merge = sql.SQL(
-        "INSERT INTO {target} ({cols}) SELECT {cols} FROM {stage} "
-        "ON CONFLICT (external_id) DO UPDATE SET {sets} "
-        "WHERE ({old}) IS DISTINCT FROM ({new}) RETURNING (xmax = 0)"
-    ).format(
-        target=target, cols=cols, stage=stage,
-        sets=sql.SQL(", ").join(sql.SQL("{0} = excluded.{0}").format(sql.Identifier(c))
-                                for c in changing),
-        old=sql.SQL(", ").join(sql.SQL("{}.{}").format(target, sql.Identifier(c))
-                               for c in changing),
-        new=sql.SQL(", ").join(sql.SQL("excluded.{}").format(sql.Identifier(c))
-                               for c in changing),
-    )
-    raw = conn.connection.dbapi_connection
+    """Validate a file and merge its rows in one transaction; bad rows reject it all."""
+    opts = options or LoadOptions()
+    opts.input_crs = input_crs or opts.input_crs
+    opts.kind = kind or opts.kind
+    opts.mapping = mapping or opts.mapping
+    opts.sheet = sheet or opts.sheet
+    opts.skip_bad = skip_bad or opts.skip_bad
     try:
-        with raw.cursor() as cursor:
-            cursor.execute(sql.SQL(
-                "CREATE TEMP TABLE {stage} ON COMMIT DROP AS SELECT {cols} FROM {target} "
-                "WITH NO DATA"
-            ).format(stage=stage, target=target, cols=cols))
-            with cursor.copy(sql.SQL("COPY {stage} ({cols}) FROM STDIN").format(
-                    stage=stage, cols=cols)) as copy:
-                for done, record in enumerate(records, 1):
-                    copy.write_row([_copy_value(c, record.get(c)) for c in columns])
-                    if progress and (done % 2000 == 0 or done == len(records)):
-                        progress("writing", done, len(records))
-            cursor.execute(merge)
-            flags = [row[0] for row in cursor.fetchall()]
-            cursor.execute(sql.SQL("DROP TABLE {stage}").format(stage=stage))
+        with engine.begin() as conn:
+            return _load(conn, layer_id, path, opts, progress)
+    except OperationalError as exc:
+        if isinstance(exc.orig, psycopg.errors.QueryCanceled):
+            raise _timeout(engine, path) from exc
+        raise
+    except psycopg.errors.QueryCanceled as exc:
+        raise _timeout(engine, path) from exc
+
+
+def _timeout(engine: Engine, path: Path) -> LoadTimeoutError:
+    """The message for a load cut off by the statement timeout."""
+    with engine.connect() as conn:
+        limit = conn.execute(text("SHOW statement_timeout")).scalar()
+    return LoadTimeoutError(
+        f"{path.name}：数据库语句超时（statement_timeout = {limit}），导入已整体撤回，"
+        "什么也没有写入。"
+        "可以：稍后（数据库不忙时）再试；把文件分成几份导入；或调大"
+        " GEO_SERVICE_STATEMENT_TIMEOUT_MS（毫秒）后再试")
+
+
+def _errors_workbook(opts: LoadOptions, prepared: Prepared, report: LoadReport) -> None:
+    """Write the rejected rows to --errors-out (if asked and there are any)."""
+    if report.skipped and opts.errors_out is not None:
+        from geo_service.ingest.workbooks import write_errors
+
+        write_errors(opts.errors_out, prepared.table, report.skipped)
+        report.errors_file = opts.errors_out
+
+
+def _load(conn: Connection, layer_id: str, path: Path, opts: LoadOptions,
+          progress: ProgressFn | None) -> LoadReport:
+    """The load inside its transaction."""
+    prepared = prepare(conn, layer_id, path, opts, progress)
+    report, problems, records = prepared.report, prepared.problems, prepared.records
+    layer = catalogue().layer(layer_id)
+    table = LAYER_TABLES[layer_id]
+    report.skipped = problems
+    _errors_workbook(opts, prepared, report)
+    if problems and not opts.skip_bad and not opts.dry_run:
+        shown = "\n".join(f"  {p}" for p in problems[:50])
+        more = f"\n  ……另有 {len(problems) - 50} 处" if len(problems) > 50 else ""
+        saved = (f"\n有问题的行已写入 {opts.errors_out}（含 错误原因 列，改好后可重新导入）"
+                 if opts.errors_out else "")
+        raise LoadRejectedError(
+            f"{path.name}：有 {len(problems)} 处问题，什么也没有导入"
+            f"（--skip-bad 可只导入没有问题的行；--errors-out 错误.xlsx 可导出有问题的行）："
+            f"\n{shown}{more}{saved}",
+            problems,
+        )
+    default_source = _checked_source(opts.source) or _default_source(conn, table, layer)
+    plan = plan_changes(conn, layer, records, opts, default_source, prepared.columns)
+    if plan.problems:
+        report.skipped = problems = problems + plan.problems
+        _errors_workbook(opts, prepared, report)
+        if not opts.dry_run:
+            raise LoadRejectedError(
+                f"{path.name}：有 {len(plan.problems)} 处数字与库中原有数字矛盾，什么也没有导入：\n"
+                + "\n".join(f"  {p}" for p in plan.problems[:50]), plan.problems)
+    inserted_keys = {r["external_id"] for r in plan.inserts}
+    report.near_duplicates = _duplicate_messages(conn, layer, records, inserted_keys)
+    if opts.replace_township:
+        retired = _retirements(conn, layer, records, opts.replace_township)
+        plan.retire_ids = [row_id for row_id, _, _ in retired]
+        report.retired = [f"{name}{key_note(key)}" for _, key, name in retired]
+    report.inserted, report.updated, report.unchanged = (
+        len(plan.inserts), len(plan.updates), plan.unchanged)
+    report.changes = [change for _, _, change in plan.updates]
+    if opts.dry_run:
+        return report
+    if report.near_duplicates and not opts.allow_near_duplicates:
+        shown = "\n".join(f"  {m}" for m in report.near_duplicates[:50])
+        raise LoadRejectedError(
+            f"{path.name}：有 {len(report.near_duplicates)} 处疑似重复，什么也没有导入"
+            f"（确认不是重复后加 --allow-near-duplicates）：\n{shown}", [])
+    who = opts.loaded_by or _who()
+    run_id = conn.execute(ingest_runs.insert().values(
+        layer=layer_id, file_name=path.name, file_sha256=prepared.sha256,
+        input_crs=prepared.crs.name, rows_read=report.rows_read, rows_inserted=report.inserted,
+        rows_updated=report.updated, rows_unchanged=report.unchanged,
+        rows_skipped=len(problems), rows_retired=len(plan.retire_ids),
+        problems=[p.as_dict() for p in problems], loaded_by=who, source=default_source,
+    ).returning(ingest_runs.c.id)).scalar_one()
+    report.run_id = run_id
+    try:
+        inserted_ids = write_plan(conn, table, plan, run_id, who, progress)
+    except psycopg.errors.QueryCanceled:
+        raise
     except psycopg.Error as exc:
-        raise LoadRejectedError(f"the database refused the rows: {exc}", []) from exc
-    inserted = sum(1 for f in flags if f)
-    return inserted, len(flags) - inserted
+        raise LoadRejectedError(f"数据库拒绝了这些行：{exc}", []) from exc
+    conn.execute(ingest_runs.update().where(ingest_runs.c.id == run_id)
+                 .values(inserted_ids=inserted_ids))
+    conn.execute(text(
+        "INSERT INTO audit_log (actor, role, action, table_name, record_id, note) "
+        "VALUES (:who, 'loader', 'other', :layer, :run, :note)"),
+        {"who": who, "layer": layer_id, "run": str(run_id), "note": report.summary()})
+    from geo_service.gazetteer.index import refresh_search_index
 
-
-def _copy_value(column: str, value: object) -> object:
-    """A record value in the form COPY takes: geometry as EWKB hex, JSON wrapped."""
-    if value is None:
-        return None
-    if column in _GEOMETRY_COLUMNS:
-        return shapely.to_wkb(shapely.set_srid(value, crsmod.STORAGE_SRID), hex=True,
-                              include_srid=True)
-    if isinstance(value, dict) or (column in _JSON_COLUMNS and isinstance(value, list)):
-        return Jsonb(value)
-    return value
+    refresh_search_index(conn)  # the gazetteer's search keys of changed rows
+    return report
 
 
 def _who() -> str:

@@ -6,8 +6,7 @@ service for every overlay in GCJ-02 (crs=gcj02) and they line up.
 
 from __future__ import annotations
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from geo_service.settings import BasemapSettings
 
 _TIANDITU = ("https://t{s}.tianditu.gov.cn/{layer}_w/wmts?SERVICE=WMTS&REQUEST=GetTile"
              "&VERSION=1.0.0&LAYER={layer}&STYLE=default&TILEMATRIXSET=w&FORMAT=tiles"
@@ -16,20 +15,9 @@ _AMAP = ("https://webrd0{s}.is.autonavi.com/appmaptile?lang=zh_cn&size=1&scale=1
          "&x={x}&y={y}&z={z}")
 
 
-class BasemapSettings(BaseSettings):
-    """GEO_SERVICE_MAP_BASEMAP (none | tianditu | amap), the 天地图 key and the 审图号."""
 
-    model_config = SettingsConfigDict(env_prefix="GEO_SERVICE_", extra="ignore")
-
-    map_basemap: str = Field(default="none", description="none | tianditu | amap")
-    tianditu_key: str | None = Field(default=None, description="the bureau's 天地图 key (tk)")
-    map_review_number: str | None = Field(
-        default=None, description="审图号 of the configured basemap, shown on the map")
-
-
-def basemap_config(settings: BasemapSettings | None = None) -> dict:
+def basemap_config(settings: BasemapSettings) -> dict:
     """What the page needs to draw the configured basemap (kind 'none' = own layers only)."""
-    settings = settings or BasemapSettings()
     kind = settings.map_basemap.strip().lower()
     review = settings.map_review_number
     if kind == "tianditu":

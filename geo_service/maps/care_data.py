@@ -15,7 +15,7 @@ from sqlalchemy import Connection, Select, func, literal, select, union_all
 from sqlalchemy.sql.elements import ColumnElement
 
 from geo_service import crs as crs_mod
-from geo_service.access import ANONYMOUS, hidden_fields, row_filter
+from geo_service.access import ANONYMOUS, hidden_fields, public_source, row_filter
 from geo_service.catalog import catalogue
 from geo_service.crs import STORAGE_SRID
 from geo_service.db.models import LAYER_TABLES, admin_areas, place_names
@@ -158,11 +158,11 @@ def storage_point(lon: float, lat: float, point_crs: str = "EPSG:4490") -> tuple
 
 def nearest(conn: Connection, lon: float, lat: float, categories: tuple[Category, ...] = CATEGORIES,
             limit: int = 10, out_crs: str = "EPSG:4490", point_crs: str = "EPSG:4490",
-            order: str = "straight") -> dict:
+            order: str = "straight", walk_kmh: float | None = None) -> dict:
     """The public facilities nearest to a point, geodesic distance on the CGCS2000 spheroid.
 
-    With a road layer each also gets walking minutes along it; `order='walk'` ranks by them
-    (among the 3 × limit nearest by straight line).
+    With a road layer each also gets walking minutes along it (at `walk_kmh`, the setting);
+    `order='walk'` ranks by them (among the 3 × limit nearest by straight line).
     """
     if not 1 <= limit <= MAX_NEAREST:
         raise BadMapRequest(f"limit={limit}: must be between 1 and {MAX_NEAREST}")
@@ -194,7 +194,7 @@ def nearest(conn: Connection, lon: float, lat: float, categories: tuple[Category
     from geo_service.network.care import walking
 
     walk = walking(conn.engine, x, y, np.array([r.lon for r in rows], dtype=float),
-                   np.array([r.lat for r in rows], dtype=float))
+                   np.array([r.lat for r in rows], dtype=float), walk_kmh)
     if walk is not None:  # a road layer exists: walking minutes along it, beside the line
         for result, extra in zip(results, walk[0], strict=True):
             result.update(extra or {"walk_minutes": None, "walk_m": None})
@@ -257,9 +257,10 @@ def attribution(conn: Connection) -> dict:
         query = select(table.c.source, func.count().filter(
             table.c.geometry_accuracy == "illustrative")).group_by(table.c.source)
         public = _public(table)
+        spec = catalogue().layer(layer)
         for source, count in conn.execute(query if public is None else query.where(public)):
             illustrative += count
-            for part in str(source).split("; "):
+            for part in public_source(source, spec).split("; "):
                 if part and part not in sources:
                     sources.append(part)
     text = "数据来源：" + "；".join(sources) + "。" + LIBRARY_CREDITS + "。"

@@ -22,11 +22,11 @@ def export_map(
     """Write the public care map as a single HTML file that works with no internet."""
     from rich.console import Console
 
-    from geo_service.db.engine import get_engine
+    from geo_service.cli_state import state
     from geo_service.maps.care_export import export_care_map
     from geo_service.maps.categories import parse_categories
 
     chosen = parse_categories(kinds)
-    path = export_care_map(get_engine(), out, chosen)
+    path = export_care_map(state().engine(), out, chosen)
     size = path.stat().st_size / 1024
     Console().print(f"wrote {path} ({size:.0f} KiB; {', '.join(c.title for c in chosen)})")

@@ -1,4 +1,8 @@
-"""The vendored front-end packages in web_map/node_modules (Leaflet and its plugins)."""
+"""The vendored front-end packages in web_map/node_modules (Leaflet and its plugins).
+
+Where node_modules is comes from `WebSettings.node_modules`; the composition roots
+(`create_app`, the CLI callback) hand it over once with `use()`.
+"""
 
 from __future__ import annotations
 
@@ -6,23 +10,12 @@ import json
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
-
 from geo_service.errors import GeoServiceError, NotFoundError
-from geo_service.settings import REPO_ROOT
+from geo_service.resources import package_path
 
 # Packages the service may serve under /vendor/<package>/...; nothing else in node_modules.
-SERVED_PACKAGES: tuple[str, ...] = ("leaflet", "leaflet.markercluster")
-
-
-class WebMapSettings(BaseSettings):
-    """Where the web map's files (its page and its npm packages) live."""
-
-    model_config = SettingsConfigDict(env_prefix="GEO_SERVICE_", extra="ignore")
-
-    web_map_dir: Path = Field(default=REPO_ROOT / "web_map",
-                              description="web_map/ folder: the care map page and node_modules")
+SERVED_PACKAGES: tuple[str, ...] = ("leaflet", "leaflet.markercluster", "swagger-ui-dist")
+_node_modules: list[Path] = [package_path("web_map", "node_modules")]  # the checkout's
 
 
 class VendorMissingError(GeoServiceError):
@@ -31,15 +24,15 @@ class VendorMissingError(GeoServiceError):
     status_code = 500
 
 
-@lru_cache
-def web_map_dir() -> Path:
-    """The web_map/ folder."""
-    return WebMapSettings().web_map_dir
+def use(node_modules_dir: Path) -> None:
+    """Serve and inline npm packages from `node_modules_dir` (set by the composition root)."""
+    _node_modules[0] = node_modules_dir
+    package_meta.cache_clear()
 
 
 def node_modules() -> Path:
-    """web_map/node_modules."""
-    return web_map_dir() / "node_modules"
+    """The node_modules folder in use."""
+    return _node_modules[0]
 
 
 def package_dir(package: str) -> Path:
@@ -48,7 +41,8 @@ def package_dir(package: str) -> Path:
     if not (folder / "package.json").is_file():
         raise VendorMissingError(
             f"npm package {package!r} is not installed in {node_modules()}: run "
-            f"'npm ci --prefix web_map' (or ./manage.sh setup)")
+            f"'npm ci --prefix web_map' (or ./manage.sh setup), or set "
+            f"GEO_SERVICE_NODE_MODULES to a node_modules folder that has it")
     return folder
 
 

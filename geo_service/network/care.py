@@ -8,15 +8,17 @@ from sqlalchemy import Engine, func, select
 from geo_service.coverage.distance import PlanarDistance
 from geo_service.db.models import roads
 from geo_service.network import paths
+from geo_service.network.speeds import Speeds
 from geo_service.network.store import has_roads, network_model
 
 
-def walking(engine: Engine, lon: float, lat: float, site_lon: np.ndarray, site_lat: np.ndarray
-            ) -> tuple[list[dict | None], dict] | None:
+def walking(engine: Engine, lon: float, lat: float, site_lon: np.ndarray, site_lat: np.ndarray,
+            walk_kmh: float | None = None) -> tuple[list[dict | None], dict] | None:
     """Per site: walking minutes and metres from the point along the roads (None: no roads)."""
     if not has_roads(engine, public_only=True):
         return None
-    model = network_model(engine, "walk", public_only=True)  # the anonymous view's roads
+    speeds = Speeds() if walk_kmh is None else Speeds(walk_kmh=walk_kmh)
+    model = network_model(engine, "walk", speeds, public_only=True)  # the anonymous view's roads
     plane = PlanarDistance()
     origin = np.column_stack(plane.project(np.array([lon]), np.array([lat])))[0]
     targets = np.column_stack(plane.project(np.asarray(site_lon, dtype=np.float64),

@@ -12,23 +12,30 @@ from rich.table import Table
 from sqlalchemy import Engine
 
 from geo_service.errors import GeoServiceError
+from geo_service.network.speeds import Speeds
 
 network_app = typer.Typer(help="Road network: graph summary (连通性) and isochrones (等时圈).")
 MODE_HELP = "walk (步行) | drive (驾车)"
 
 
 def _engine() -> Engine:
-    from geo_service.db.migrate import migrated_engine
+    from geo_service.cli_state import state
 
-    return migrated_engine()
+    return state().migrated_engine()
+
+
+def _speeds() -> Speeds:
+    from geo_service.cli_state import state
+
+    return Speeds.configured(state().settings.data)
 
 
 def print_graph_summary(engine: Engine, console: Console | None = None) -> dict:
     """Print the graph's size and, per mode, its connected parts (islands are warnings)."""
-    from geo_service.network.store import default_speeds, road_graph
+    from geo_service.network.store import road_graph
 
     console = console or Console(stderr=True, soft_wrap=True)
-    summary = road_graph(engine).summary(default_speeds())
+    summary = road_graph(engine).summary(_speeds())
     table = Table(title=f"道路网: {summary['roads']} 条道路, {summary['edges']} 段, "
                         f"{summary['nodes']} 个节点, {summary['km']:g} 公里")
     for col in ("方式", "可用路段", "公里", "连通部分", "最大部分占比"):
@@ -57,9 +64,9 @@ def info(
     """The road graph built from the roads layer: size, speeds, connected parts per mode."""
     engine = _engine()
     if format_ == "json":
-        from geo_service.network.store import default_speeds, road_graph
+        from geo_service.network.store import road_graph
 
-        typer.echo(json.dumps(road_graph(engine).summary(default_speeds()), ensure_ascii=False,
+        typer.echo(json.dumps(road_graph(engine).summary(_speeds()), ensure_ascii=False,
                               indent=1))
         return
     if format_ != "table":
@@ -79,7 +86,7 @@ def isochrones_cmd(
     """Isochrones (等时圈) of the chosen sites as GeoJSON in EPSG:4490, ready for QGIS."""
     from geo_service.network.service import isochrones_for, parse_minutes
 
-    doc = isochrones_for(_engine(), layer, kind, site, parse_minutes(minutes), mode)
+    doc = isochrones_for(_engine(), layer, kind, site, parse_minutes(minutes), mode, _speeds())
     text = json.dumps(doc, ensure_ascii=False)
     if out is None:
         typer.echo(text)

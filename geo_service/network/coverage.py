@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+import shapely
 from shapely.geometry.base import BaseGeometry
 
 from geo_service.coverage.distance import DEFAULT_MODEL, Array, DistanceModel
@@ -32,7 +33,7 @@ def pick_model(study: Study, req: CoverageRequest) -> DistanceModel:
                               "database's road layer")
     from geo_service.network.store import network_model
 
-    return network_model(study.engine, req.distance)
+    return network_model(study.engine, req.distance, study.speeds)
 
 
 def cost_radii(model: DistanceModel, req: CoverageRequest, sites: pd.DataFrame,
@@ -60,7 +61,7 @@ def candidate_radii(model: DistanceModel, req: CoverageRequest, radius_m: Array)
     return _metres_as_seconds(model, radius_m, "the new sites' radius")
 
 
-def whatif_radius_m(req: CoverageRequest, metres: float) -> float | None:
+def whatif_radius_m(req: CoverageRequest, metres: float | None) -> float | None:
     """A suggested site's own radius: none when the request's minutes decide it."""
     return None if req.distance != "straight" and req.minutes is not None else metres
 
@@ -105,10 +106,21 @@ def travelled_m(units: pd.DataFrame) -> Array:
 
 
 def network_area(model: NetworkDistanceModel, site_xy: Array, radius_s: Array,
-                 rule: np.ndarray) -> BaseGeometry:
-    """Metric service area of the radius-rule sites: their isochrones along the roads."""
-    has = (rule == "radius") & np.isfinite(radius_s)
-    return service_area(model.net, site_xy[has], radius_s[has])
+                 rule: np.ndarray, rural_s: Array | None = None,
+                 urban_zone: BaseGeometry | None = None) -> BaseGeometry:
+    """Metric service area of the radius-rule sites: their isochrones along the roads.
+
+    With `rural_s` and `urban_zone` (the residents' rule), isochrones of `radius_s` count
+    inside the urban zone and those of `rural_s` outside it."""
+    def area(radii: Array) -> BaseGeometry:
+        has = (rule == "radius") & np.isfinite(radii)
+        return service_area(model.net, site_xy[has], radii[has])
+
+    if rural_s is None or urban_zone is None or np.array_equal(radius_s, rural_s,
+                                                               equal_nan=True):
+        return area(radius_s)
+    return shapely.union_all([shapely.intersection(area(radius_s), urban_zone),
+                              shapely.difference(area(rural_s), urban_zone)])
 
 
 def _snap_stats(model: NetworkDistanceModel, xy: Array) -> dict:

@@ -20,7 +20,8 @@ ROAD_VALUES = frozenset({
     "cycleway", "bridleway"})
 _IMPLIED_ONEWAY = {"motorway", "motorway_link"}
 _SPEED = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(mph|km/h|kmh)?\s*$", re.IGNORECASE)
-HEADERS = ["编号", "道路名称", "道路等级", "单行", "限速", "osm_tags"]  # the catalogue's headers
+HEADERS = ["编号", "道路名称", "道路等级", "单行", "限速", "来源", "osm_tags"]  # catalogue headers
+OSM_SOURCE = "OpenStreetMap 贡献者（ODbL）"  # the attribution the licence asks for
 
 
 def parse_maxspeed(text: str) -> str:
@@ -69,13 +70,13 @@ def read_osm_pbf(path: Path, sha: str) -> SourceTable:
                 coords.reverse()
             rows.append({"编号": f"osm:way/{obj.id}", "道路名称": tags.get("name", ""),
                          "道路等级": highway, "单行": oneway,
-                         "限速": parse_maxspeed(tags.get("maxspeed", "")),
+                         "限速": parse_maxspeed(tags.get("maxspeed", "")), "来源": OSM_SOURCE,
                          "osm_tags": ";".join(f"{k}={v}" for k, v in sorted(tags.items())
                                               if k not in {"name", "highway", "oneway",
                                                            "maxspeed"})})
             geometries.append(LineString(coords) if len(coords) >= 2 else None)
     except RuntimeError as exc:  # libosmium reports unreadable files this way
-        raise InputFileError(f"{path.name}: not a readable OpenStreetMap .osm.pbf ({exc})"
+        raise InputFileError(f"{path.name}：不是可读的 OpenStreetMap .osm.pbf 文件（{exc}）"
                              ) from exc
     frame = pd.DataFrame(rows, columns=HEADERS)
     labels = [f"way {r['编号'].removeprefix('osm:way/')}" for r in rows]

@@ -10,7 +10,7 @@ from geo_service.coverage.distance import PlanarDistance
 from geo_service.db.models import LAYER_TABLES
 from geo_service.errors import GeoServiceError, NotFoundError
 from geo_service.network.isochrones import isochrones_geojson
-from geo_service.network.speeds import MODES
+from geo_service.network.speeds import MODES, Speeds
 from geo_service.network.store import network_model
 
 MAX_MINUTES = 120.0
@@ -31,7 +31,7 @@ def parse_minutes(text: str) -> list[float]:
 
 
 def isochrones_for(engine: Engine, layer: str, kinds: list[str], site_ids: list[str],
-                   minutes: list[float], mode: str) -> dict:
+                   minutes: list[float], mode: str, speeds: Speeds | None = None) -> dict:
     """FeatureCollection of isochrones: per site when ids are given, else per kind (运营 sites)."""
     if layer not in SUPPLY_LAYERS:
         raise GeoServiceError(f"layer {layer!r}: use one of {', '.join(SUPPLY_LAYERS)}")
@@ -39,7 +39,7 @@ def isochrones_for(engine: Engine, layer: str, kinds: list[str], site_ids: list[
         raise GeoServiceError(f"mode {mode!r}: use walk or drive")
     if len(site_ids) > MAX_SITES_EACH:
         raise GeoServiceError(f"at most {MAX_SITES_EACH} sites at once, not {len(site_ids)}")
-    model = network_model(engine, mode)  # type: ignore[arg-type]
+    model = network_model(engine, mode, speeds)
     t = LAYER_TABLES[layer]
     query = select(t.c.external_id, t.c.name, t.c.kind, func.ST_X(t.c.geom),
                    func.ST_Y(t.c.geom)).order_by(t.c.id)

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from geo_service.settings import DataSettings
 
 Mode = Literal["walk", "drive"]
 MODES: tuple[Mode, ...] = ("walk", "drive")
@@ -40,6 +43,11 @@ class Speeds:
     def walk_mps(self) -> float:
         """Walking speed in metres per second."""
         return self.walk_kmh / 3.6
+
+    @classmethod
+    def configured(cls, data: DataSettings) -> Speeds:
+        """The speeds of these settings (walking speed GEO_SERVICE_WALK_KMH, class defaults)."""
+        return cls(walk_kmh=data.walk_kmh)
 
     def as_dict(self) -> dict:
         """JSON form, reported with every network result."""

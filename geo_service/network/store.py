@@ -14,7 +14,6 @@ from geo_service.errors import GeoServiceError
 from geo_service.network.graph import RoadGraph, build_graph
 from geo_service.network.model import NetworkDistanceModel
 from geo_service.network.speeds import MODES, Mode, Speeds
-from geo_service.settings import data_settings
 
 _lock = threading.Lock()
 _graphs: dict[tuple, RoadGraph] = {}
@@ -71,20 +70,16 @@ def has_roads(engine: Engine, public_only: bool = False) -> bool:
         return bool(conn.execute(query).scalar())
 
 
-def default_speeds() -> Speeds:
-    """Walking speed from the settings (GEO_SERVICE_WALK_KMH), class speeds by default."""
-    return Speeds(walk_kmh=data_settings().walk_kmh)
-
-
 def network_model(engine: Engine, mode: Mode, speeds: Speeds | None = None,
                   public_only: bool = False) -> NetworkDistanceModel:
     """The walking or driving model on the current roads (an error when there are none).
 
-    `public_only` builds it from public roads alone, for the anonymous care map.
+    `speeds` come from the settings (`Speeds.configured`); `public_only` builds it from
+    public roads alone, for the anonymous care map.
     """
     if mode not in MODES:
         raise GeoServiceError(f"distance {mode!r}: use straight, walk or drive")
-    speeds = speeds or default_speeds()
+    speeds = speeds or Speeds()
     graph = road_graph(engine, public_only)
     if len(graph.u) == 0:
         raise GeoServiceError(f"还没有道路图层: --distance {mode} needs a road layer; load one "

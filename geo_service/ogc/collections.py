@@ -9,7 +9,7 @@ from functools import lru_cache
 from sqlalchemy import Column, Table
 from sqlalchemy.sql.elements import ColumnElement
 
-from geo_service.access import Principal, hidden_fields, row_filter
+from geo_service.access import Principal, hidden_fields, row_filter, source_column
 from geo_service.catalog import Catalogue, LayerSpec, catalogue
 from geo_service.db.models import LAYER_TABLES
 from geo_service.errors import NotFoundError
@@ -38,7 +38,7 @@ class Property:
     """A feature property: its name, column, type (catalogue type) and Chinese title."""
 
     name: str
-    column: Column
+    column: ColumnElement  # a column, or the public form of one (source)
     type: str
     title: str
 
@@ -138,7 +138,9 @@ class Collection:
                 continue
             props[spec.name] = Property(spec.name, cols[spec.name], spec.type, spec.title)
         for name, type_, title in _TRAILING:
-            props[name] = Property(name, cols[name], type_, title)
+            column = (source_column(self.table, self.layer, principal) if name == "source"
+                      else cols[name])
+            props[name] = Property(name, column, type_, title)
         if principal.sees_private:
             props["is_public"] = Property("is_public", cols.is_public, "bool", "是否公开")
         return props

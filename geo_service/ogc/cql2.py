@@ -282,6 +282,9 @@ class Compiler:
     def _geom_literal(self, geom: shapely.Geometry) -> Any:
         if geom.is_empty:
             raise CQL2Error("filter: empty geometry")
+        if not all(-_INF < v < _INF for v in shapely.get_coordinates(geom).flat):
+            raise CQL2Error("filter: a geometry coordinate is not a finite number (such as "
+                            "1e400 or NaN); give coordinates in degrees or metres")
         stored = geometry_in_storage(geom, self.crs)
         return func.ST_GeomFromText(literal(stored.wkt, Text), STORAGE_SRID)
 
@@ -289,6 +292,9 @@ class Compiler:
     def _need(typed: Typed, allowed: set[str], op: str) -> None:
         if typed.type is not None and typed.type not in allowed:
             raise CQL2Error(f"filter: {op} does not apply to a {typed.type} value")
+
+
+_INF = float("inf")
 
 
 def _describe(node: Any) -> str:

@@ -24,6 +24,7 @@ from sqlalchemy import Connection, func, null, select
 from geo_service.errors import GeoServiceError
 from geo_service.ogc.crs_negotiation import CRS84, OgcCRS
 from geo_service.ogc.features import ItemsQuery, feature_json
+from geo_service.spreadsheets import safe_cell
 
 MAX_ROWS = 200_000
 FORMATS = {
@@ -40,8 +41,8 @@ class DownloadError(GeoServiceError):
     status_code = 400
 
 
-def _cell(value: Any) -> Any:
-    """A property value as a spreadsheet cell."""
+def _plain(value: Any) -> Any:
+    """A property value as one flat value (lists joined, JSON as text, dates ISO)."""
     if value is None:
         return None
     if isinstance(value, bool):
@@ -55,6 +56,11 @@ def _cell(value: Any) -> Any:
     if isinstance(value, date):
         return value.isoformat()
     return value
+
+
+def _cell(value: Any) -> Any:
+    """A property value as a spreadsheet cell (formula-like text made safe)."""
+    return safe_cell(_plain(value))
 
 
 def _rows(conn: Connection, query: ItemsQuery, with_wkb: bool, srid: int) -> list[Any]:
@@ -93,7 +99,7 @@ def _csv(conn: Connection, query: ItemsQuery) -> bytes:
     for row in rows:
         values = [_cell(v) for v in row[:width]]
         lon_lat = [round(row[width], 9), round(row[width + 1], 9)]
-        writer.writerow([*values, *lon_lat, *([] if points else [row[width + 2]])])
+        writer.writerow([*values, *lon_lat, *([] if points else [safe_cell(row[width + 2])])])
     return buffer.getvalue().encode("utf-8-sig")
 
 
@@ -130,10 +136,8 @@ def _gpkg(conn: Connection, query: ItemsQuery, crs: OgcCRS) -> bytes:
 
 
 def _gpkg_value(value: Any) -> Any:
-    if isinstance(value, list | dict):
-        return _cell(value)
-    if isinstance(value, datetime):
-        return value.isoformat()
+    if isinstance(value, list | dict | datetime):
+        return _plain(value)
     return value
 
 

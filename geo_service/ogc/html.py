@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import json
 from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
-from jinja2 import Environment, FileSystemLoader, select_autoescape
-
-TEMPLATES = Path(__file__).resolve().parent / "templates"
+from jinja2 import Environment, PackageLoader, select_autoescape
 
 
 def _display(value: Any) -> str:
@@ -28,7 +25,8 @@ def _display(value: Any) -> str:
 @lru_cache
 def environment() -> Environment:
     """The template environment (autoescaped)."""
-    env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]))
+    env = Environment(loader=PackageLoader("geo_service.ogc", "templates"),
+                      autoescape=select_autoescape(["html"]))
     env.filters["display"] = _display
     return env
 

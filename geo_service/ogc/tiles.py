@@ -135,18 +135,20 @@ def _tile_statement(names: tuple[str, ...], sees_private: bool, z: int) -> Any:
                     for name in names))
 
 
-_extents: dict[str, tuple[tuple[float, float, float, float] | None, float]] = {}
+_extents: dict[tuple[str, bool], tuple[tuple[float, float, float, float] | None, float]] = {}
 
 
-def _data_extent(conn: Connection, collection: Collection) -> tuple[float, ...] | None:
-    """Extent of every row of the layer (a superset of any view), cached for a minute."""
-    key = collection.layer.id
+def _data_extent(conn: Connection, collection: Collection,
+                 principal: Principal = _STAFF) -> tuple[float, ...] | None:
+    """Extent of the rows the caller may see (staff: every row), cached for a minute."""
+    key = (collection.id, principal.sees_private)
     cached = _extents.get(key)
     if cached and cached[1] > time.monotonic():
         return cached[0]
     extent = func.ST_Extent(collection.geometry)
     row = conn.execute(select(func.ST_XMin(extent), func.ST_YMin(extent), func.ST_XMax(extent),
-                              func.ST_YMax(extent)).select_from(collection.table)).one()
+                              func.ST_YMax(extent)).select_from(collection.table)
+                       .where(*collection.where(principal))).one()
     value = None if row[0] is None else (row[0], row[1], row[2], row[3])
     _extents[key] = (value, time.monotonic() + 60)
     return value
@@ -246,9 +248,10 @@ def tilejson(base: str, path: str, title: str, layers: list[TileLayer],
     }
 
 
-def union_bounds(conn: Connection, layers: list[TileLayer]) -> list[float] | None:
-    """The combined extent of the layers' data (lon/lat)."""
-    boxes = [b for layer in layers if (b := _data_extent(conn, layer.collection))]
+def union_bounds(conn: Connection, layers: list[TileLayer],
+                 principal: Principal) -> list[float] | None:
+    """The combined extent of the layers' rows the caller may see (lon/lat)."""
+    boxes = [b for layer in layers if (b := _data_extent(conn, layer.collection, principal))]
     if not boxes:
         return None
     return [min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes),

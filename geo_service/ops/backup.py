@@ -89,7 +89,7 @@ def media_files(media_dir: Path) -> dict[str, str]:
 
 
 def backup(engine: Engine, media_dir: Path, target: Path) -> BackupReport:
-    """Write database + media to `target` (a tar); written whole or not at all."""
+    """Write database + media to `target` (a tar, mode 0600); written whole or not at all."""
     from geo_service.db import migrate
 
     url = engine.url.render_as_string(hide_password=False)
@@ -105,7 +105,9 @@ def backup(engine: Engine, media_dir: Path, target: Path) -> BackupReport:
         dump = Path(tmp) / DUMP_NAME
         _run([str(pg_bindir() / "pg_dump"), *args, "--format=custom", "--no-password",
               "--file", str(dump)], env, "pg_dump")
-        with tarfile.open(partial, "w") as tar:
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.fchmod(fd, 0o600)  # password hashes and non-public rows: owner only, always
+        with os.fdopen(fd, "wb") as handle, tarfile.open(fileobj=handle, mode="w") as tar:
             data = json.dumps(manifest, ensure_ascii=False, indent=1).encode()
             info = tarfile.TarInfo(MANIFEST)
             info.size = len(data)

@@ -13,9 +13,15 @@ out = Console(soft_wrap=True)
 
 
 def _media_dir() -> Path:
-    from geo_service.settings import data_settings
+    from geo_service.cli_state import state
 
-    return data_settings().media_dir
+    return state().settings.data.media_dir
+
+
+def _engine():
+    from geo_service.cli_state import state
+
+    return state().engine()
 
 
 @backup_app.command("backup")
@@ -23,10 +29,9 @@ def backup_command(
     file: Annotated[Path, typer.Argument(help="the backup to write (a .tar file)")],
 ) -> None:
     """Back up the database (pg_dump) and the uploaded photos into one tar file."""
-    from geo_service.db.engine import get_engine
     from geo_service.ops.backup import backup
 
-    report = backup(get_engine(), _media_dir(), file)
+    report = backup(_engine(), _media_dir(), file)
     out.print(f"backup written: {report.summary()}")
 
 
@@ -35,8 +40,7 @@ def restore_command(
     file: Annotated[Path, typer.Argument(help="a backup written by geo-service backup")],
 ) -> None:
     """Restore a backup into a fresh, empty database (and the photos into the media folder)."""
-    from geo_service.db.engine import get_engine
     from geo_service.ops.backup import restore
 
-    report = restore(get_engine(), _media_dir(), file)
+    report = restore(_engine(), _media_dir(), file)
     out.print(f"restored: {report.summary()}")

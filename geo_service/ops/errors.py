@@ -1,11 +1,16 @@
-"""Database failures as clear JSON answers: timeouts 504, read-only / full / down 503."""
+"""Failures as clear JSON answers: database timeouts 504, read-only / full / down 503; bad
+request bodies (NaN, lone surrogates) 422 / 400 instead of a 500."""
 
 from __future__ import annotations
 
 import logging
+import math
+from typing import Any
 
 import psycopg
-from fastapi import Request
+from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError, OperationalError
 
@@ -48,3 +53,50 @@ async def database_error(request: Request, exc: Exception) -> JSONResponse:
     headers = {"Retry-After": "5"} if status == 503 else None
     return JSONResponse({"detail": message, "request_id": request_id}, status_code=status,
                         headers=headers)
+
+
+def _json_safe(value: Any) -> Any:
+    """A value JSON can carry: NaN and infinities as text, lone surrogates escaped."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(value, dict):
+        return {_json_safe(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+async def validation_error(request: Request, exc: Exception) -> JSONResponse:
+    """FastAPI's 422 for a request that fails validation, safe to serialise whatever it held."""
+    assert isinstance(exc, RequestValidationError)
+    detail = _json_safe(jsonable_encoder(exc.errors()))
+    return JSONResponse({"detail": detail}, status_code=422)
+
+
+async def unicode_error(request: Request, exc: Exception) -> JSONResponse:
+    """400 for text that is not valid Unicode (a lone surrogate such as \\ud800 in JSON)."""
+    return JSONResponse({"detail": "the request holds text that is not valid Unicode (an "
+                                   "unpaired surrogate such as \\ud800); send real characters",
+                         "request_id": getattr(request.state, "request_id", None)},
+                        status_code=400)
+
+
+def document_error_bodies(app: FastAPI) -> None:
+    """The OpenAPI 422 body as the service sends it: the field list, or a message (object)."""
+    build = app.openapi
+
+    def openapi() -> dict:
+        schema = build()
+        error = schema.get("components", {}).get("schemas", {}).get("HTTPValidationError")
+        if error and "anyOf" not in error["properties"]["detail"]:
+            fields = error["properties"]["detail"]
+            error["properties"]["detail"] = {"title": "Detail", "anyOf": [
+                fields, {"type": "string", "description": "what is wrong, and where"},
+                {"type": "object", "description": "a message and the problems found",
+                 "properties": {"message": {"type": "string"},
+                                "problems": {"type": "array", "items": {"type": "object"}}}}]}
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -86,7 +86,10 @@ class RequestContext:
             declared = int(headers.get("content-length") or 0)
         except ValueError:
             declared = 0
-        if declared > self.max_body:
+        if "\x00" in scope.get("path", ""):
+            await reply(400, {"detail": "the address holds a NUL character (%00); remove it"},
+                        [])
+        elif declared > self.max_body:
             await reply(413, {"detail": self._too_large()}, [])
         elif (wait := await self._rate_wait(scope, headers, client)) > 0:
             await reply(429, {"detail": "too many requests from your address; slow down"},
@@ -178,3 +181,121 @@ def _cookie(header: str, name: str) -> str | None:
         if key == name:
             return value
     return None
+
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
+STAFF_CACHE_CONTROL = b"private, no-store"
+VARY_ON = ("Authorization", "Cookie")
+# Pages the service renders itself: scripts and styles from this origin only (inline styles
+# are allowed for Leaflet and the reports' print layout), never framed, no referrer across.
+PAGE_CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+            "img-src 'self' data: blob: https://*.tianditu.gov.cn https://*.is.autonavi.com; "
+            "connect-src 'self'; font-src 'self' data:; object-src 'none'; base-uri 'none'; "
+            "form-action 'self'; frame-ancestors 'none'")
+# Self-contained reports (inline scripts and data): a sandbox with no origin, no network.
+REPORT_CSP = ("sandbox allow-scripts allow-popups allow-modals; default-src 'none'; "
+              "script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data: blob:; "
+              "font-src data:; frame-src data: blob:; frame-ancestors 'none'")
+PAGE_HEADERS = ((b"x-frame-options", b"DENY"), (b"referrer-policy", b"same-origin"),
+                (b"x-content-type-options", b"nosniff"))
+
+
+def _headers_of(scope: Scope) -> dict[str, str]:
+    return {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+
+
+def _cross_site(headers: dict[str, str]) -> str | None:
+    """Why a browser request is not from this service's own pages (None = same origin)."""
+    fetch_site = headers.get("sec-fetch-site")
+    if fetch_site is not None:
+        return None if fetch_site in {"same-origin", "none"} else f"Sec-Fetch-Site {fetch_site}"
+    origin = headers.get("origin")
+    if origin is None:
+        return "no Origin header"
+    own = {h.strip() for h in (headers.get("host", ""),
+                               headers.get("x-forwarded-host", "").split(",")[0]) if h.strip()}
+    netloc = origin.partition("://")[2]
+    return None if netloc and netloc in own else f"Origin {origin}"
+
+
+class CsrfGuard:
+    """403 for a state-changing request carried by the session cookie from another origin.
+
+    A request that logs in or changes anything with the cookie (not a bearer token) must show
+    it comes from the service's own pages: `Sec-Fetch-Site: same-origin`, or an `Origin`
+    whose host is this service's. Bearer-token clients (scripts, QGIS) are unaffected.
+    """
+
+    def __init__(self, app: ASGIApp, *, cookie_name: str, login_path: str = "/auth/login"
+                 ) -> None:
+        self.app = app
+        self.cookie_name = cookie_name
+        self.login_path = login_path
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Pass the request on, or answer 403 for a cross-site cookie write."""
+        if scope["type"] == "http" and scope.get("method") not in SAFE_METHODS:
+            headers = _headers_of(scope)
+            scheme, _, token = headers.get("authorization", "").partition(" ")
+            bearer = scheme.lower() == "bearer" and token.strip()
+            cookie = _cookie(headers.get("cookie", ""), self.cookie_name)
+            if (cookie or scope.get("path") == self.login_path) and not bearer:
+                why = _cross_site(headers)
+                if why is not None and (cookie or "no Origin" not in why):
+                    for message in _json(403, {"detail": (
+                            f"refused: a change sent with the login cookie must come from this "
+                            f"service's own pages ({why}); scripts use a bearer token")}, []):
+                        await send(message)
+                    return
+        await self.app(scope, receive, send)
+
+
+class ResponseHeaders:
+    """Staff answers are never stored by shared caches; HTML pages get CSP and no framing."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Add the headers on the way out."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                principal: Any = scope.get("state", {}).get("principal")
+                headers = list(message.get("headers", []))
+                if getattr(principal, "sees_private", False):
+                    headers = _staff_headers(headers)
+                names = {k.lower() for k, _ in headers}
+                content_type = dict((k.lower(), v) for k, v in headers).get(b"content-type", b"")
+                if content_type.startswith(b"text/html"):
+                    if b"content-security-policy" not in names:
+                        headers.append((b"content-security-policy", PAGE_CSP.encode()))
+                    headers += [h for h in PAGE_HEADERS if h[0] not in names]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def _staff_headers(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """Cache-Control private (no-store unless it already says private) and Vary on login."""
+    out: list[tuple[bytes, bytes]] = []
+    cache: bytes | None = None
+    vary: list[str] = []
+    for key, value in headers:
+        name = key.lower()
+        if name == b"cache-control":
+            cache = value
+        elif name == b"vary":
+            vary += [v.strip() for v in value.decode("latin-1").split(",") if v.strip()]
+        else:
+            out.append((key, value))
+    keep = cache is not None and b"private" in cache.lower() and b"public" not in cache.lower()
+    out.append((b"cache-control", cache if keep and cache else STAFF_CACHE_CONTROL))
+    seen = {v.lower() for v in vary}
+    vary += [v for v in VARY_ON if v.lower() not in seen]
+    out.append((b"vary", ", ".join(vary).encode("latin-1")))
+    return out

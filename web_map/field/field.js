@@ -10,7 +10,9 @@
   /** A span holding plain text (Leaflet puts tooltip strings in as HTML). */
   const textNode = (text) => Object.assign(document.createElement("span"), { textContent: text });
   const state = { lines: [], markers: [], line: null, inspection: null, position: null,
-                  map: null, lineLayer: null, markerLayer: null, syncing: false };
+                  map: null, lineLayer: null, markerLayer: null, syncing: false,
+                  me: null, record: null };
+  const MAX_PHOTO_MB = 15;  // the server's limit (geo_service/boundaries/photos.py)
 
   // ---- IndexedDB outbox ------------------------------------------------------------
   function openDb() {
@@ -40,7 +42,7 @@
     measured_lat: "GPS位置", note: "说明", photos: "照片", file: "照片", side: "签字方" };
   const STATUS = { 403: "无权进行此操作", 404: "记录不存在(可能已被删除)",
     409: "记录状态不允许此操作", 412: "他人已先保存了这条记录, 请重新选择记录后再操作",
-    413: "照片太大(上限 15 MB)", 415: "照片格式不支持, 请用 JPEG、PNG、WebP 或 HEIC 照片",
+    413: `照片太大(上限 ${MAX_PHOTO_MB} MB)`, 415: "照片格式不支持, 请用 JPEG、PNG、WebP 或 HEIC 照片",
     422: "填写有误", 428: "请重新选择记录后再操作", 429: "操作太频繁, 请稍后再试" };
   /** A Chinese message for a refused request; the server's own words follow for support. */
   function zhMessage(status, detail) {
@@ -144,6 +146,7 @@
     $("sign-off").hidden = true;
     if (!state.inspection || !navigator.onLine) return;
     const record = await api(`${API}/inspections/${state.inspection}`);
+    state.record = record;              // what the officer sees is what they sign
     showSignOff(record);
     for (const f of record.findings) {
       const li = document.createElement("li");
@@ -170,19 +173,25 @@
     if (!state.inspection) return;
     const waiting = (await allDrafts()).filter((d) => d.inspection === state.inspection);
     if (waiting.length) { say(`还有 ${waiting.length} 条待同步, 请先同步再签字`); return; }
+    const record = state.record;
+    if (!record || record.id !== state.inspection) { say("请先打开联检记录"); return; }
     try {
-      const response = await fetch(`${API}/inspections/${state.inspection}`,
-                                   { credentials: "same-origin" });
-      if (!response.ok) throw new Error(zhMessage(response.status));
-      const record = await response.json();
       const sideName = record[`side_${side}_name`];
-      if (!confirm(`以${side === "a" ? "甲" : "乙"}方 (${sideName}) 签字确认本次联检记录?`)) return;
+      const lines = record.findings.map((f) => `· ${f.marker_number}: ${f.condition}` +
+        (f.displacement_m != null ? ` 位移 ${f.displacement_m.toFixed(2)} m` : "") +
+        (f.note ? ` (${f.note})` : ""));
+      const text = `以${side === "a" ? "甲" : "乙"}方 (${sideName}) 签字确认以下内容?\n\n` +
+        `双方意见: ${record.summary || "无"}\n检查结果 ${record.findings.length} 条:\n` +
+        `${lines.join("\n") || "(无)"}\n照片 ${record.photos.length} 张\n` +
+        `内容哈希 ${record.content_hash.slice(0, 16)}…\n\n签字后内容不能再改, 除非撤回签字。`;
+      if (!confirm(text)) return;
       await api(`${API}/inspections/${state.inspection}/sign`, { method: "POST",
-        headers: { "Content-Type": "application/json", "If-Match": response.headers.get("etag") },
-        body: JSON.stringify({ side }) });
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ side, content_hash: record.content_hash }) });
       say(`已以${side === "a" ? "甲" : "乙"}方签字`);
     } catch (err) {
       say(err.status === 403 ? `签字未成功: 只能由该方的界管员签字 (${err.detail})`
+        : err.status === 412 ? "签字未成功: 记录内容已被改动, 请核对刷新后的内容再签字"
         : `签字未成功: ${err.message}`);
     }
     await showFindings().catch(() => {});
@@ -232,8 +241,11 @@
               condition: document.querySelector("input[name=condition]:checked").value,
               note: $("note").value.trim() || null,
               ...(state.position ? { measured_lon: state.position.lon,
-                                     measured_lat: state.position.lat } : {}) },
-      photo: file ? new Blob([await file.arrayBuffer()], { type: file.type }) : null,
+                                     measured_lat: state.position.lat,
+                                     measured_accuracy_m: Math.max(state.position.accuracy, 0.1)
+                                   } : {}) },
+      user: state.me,                      // a draft is only ever sent as its author
+      photo: file ? await fitPhoto(file) : null,
       photoName: file ? file.name : null,
     };
     await putDraft(draft);
@@ -245,13 +257,33 @@
     if (navigator.onLine) await sync();
   });
 
+  /** Photos above the server's limit are downscaled (JPEG) before they are stored. */
+  async function fitPhoto(file) {
+    if (file.size <= MAX_PHOTO_MB * 1024 * 1024) return new Blob([await file.arrayBuffer()], { type: file.type });
+    const bitmap = await createImageBitmap(file);
+    let side = 4000, blob = null;
+    while (side >= 800) {
+      const scale = Math.min(1, side / Math.max(bitmap.width, bitmap.height));
+      const canvas = Object.assign(document.createElement("canvas"),
+        { width: Math.round(bitmap.width * scale), height: Math.round(bitmap.height * scale) });
+      canvas.getContext("2d").drawImage(bitmap, 0, 0, canvas.width, canvas.height);
+      blob = await new Promise((done) => canvas.toBlob(done, "image/jpeg", 0.85));
+      if (blob.size <= MAX_PHOTO_MB * 1024 * 1024) return blob;
+      side = Math.round(side * 0.7);
+    }
+    return blob;
+  }
+  const mine = (d) => d.user && state.me && d.user === state.me;
+
   async function renderPending() {
     const drafts = await allDrafts();
-    $("pending-count").textContent = drafts.length;
+    $("pending-count").textContent = drafts.filter(mine).length;
     $("pending").replaceChildren(...drafts.map((d) => {
       const li = document.createElement("li");
+      const owner = mine(d) ? "" : ` — 属于 ${d.user || "未知用户"}, 需其本人登录后同步`;
       li.textContent = `${d.label}: ${d.body.condition}${d.photo ? " 📷" : ""}` +
-        (d.error ? ` — ${d.error}` : "");
+        (d.error ? ` — ${d.error}` : "") + owner;
+      if (!mine(d)) li.className = "others";
       if (d.error) {                       // refused by the server: it never goes through
         li.className = "failed";
         const drop = Object.assign(document.createElement("button"),
@@ -283,6 +315,7 @@
     try {
       for (const draft of await allDrafts()) {
         if (draft.error) continue;           // refused before: the officer decides (删除此条)
+        if (!mine(draft)) continue;          // another officer's draft: never sent as mine
         try {
           await sendDraft(draft);
           await dropDraft(draft.key);
@@ -314,6 +347,7 @@
     const me = await fetch(`${ROOT}auth/me`, { credentials: "same-origin" }).then((r) => r.json());
     if (!me.authenticated) { showLogin(); return; }
     $("who").textContent = `${me.username} (${me.role})`;
+    state.me = me.username;
     $("login").hidden = true; $("app").hidden = false;
     $("inspected-on").value = new Date().toISOString().slice(0, 10);
     initMap();

@@ -12,10 +12,15 @@ from sqlalchemy import Engine
 
 from geo_service import audit
 from geo_service.access import Principal, Role
-from geo_service.api.deps import bearer_token, get_engine_dep, get_principal, require
+from geo_service.api.deps import (
+    bearer_token,
+    get_engine_dep,
+    get_principal,
+    get_settings,
+    require,
+)
 from geo_service.auth import tokens
 from geo_service.auth import users as accounts
-from geo_service.auth.config import AuthSettings
 from geo_service.auth.throttle import LoginThrottle
 
 router = APIRouter(tags=["accounts"])
@@ -23,13 +28,8 @@ EngineDep = Annotated[Engine, Depends(get_engine_dep)]
 
 
 def login_throttle(request: Request) -> LoginThrottle:
-    """The app's login throttle (one per process)."""
-    throttle = getattr(request.app.state, "login_throttle", None)
-    if throttle is None:
-        settings = AuthSettings()
-        throttle = LoginThrottle(settings.login_max_failures, settings.login_window_s,
-                                 settings.login_lockout_s)
-        request.app.state.login_throttle = throttle
+    """The app's login throttle (one per process, made in create_app)."""
+    throttle: LoginThrottle = request.app.state.login_throttle
     return throttle
 
 
@@ -42,11 +42,11 @@ def _authenticate(request: Request, engine: Engine, username: str,
     """Check the password under throttling; a token on success, 401 / 429 otherwise."""
     throttle = login_throttle(request)
     client = _client(request)
-    wait = throttle.retry_after(username, client)
+    wait = throttle.retry_after(engine, username, client)
     if wait:
         raise HTTPException(429, f"too many failed logins for {username!r}; try again in "
                                  f"{wait} s", headers={"Retry-After": str(wait)})
-    settings = AuthSettings()
+    settings = get_settings(request).auth
     with engine.begin() as conn:
         user = accounts.check_login(conn, username, password)
         if user is not None:
@@ -56,14 +56,14 @@ def _authenticate(request: Request, engine: Engine, username: str,
             audit.record(conn, Principal(user.username, user.role), "login", "users", user.username,
                          request_id=getattr(request.state, "request_id", None))
     if user is None:
-        locked = throttle.failed(username, client)
+        locked = throttle.failed(engine, username, client)
         headers = {"WWW-Authenticate": "Bearer"}
         if locked:
             raise HTTPException(429, f"too many failed logins for {username!r}; try again in "
                                      f"{locked} s", headers={"Retry-After": str(locked)})
         raise HTTPException(401, "wrong user name or password (or the account is disabled)",
                             headers=headers)
-    throttle.succeeded(username, client)
+    throttle.succeeded(engine, username, client)
     return user, token, expires
 
 
@@ -86,8 +86,8 @@ def cookie_login(request: Request, username: Annotated[str, Form(max_length=200)
     response = JSONResponse({"username": user.username, "role": user.role.value,
                              "expires_at": expires.isoformat()})
     secure = request.url.scheme == "https"
-    response.set_cookie(AuthSettings().cookie_name, token, expires=expires, httponly=True,
-                        samesite="strict", secure=secure,
+    response.set_cookie(get_settings(request).auth.cookie_name, token, expires=expires,
+                        httponly=True, samesite="strict", secure=secure,
                         path=request.scope.get("root_path") or "/")
     return response
 
@@ -105,7 +105,7 @@ def logout(request: Request, engine: EngineDep,
                 audit.record(conn, who, "logout", "users", who.username,
                              request_id=getattr(request.state, "request_id", None))
     response = JSONResponse({"detail": "logged out" if revoked else "no session to end"})
-    response.delete_cookie(AuthSettings().cookie_name,
+    response.delete_cookie(get_settings(request).auth.cookie_name,
                            path=request.scope.get("root_path") or "/")
     return response
 

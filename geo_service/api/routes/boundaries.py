@@ -6,17 +6,26 @@ Anonymous callers get 401 on every endpoint here.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Form, Header, Query, Request, UploadFile
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse
+from fastapi.responses import (
+    FileResponse,
+    HTMLResponse,
+    JSONResponse,
+    RedirectResponse,
+    Response,
+)
 from sqlalchemy import Connection, Engine, select
 
 from geo_service.access import Principal, Role
 from geo_service.api.deps import get_engine_dep, require
 from geo_service.boundaries import (
     disputes,
+    history,
     idempotency,
     inspections,
     lines,
@@ -24,6 +33,7 @@ from geo_service.boundaries import (
     photos,
     report,
     topology,
+    versions,
 )
 from geo_service.boundaries.errors import PayloadTooLargeError
 from geo_service.boundaries.geometry import as_geojson, from_db
@@ -31,6 +41,7 @@ from geo_service.boundaries.schemas import (
     DisputeIn,
     DisputePatch,
     DisputeStatusIn,
+    EventIn,
     FindingIn,
     FindingPatch,
     InspectionIn,
@@ -39,18 +50,29 @@ from geo_service.boundaries.schemas import (
     MarkerIn,
     MarkerPatch,
     NoteIn,
+    ReturnIn,
     SignIn,
 )
 from geo_service.db.models import boundary_lines
 from geo_service.errors import NotFoundError
-from geo_service.settings import REPO_ROOT
+from geo_service.resources import package_path
 
 router = APIRouter(prefix="/boundaries", tags=["boundaries 界线联检"])
-FIELD_DIR = REPO_ROOT / "web_map" / "field"
+FIELD_DIR = package_path("web_map", "field")
 
 Reader = Annotated[Principal, Depends(require(Role.planner, Role.boundary_officer))]
 Officer = Annotated[Principal, Depends(require(Role.boundary_officer))]
+Admin = Annotated[Principal, Depends(require(Role.admin))]
 EngineDep = Annotated[Engine, Depends(get_engine_dep)]
+
+
+def media_dir(request: Request) -> Path:
+    """The folder uploads are kept in (settings.data.media_dir)."""
+    folder: Path = request.app.state.settings.data.media_dir
+    return folder
+
+
+MediaDir = Annotated[Path, Depends(media_dir)]
 IfMatch = Annotated[str | None, Header(description="ETag of the version you edit")]
 IdemKey = Annotated[str | None, Header(alias="Idempotency-Key",
                                        description="repeat a POST safely: one record per key")]
@@ -62,11 +84,19 @@ def _json(body: Any, status: int = 200) -> JSONResponse:
     return JSONResponse(body, status_code=status, headers=headers)
 
 
+@contextmanager
+def _writing(engine: Engine, principal: Principal) -> Iterator[Connection]:
+    """A write transaction whose database history rows name the logged-in user."""
+    with engine.begin() as conn:
+        history.set_actor(conn, principal)
+        yield conn
+
+
 def _create(engine: Engine, principal: Principal, request: Request, key: str | None,
             payload: Any, work: Callable[[Connection], dict]) -> JSONResponse:
     """Run a creating POST once per Idempotency-Key (a replay returns the first answer)."""
     actor = principal.username or "anonymous"
-    with engine.begin() as conn:
+    with _writing(engine, principal) as conn:
         if key is not None:
             fingerprint = idempotency.request_hash("POST", request.url.path, payload)
             stored = idempotency.claim(conn, actor, key, fingerprint)
@@ -117,12 +147,13 @@ def get_line(line_id: int, engine: EngineDep, _: Reader) -> dict:
                                      "updated_at": row.updated_at.isoformat()}
 
 
-@router.post("/lines/derive", summary="Re-derive the lines from the areas (officer, admin)")
-def derive_lines(engine: EngineDep, who: Officer,
+@router.post("/lines/derive", summary="Re-derive the lines from the areas (admin)")
+def derive_lines(request: Request, engine: EngineDep, who: Admin,
                  tolerance_m: Annotated[float, Query(gt=0, le=5000)]
                  = lines.DEFAULT_TOLERANCE_M) -> dict:
     """Unchanged lines keep their ids; leftovers (unmatched outer edge) are listed."""
-    result = lines.derive_and_save(engine, who, tolerance_m)
+    result = lines.derive_and_save(engine, who, tolerance_m,
+                                   request.app.state.settings.data.district_code)
     return {"summary": result.summary(), "leftovers": result.leftovers}
 
 
@@ -162,19 +193,21 @@ def create_marker(body: MarkerIn, request: Request, engine: EngineDep, who: Offi
 def patch_marker(marker_id: int, body: MarkerPatch, engine: EngineDep, who: Officer,
                  if_match: IfMatch = None) -> JSONResponse:
     """412 if someone changed it since you read it; 428 without If-Match."""
-    with engine.begin() as conn:
+    with _writing(engine, who) as conn:
         return _json(markers.update(conn, who, marker_id, body, if_match))
 
 
 @router.post("/markers/{marker_id}/photos", status_code=201,
              summary="Upload a photo of a marker (officer, admin)")
-def marker_photo(marker_id: int, engine: EngineDep, who: Officer,
+def marker_photo(marker_id: int, engine: EngineDep, media: MediaDir, who: Officer,
                  file: Annotated[UploadFile, File()],
                  caption: Annotated[str | None, Form(max_length=200)] = None) -> JSONResponse:
-    """JPEG/PNG/WebP/HEIC up to 15 MB, checked by content."""
+    """JPEG/PNG/WebP/HEIC up to 15 MB, decoded before it is accepted."""
+    with engine.connect() as conn:  # 403/404 before reading the upload
+        markers.check_photo_target(conn, who, marker_id)
     data = photos.read_limited(file.file)
-    with engine.begin() as conn:
-        stored = photos.store(conn, who, data, file.filename or "")
+    with _writing(engine, who) as conn:
+        stored = photos.store(conn, who, data, file.filename or "", media_dir=media)
         return _json(markers.add_photo(conn, who, marker_id, stored["sha256"], caption), 201)
 
 
@@ -183,26 +216,26 @@ def marker_photo(marker_id: int, engine: EngineDep, who: Officer,
 def _check_length(request: Request) -> None:
     length = request.headers.get("content-length")
     if length and length.isdigit() and int(length) > photos.MAX_PHOTO_BYTES + 64 * 1024:
-        raise PayloadTooLargeError("upload larger than 15 MB: refused")
+        raise PayloadTooLargeError(f"upload larger than {photos.MAX_PHOTO_MB} MB: refused")
 
 
 @router.post("/photos", status_code=201, summary="Upload a photo (officer, admin)",
              dependencies=[Depends(_check_length)])
-def upload_photo(engine: EngineDep, who: Officer,
+def upload_photo(engine: EngineDep, media: MediaDir, who: Officer,
                  file: Annotated[UploadFile, File()]) -> JSONResponse:
     """Stored once per content (sha256); attach it by its sha256 to findings or notes."""
     data = photos.read_limited(file.file)
-    with engine.begin() as conn:
-        return _json(photos.store(conn, who, data, file.filename or ""), 201)
+    with _writing(engine, who) as conn:
+        return _json(photos.store(conn, who, data, file.filename or "", media_dir=media), 201)
 
 
 @router.get("/photos/{sha256}", summary="A photo (planner, officer, admin)")
-def get_photo(sha256: str, engine: EngineDep, _: Reader) -> FileResponse:
+def get_photo(sha256: str, engine: EngineDep, media: MediaDir, _: Reader) -> FileResponse:
     """The stored bytes with their checked content type (never cached by shared caches)."""
     if len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256):
         raise NotFoundError(f"photo {sha256!r} not found")
     with engine.connect() as conn:
-        path, content_type = photos.lookup(conn, sha256)
+        path, content_type = photos.lookup(conn, sha256, media)
     return FileResponse(path, media_type=content_type, headers={
         "Cache-Control": "private, max-age=86400, immutable", "ETag": f'"{sha256}"',
         "X-Content-Type-Options": "nosniff"})
@@ -239,7 +272,7 @@ def create_inspection(body: InspectionIn, request: Request, engine: EngineDep, w
 def patch_inspection(inspection_id: int, body: InspectionPatch, engine: EngineDep,
                      who: Officer, if_match: IfMatch = None) -> JSONResponse:
     """412 if someone saved since you read it; 409 once signed off."""
-    with engine.begin() as conn:
+    with _writing(engine, who) as conn:
         return _json(inspections.update(conn, who, inspection_id, body, if_match))
 
 
@@ -258,7 +291,7 @@ def add_finding(inspection_id: int, body: FindingIn, request: Request, engine: E
 def patch_finding(inspection_id: int, finding_id: int, body: FindingPatch, engine: EngineDep,
                   who: Officer, if_match: IfMatch = None) -> JSONResponse:
     """412 / 409 as for the inspection."""
-    with engine.begin() as conn:
+    with _writing(engine, who) as conn:
         return _json(inspections.update_finding(conn, who, inspection_id, finding_id, body,
                                                 if_match))
 
@@ -275,26 +308,92 @@ def add_note(inspection_id: int, body: NoteIn, request: Request, engine: EngineD
 @router.post("/inspections/{inspection_id}/photos", status_code=201,
              summary="Upload and attach a photo (officer, admin)",
              dependencies=[Depends(_check_length)])
-def inspection_photo(inspection_id: int, engine: EngineDep, who: Officer,
+def inspection_photo(inspection_id: int, engine: EngineDep, media: MediaDir, who: Officer,
                      file: Annotated[UploadFile, File()],
                      finding_id: Annotated[int | None, Form()] = None,
                      caption: Annotated[str | None, Form(max_length=200)] = None
                      ) -> JSONResponse:
-    """JPEG/PNG/WebP/HEIC up to 15 MB (by content), optionally to one finding."""
+    """JPEG/PNG/WebP/HEIC up to 15 MB (decoded), optionally to one finding."""
+    with engine.connect() as conn:  # 403/404/409 before reading the upload
+        inspections.check_photo_target(conn, who, inspection_id)
     data = photos.read_limited(file.file)
-    with engine.begin() as conn:
-        stored = photos.store(conn, who, data, file.filename or "")
+    with _writing(engine, who) as conn:
+        stored = photos.store(conn, who, data, file.filename or "", media_dir=media)
         return _json(inspections.add_photo(conn, who, inspection_id, stored["sha256"],
                                            finding_id, caption), 201)
 
 
 @router.post("/inspections/{inspection_id}/sign",
-             summary="Sign off one side (officer, admin; If-Match)")
+             summary="Sign one side: send the content_hash you were shown (officer of that "
+                     "side; 412 if the content changed)")
 def sign_inspection(inspection_id: int, body: SignIn, engine: EngineDep, who: Officer,
                     if_match: IfMatch = None) -> JSONResponse:
-    """When both sides have signed the record is immutable."""
-    with engine.begin() as conn:
-        return _json(inspections.sign(conn, who, inspection_id, body.side, if_match))
+    """The first signature freezes the content; when both sides signed it is immutable."""
+    with _writing(engine, who) as conn:
+        return _json(inspections.sign(conn, who, inspection_id, body.side, body.content_hash,
+                                      if_match))
+
+
+@router.post("/inspections/{inspection_id}/return",
+             summary="Withdraw a signature / send a signed record back, with a reason "
+                     "(officer of either side, admin; If-Match)")
+def return_inspection(inspection_id: int, body: ReturnIn, engine: EngineDep, who: Officer,
+                      if_match: IfMatch = None) -> JSONResponse:
+    """The record becomes a draft again; the reason is kept on it and in the history."""
+    with _writing(engine, who) as conn:
+        return _json(inspections.send_back(conn, who, inspection_id, body.reason, if_match))
+
+
+@router.get("/inspections/{inspection_id}/report", response_class=HTMLResponse,
+            summary="联检报告 of one record (planner, officer, admin)")
+def inspection_report(inspection_id: int, request: Request, engine: EngineDep,
+                      _: Reader) -> HTMLResponse:
+    """The formal report of this record (a signed-off record's report never changes)."""
+    with engine.connect() as conn:
+        return HTMLResponse(report.render_inspection(conn, inspection_id,
+                                                     base_url=_base(request)))
+
+
+@router.get("/inspections/{inspection_id}/verify",
+            summary="Does a presented content hash match the stored record? "
+                    "(planner, officer, admin)")
+def verify_inspection(inspection_id: int, request: Request, engine: EngineDep, _: Reader,
+                      hash: Annotated[str, Query(min_length=1, max_length=200)]) -> Response:
+    """JSON, or a Chinese page when opened in a browser (the report's QR code links here)."""
+    with engine.connect() as conn:
+        result = inspections.verify(conn, inspection_id, hash)
+    if "text/html" in request.headers.get("accept", ""):
+        return HTMLResponse(report.verify_page(result))
+    return JSONResponse(result)
+
+
+@router.get("/inspections/{inspection_id}/markers-now",
+            summary="The record's markers as recorded and as they are now "
+                    "(planner, officer, admin)")
+def inspection_markers_now(inspection_id: int, engine: EngineDep, _: Reader) -> dict:
+    """Shown beside the record, never instead of it: new versions and new markers flagged."""
+    with engine.connect() as conn:
+        return inspections.markers_now(conn, inspection_id)
+
+
+@router.get("/history", summary="History the database wrote for a boundary table or record "
+                                "(planner, officer, admin)")
+def boundary_history(engine: EngineDep, _: Reader,
+                     table: Annotated[str, Query(description="e.g. boundary_markers")],
+                     record_id: str | None = None,
+                     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+                     offset: Annotated[int, Query(ge=0)] = 0) -> dict:
+    """Every INSERT/UPDATE/DELETE with before/after, database role and logged-in user."""
+    with engine.connect() as conn:
+        return {"history": history.entries(conn, table, record_id, limit, offset)}
+
+
+@router.get("/markers/{marker_id}/versions", summary="Every version of a marker "
+                                                    "(planner, officer, admin)")
+def marker_versions(marker_id: int, engine: EngineDep, _: Reader) -> dict:
+    """Versions as findings refer to them (number, type, position, references)."""
+    with engine.connect() as conn:
+        return {"versions": versions.marker_history(conn, marker_id)}
 
 
 # --- disputes -------------------------------------------------------------------------
@@ -325,17 +424,56 @@ def create_dispute(body: DisputeIn, request: Request, engine: EngineDep, who: Of
 def patch_dispute(dispute_id: int, body: DisputePatch, engine: EngineDep, who: Officer,
                   if_match: IfMatch = None) -> JSONResponse:
     """412 if someone changed it since you read it."""
-    with engine.begin() as conn:
+    with _writing(engine, who) as conn:
         return _json(disputes.update(conn, who, dispute_id, body, if_match))
 
 
 @router.post("/disputes/{dispute_id}/status",
-             summary="Move a dispute forward: reported → mediating → resolved (officer, admin)")
+             summary="Move a dispute forward (reported → mediating → resolved: both sides "
+                     "confirm, or an admin records the decision), or reopen it with a reason "
+                     "(officer, admin; If-Match)")
 def dispute_status(dispute_id: int, body: DisputeStatusIn, engine: EngineDep, who: Officer,
                    if_match: IfMatch = None) -> JSONResponse:
     """Adds a timeline entry; going backwards is a 409."""
-    with engine.begin() as conn:
+    with _writing(engine, who) as conn:
         return _json(disputes.set_status(conn, who, dispute_id, body, if_match))
+
+
+@router.post("/disputes/{dispute_id}/events", status_code=201,
+             summary="Add a mediation event (officer of the line's sides, admin)")
+def dispute_event(dispute_id: int, body: EventIn, engine: EngineDep, who: Officer,
+                  if_match: IfMatch = None) -> JSONResponse:
+    """Any number of mediation events; the status stays; refused once resolved."""
+    with _writing(engine, who) as conn:
+        return _json(disputes.add_event(conn, who, dispute_id, body.note, if_match), 201)
+
+
+@router.post("/disputes/{dispute_id}/attachments", status_code=201,
+             summary="Attach a photo or a PDF document (officer of the line's sides, admin)",
+             dependencies=[Depends(_check_length)])
+def dispute_attachment(dispute_id: int, engine: EngineDep, media: MediaDir, who: Officer,
+                       file: Annotated[UploadFile, File()],
+                       caption: Annotated[str | None, Form(max_length=200)] = None
+                       ) -> JSONResponse:
+    """Photos are decoded like all photos; documents must be PDFs (by content), ≤ 15 MB."""
+    with engine.connect() as conn:
+        disputes.check_attach(conn, who, dispute_id)
+    data = photos.read_limited(file.file)
+    with _writing(engine, who) as conn:
+        return _json(disputes.attach(conn, who, dispute_id, data, file.filename or "",
+                                     caption, media_dir=media), 201)
+
+
+@router.get("/disputes/{dispute_id}/attachments/{attachment_id}",
+            summary="A dispute's document or photo (planner, officer, admin)")
+def get_dispute_attachment(media: MediaDir, dispute_id: int, attachment_id: int, engine: EngineDep,
+                           _: Reader) -> FileResponse:
+    """The stored bytes with their checked content type."""
+    with engine.connect() as conn:
+        path, content_type, name = disputes.attachment_file(conn, dispute_id, attachment_id,
+                                                           media)
+    return FileResponse(path, media_type=content_type, filename=name, headers={
+        "Cache-Control": "private, max-age=86400", "X-Content-Type-Options": "nosniff"})
 
 
 @router.post("/disputes/{dispute_id}/inspections",
@@ -343,20 +481,26 @@ def dispute_status(dispute_id: int, body: DisputeStatusIn, engine: EngineDep, wh
 def link_inspection(dispute_id: int, body: LinkIn, engine: EngineDep,
                     who: Officer) -> JSONResponse:
     """Idempotent: linking twice keeps one link."""
-    with engine.begin() as conn:
+    with _writing(engine, who) as conn:
         return _json(disputes.link(conn, who, dispute_id, body.inspection_id))
 
 
 # --- report and field form ------------------------------------------------------------
 
 @router.get("/lines/{line_id}/report", response_class=HTMLResponse,
-            summary="联检报告: inspection report of a line and round (planner, officer, admin)")
-def line_report(line_id: int, engine: EngineDep, _: Reader,
+            summary="联检报告 of a line and round: its latest signed-off record "
+                    "(planner, officer, admin)")
+def line_report(line_id: int, request: Request, engine: EngineDep, _: Reader,
                 round: Annotated[str | None, Query(description="round; default newest")]
                 = None) -> HTMLResponse:
-    """Map of the line, marker table with findings and displacements, photos, sign-offs."""
+    """Never a draft: drafts have their own report at /inspections/{id}/report."""
     with engine.connect() as conn:
-        return HTMLResponse(report.render(conn, line_id, round))
+        return HTMLResponse(report.render(conn, line_id, round, base_url=_base(request)))
+
+
+def _base(request: Request) -> str:
+    """The service's public base URL as the caller reached it (proxy prefix included)."""
+    return str(request.base_url).rstrip("/")
 
 
 @router.get("/field", include_in_schema=False)

@@ -15,7 +15,8 @@ from geo_service.errors import NotFoundError
 from geo_service.maps import care_data
 from geo_service.maps.basemap import basemap_config
 from geo_service.maps.categories import CATEGORIES, parse_categories
-from geo_service.maps.vendor import served_file, web_map_dir
+from geo_service.maps.vendor import served_file
+from geo_service.resources import package_path
 
 router = APIRouter(tags=["care map"])
 GAZETTEER_SEARCH = "/places/search"
@@ -44,7 +45,7 @@ def _engine(request: Request):
 @router.get("/map", include_in_schema=False)
 def care_map_page(request: Request) -> Response:
     """The care map page (Chinese UI, works offline), with its config embedded."""
-    page = (web_map_dir() / "index.html").read_text(encoding="utf-8")
+    page = package_path("web_map", "index.html").read_text(encoding="utf-8")
     settings = _config(request)
     if settings["basemap"]["crs"] == "gcj02":  # preload what the page will ask for (GCJ-02)
         page = page.replace('?crs=EPSG:4490">', '?crs=gcj02">')
@@ -64,7 +65,7 @@ def _file_under(root: Path, relative: str) -> Path:
 @router.get("/map/static/{path:path}", include_in_schema=False)
 def care_map_static(path: str) -> FileResponse:
     """The page's own CSS, JS and icons (web_map/static/)."""
-    target = _file_under(web_map_dir() / "static", path)
+    target = _file_under(package_path("web_map", "static"), path)
     return FileResponse(target, media_type=mimetypes.guess_type(target.name)[0],
                         headers=_NO_CACHE)
 
@@ -91,7 +92,8 @@ def _config(request: Request) -> dict:
                    "colour": c.colour, "letter": c.letter, "shape": c.shape,
                    "count": counts[c.id]} for c in CATEGORIES]
     return {"title": "大足区关爱地图", "categories": categories, "attribution": credits,
-            "basemap": basemap_config(), "search": {"url": GAZETTEER_SEARCH}}
+            "basemap": basemap_config(request.app.state.settings.basemap),
+            "search": {"url": GAZETTEER_SEARCH}}
 
 
 @router.get("/map/api/facilities", summary="Care map: public facilities (GeoJSON)")
@@ -141,7 +143,7 @@ def care_map_nearest(
     with _engine(request).connect() as conn:
         return _json(care_data.nearest(conn, lon, lat, chosen, limit,
                                        care_data.check_crs(crs), point_crs or "EPSG:4490",
-                                       order))
+                                       order, request.app.state.settings.data.walk_kmh))
 
 
 @router.get("/map/api/background", summary="Care map: district outline, townships, landmarks")

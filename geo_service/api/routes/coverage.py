@@ -17,14 +17,18 @@ from geo_service.coverage.indicators import compute_indicators
 from geo_service.coverage.request import CoverageRequest, SuggestRequest
 from geo_service.coverage.service import run_coverage
 from geo_service.coverage.suggest import suggest, suggestion_result
+from geo_service.network.speeds import Speeds
+from geo_service.ops.middleware import REPORT_CSP
 
 router = APIRouter(tags=["coverage (planners)"])
 Planner = Annotated[Principal, Depends(require(Role.planner))]
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+REPORT_HEADERS = {"Content-Security-Policy": REPORT_CSP}  # self-contained: sandboxed
 
 
 def _study(request: Request) -> Study:
-    return load_study(request.app.state.engine)
+    data = request.app.state.settings.data
+    return load_study(request.app.state.engine, data.district_code, Speeds.configured(data))
 
 
 def _coverage(request: Request, body: CoverageRequest, fmt: str) -> Response:
@@ -35,7 +39,8 @@ def _coverage(request: Request, body: CoverageRequest, fmt: str) -> Response:
     if fmt == "html":
         from geo_service.coverage.report_html import render_report
 
-        return HTMLResponse(render_report(result, compute_indicators(study)))
+        return HTMLResponse(render_report(result, compute_indicators(study)),
+                            headers=REPORT_HEADERS)
     if fmt == "xlsx":
         from geo_service.coverage.report_xlsx import write_workbook
 
@@ -72,7 +77,7 @@ def _suggest(request: Request, body: SuggestRequest, fmt: str) -> Response:
         from geo_service.coverage.report_html import render_report
 
         return HTMLResponse(render_report(suggestion_result(study, body, result),
-                                          suggestion=result))
+                                          suggestion=result), headers=REPORT_HEADERS)
     return JSONResponse(result)
 
 

@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 
 from geo_service.access import Principal, Role
 from geo_service.api.deps import require
+from geo_service.network.speeds import Speeds
 
 router = APIRouter(tags=["road network (planners)"])
 Planner = Annotated[Principal, Depends(require(Role.planner))]
@@ -18,10 +19,11 @@ Planner = Annotated[Principal, Depends(require(Role.planner))]
 @router.get("/network", summary="The road graph: size, speeds, connected parts (planners)")
 async def network_summary(request: Request, _: Planner) -> dict:
     """Nodes, edges, km, and per mode the connected parts (islands are never joined)."""
-    from geo_service.network.store import default_speeds, road_graph
+    from geo_service.network.store import road_graph
 
     engine = request.app.state.engine
-    return await run_in_threadpool(lambda: road_graph(engine).summary(default_speeds()))
+    speeds = Speeds.configured(request.app.state.settings.data)
+    return await run_in_threadpool(lambda: road_graph(engine).summary(speeds))
 
 
 @router.get("/network/isochrones", summary="Isochrones of sites along roads, GeoJSON (planners)")
@@ -39,5 +41,6 @@ async def network_isochrones(
 
     engine = request.app.state.engine
     doc = await run_in_threadpool(isochrones_for, engine, layer, kind, site,
-                                  parse_minutes(minutes), mode)
+                                  parse_minutes(minutes), mode,
+                                  Speeds.configured(request.app.state.settings.data))
     return JSONResponse(doc, media_type="application/geo+json")

@@ -73,7 +73,7 @@ def dataset_tilejson(tms: str, request: Request, principal: Caller, engine: Db) 
     tiles.require_tms(tms)
     layers = tiles.care_map_layers(principal)
     with engine.connect() as conn:
-        bounds = tiles.union_bounds(conn, layers)
+        bounds = tiles.union_bounds(conn, layers, principal)
     return _json(tiles.tilejson(base_url(request), "", CARE_MAP_TITLE, layers, bounds,
                                 principal))
 
@@ -115,7 +115,7 @@ def collection_tilejson(collection_id: str, tms: str, request: Request, principa
     tiles.require_tms(tms)
     layers = tiles.collection_layers(collection_id, principal)
     with engine.connect() as conn:
-        bounds = tiles.union_bounds(conn, layers)
+        bounds = tiles.union_bounds(conn, layers, principal)
     return _json(tiles.tilejson(base_url(request), f"/collections/{collection_id}",
                                 layers[0].collection.title, layers, bounds, principal))
 

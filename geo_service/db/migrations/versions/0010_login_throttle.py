@@ -1,20 +1,20 @@
-"""The road layer (roads) that the walking and driving network is built from.
+"""Login throttling kept in the database, so every worker process counts the same failures.
 
-Revision ID: 0007
-Revises: 0002 (its own branch, like 0003–0005)
+Revision ID: 0010
+Revises: 0004
 Create Date: 2026-12-01
 """
 
 from geo_service.db.migrate import run_sql_file
 
-revision = "0007"
-down_revision = "0002"
+revision = "0010"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 
 
 def upgrade() -> None:
-    """Create the roads table."""
+    """Create login_throttle."""
     run_sql_file(__file__, "up")
 
 

@@ -1,4 +1,4 @@
--- 0007: the road layer; the routable graph is built from it in memory (geo_service.network).
+-- 0009: the road layer; the routable graph is built from it in memory (geo_service.network).
 CREATE TABLE roads (
     id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     external_id text NOT NULL UNIQUE,

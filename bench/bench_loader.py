@@ -1,0 +1,148 @@
+"""The loader against `ogr2ogr -f PostgreSQL` on the same GCJ-02 CSV, side by side.
+
+    .venv/bin/python bench/bench_loader.py [--rows 100000] [--changed 0.01] [--keep]
+
+Makes a throwaway database on the configured server (GEO_SERVICE_DATABASE_URL or the local
+cluster) with the sample's district (so positions are checked as in real loads), writes a
+CSV of `--rows` eldercare sites in GCJ-02 inside the district, then times:
+
+- first load: `geo-service load` (validation, GCJ-02 → CGCS2000, versions, search index)
+  vs `ogr2ogr -f PostgreSQL` creating a table from the CSV (no validation, no conversion);
+- reload with `--changed` of the rows edited: the loader (which rewrites only changed rows
+  and keeps their previous versions) vs `ogr2ogr -overwrite` (ogr2ogr has no merge by key).
+
+Prints the seconds and the loader / ogr2ogr ratios. The issue's targets: first load within
+5×, 1 %-changed reload within 3×. Heavy: run it when the machine is otherwise idle.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import psycopg
+import shapely
+from psycopg import sql
+from sqlalchemy.engine import make_url
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from geo_service import crs
+from geo_service.db import migrate
+from geo_service.db.engine import make_engine, resolve_url
+from geo_service.ingest.loader import load_file
+from geo_service.sample import load_admin_areas
+
+
+def _admin(url: str) -> str:
+    return make_url(url).set(drivername="postgresql", database="postgres").render_as_string(
+        hide_password=False)
+
+
+def sites_csv(engine, rows: int, path: Path, seed: int = 17) -> pd.DataFrame:
+    """`rows` eldercare sites at random points inside the district, in GCJ-02."""
+    with engine.connect() as conn:
+        wkb = conn.exec_driver_sql(
+            "SELECT ST_AsBinary(geom) FROM admin_areas WHERE level = 'district'").scalar_one()
+    district = shapely.from_wkb(bytes(wkb))
+    inner = crs.from_metric(crs.to_metric(district).buffer(-300))
+    rng = random.Random(seed)
+    minx, miny, maxx, maxy = inner.bounds
+    lon: list[float] = []
+    lat: list[float] = []
+    prepared = shapely.prepared.prep(inner)
+    while len(lon) < rows:
+        x, y = rng.uniform(minx, maxx), rng.uniform(miny, maxy)
+        if prepared.contains(shapely.Point(x, y)):
+            lon.append(x)
+            lat.append(y)
+    glon, glat = crs.wgs84_to_gcj02(np.array(lon), np.array(lat))
+    frame = pd.DataFrame({
+        "编号": [f"B-{i:06d}" for i in range(rows)],
+        "名称": [f"基准测试养老服务站{i}" for i in range(rows)],
+        "类型": "社区养老服务站",
+        "床位数": [str(10 + i % 50) for i in range(rows)],
+        "电话": "023-43700000",
+        "经度": [f"{v:.9f}" for v in glon],
+        "纬度": [f"{v:.9f}" for v in glat],
+    })
+    frame.to_csv(path, index=False, encoding="utf-8")
+    return frame
+
+
+def ogr2ogr(url: str, path: Path, table: str, overwrite: bool) -> float:
+    """Seconds for ogr2ogr to write the CSV into PostGIS (password through PGPASSWORD)."""
+    parts = make_url(url)
+    target = (f"PG:host={parts.host} port={parts.port or 5432} dbname={parts.database} "
+              f"user={parts.username}")
+    env = dict(os.environ, PGPASSWORD=parts.password or "")
+    command = ["ogr2ogr", "-f", "PostgreSQL", target, str(path), "-nln", table,
+               "-oo", "X_POSSIBLE_NAMES=经度", "-oo", "Y_POSSIBLE_NAMES=纬度",
+               "-oo", "KEEP_GEOM_COLUMNS=NO", "-a_srs", "EPSG:4490",
+               "-lco", "GEOMETRY_NAME=geom", "--config", "PG_USE_COPY", "YES"]
+    if overwrite:
+        command.append("-overwrite")
+    started = time.perf_counter()
+    subprocess.run(command, env=env, check=True, capture_output=True)
+    return time.perf_counter() - started
+
+
+def main() -> int:
+    """Run the comparison and print the ratios."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rows", type=int, default=100_000)
+    parser.add_argument("--changed", type=float, default=0.01)
+    parser.add_argument("--keep", action="store_true", help="keep the throwaway database")
+    args = parser.parse_args()
+    server = resolve_url()
+    name = f"geo_bench_loader_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(_admin(server), autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    url = make_url(server).set(database=name).render_as_string(hide_password=False)
+    engine = make_engine(url)
+    try:
+        migrate.upgrade(engine)
+        load_admin_areas(engine)
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / "sites.csv"
+            frame = sites_csv(engine, args.rows, path)
+            started = time.perf_counter()
+            first = load_file(engine, "eldercare_sites", path, input_crs="gcj02")
+            loader_first = time.perf_counter() - started
+            ogr_first = ogr2ogr(url, path, "bench_ogr", overwrite=False)
+            changed = max(1, int(args.rows * args.changed))
+            picks = random.Random(1).sample(range(args.rows), changed)
+            frame.loc[picks, "床位数"] = "99"
+            frame.to_csv(path, index=False, encoding="utf-8")
+            started = time.perf_counter()
+            again = load_file(engine, "eldercare_sites", path, input_crs="gcj02")
+            loader_reload = time.perf_counter() - started
+            ogr_reload = ogr2ogr(url, path, "bench_ogr", overwrite=True)
+        assert first.inserted == args.rows, first.summary()
+        assert again.updated == changed, again.summary()
+        print(f"rows: {args.rows}, changed on reload: {changed} ({args.changed:.1%})")
+        print(f"first load : loader {loader_first:7.2f} s   ogr2ogr {ogr_first:7.2f} s   "
+              f"ratio {loader_first / ogr_first:5.2f} (target ≤ 5)")
+        print(f"reload     : loader {loader_reload:7.2f} s   ogr2ogr {ogr_reload:7.2f} s   "
+              f"ratio {loader_reload / ogr_reload:5.2f} (target ≤ 3)")
+        print(f"loader reload: {again.summary()}")
+    finally:
+        engine.dispose()
+        if not args.keep:
+            with psycopg.connect(_admin(server), autocommit=True) as conn:
+                conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                    sql.Identifier(name)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
