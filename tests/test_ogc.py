@@ -292,6 +292,32 @@ def test_vector_tiles(client, sample_engine, hidden_child):
     assert tms["tileMatrices"][0]["matrixWidth"] == 1
 
 
+@pytest.mark.parametrize("z", range(6))
+def test_low_zoom_tiles_over_the_district_carry_its_data(client, sample_engine, z):
+    """z0–z5: the tile holding 大足 has every public site in it (the search box no longer
+    wraps across the antimeridian at z1–z2)."""
+    x, y = _tile_for(105.72, 29.7, z)
+    got = client.get(f"/tiles/WebMercatorQuad/{z}/{y}/{x}")
+    assert got.status_code == 200, (z, got.status_code)
+    tile = mapbox_vector_tile.decode(got.content)
+    inside = (f"is_public AND ST_Intersects(ST_Transform(geom, 3857), "
+              f"ST_TileEnvelope({z}, {x}, {y}))")
+    assert {f["id"] for f in tile["child_sites"]["features"]} == _ids(
+        sample_engine, f"SELECT id FROM child_sites WHERE {inside}")
+    townships = _scalar(sample_engine, "SELECT count(*) FROM admin_areas WHERE "
+                        f"level = 'township' AND {inside}")
+    drawn = len(tile["townships"]["features"])
+    # Below z2 a township is about one cell of the 4096 grid; the ones that collapse to
+    # nothing are dropped (README, 矢量瓦片 rules).
+    assert drawn == townships if z >= 2 else 0 < drawn <= townships
+    eldercare = {f["id"] for f in tile["eldercare_sites"]["features"]}
+    in_tile = _ids(sample_engine, f"SELECT id FROM eldercare_sites WHERE {inside}")
+    assert eldercare <= in_tile and len(eldercare) == min(300, len(in_tile))  # capped below z9
+    one = client.get(f"/collections/funeral_sites/tiles/WebMercatorQuad/{z}/{y}/{x}")
+    assert len(mapbox_vector_tile.decode(one.content)["funeral_sites"]["features"]) == _scalar(
+        sample_engine, f"SELECT count(*) FROM funeral_sites WHERE {inside}")
+
+
 # -- landing, conformance, HTML ------------------------------------------------------------
 def test_landing_conformance_and_openapi(client):
     landing = client.get("/").json()
