@@ -105,6 +105,50 @@ def test_bad_filters_are_400_with_a_reason(client, expression, message):
     assert message in got.json()["detail"]
 
 
+def _nested_not_json(levels: int) -> str:
+    inner = '{"op": ">", "args": [{"property": "beds"}, 1]}'
+    return '{"op": "not", "args": [' * levels + inner + "]}" * levels
+
+
+@pytest.mark.parametrize(("expression", "lang", "limit"), [
+    (" AND ".join(["beds > 1"] * 3000), "cql2-text", f"more than {cql2.MAX_NODES}"),
+    (" AND ".join(["beds>1"] * 1700), "cql2-text", f"more than {cql2.MAX_NODES}"),
+    (json.dumps({"op": "and", "args": [{"op": ">", "args": [{"property": "beds"}, n]}
+                                       for n in range(1700)]}, separators=(",", ":")),
+     "cql2-json",
+     f"more than {cql2.MAX_NODES}"),
+    ("beds" + " + 1" * 1000 + " > 5", "cql2-text", f"more than {cql2.MAX_DEPTH} levels"),
+    ("NOT " * 500 + "beds > 1", "cql2-text", f"more than {cql2.MAX_DEPTH} levels"),
+    ("NOT (" * 500 + "beds > 1" + ")" * 500, "cql2-text", f"more than {cql2.MAX_DEPTH} levels"),
+    (_nested_not_json(500), "cql2-json", f"more than {cql2.MAX_DEPTH} levels"),
+    ("[" * 100_000 + "]" * 100_000, "cql2-json", "characters; the limit"),
+    ("[" * 20_000 + "]" * 20_000, "cql2-json", f"more than {cql2.MAX_DEPTH} levels"),
+    ("CASEI(" * 300 + "name" + ")" * 300 + " = 'x'", "cql2-text",
+     f"more than {cql2.MAX_DEPTH} levels"),
+])
+def test_deep_or_long_filters_are_400_naming_the_limit(client, expression, lang, limit):
+    collection = get_collection("eldercare_sites", ANONYMOUS)
+    with pytest.raises(cql2.CQL2Error, match=re.escape(limit)):
+        cql2.compile_filter(expression, lang, collection.properties(ANONYMOUS),
+                            collection.geometry)
+    if len(expression) < 20_000:  # what fits in a URL: the same 400 over HTTP
+        got = client.get("/collections/eldercare_sites/items",
+                         params={"filter": expression, "filter-lang": lang})
+        assert got.status_code == 400 and limit in got.json()["detail"], got.text[:300]
+
+
+def test_filters_within_the_limits_work(client, sample_engine):
+    """The deepest and largest filters the limits admit compile and match SQL."""
+    deep = "NOT " * (cql2.MAX_DEPTH - 2) + "beds > 100"  # an even number of NOTs
+    got = client.get("/collections/eldercare_sites/items", params={"filter": deep})
+    assert got.json()["numberMatched"] == _scalar(
+        sample_engine, "SELECT count(*) FROM eldercare_sites WHERE is_public AND beds > 100")
+    many = " OR ".join(f"beds = {n}" for n in range(1200))
+    got = client.get("/collections/eldercare_sites/items", params={"filter": many})
+    assert got.json()["numberMatched"] == _scalar(
+        sample_engine, "SELECT count(*) FROM eldercare_sites WHERE is_public AND beds < 1200")
+
+
 def test_cql2_compiles_with_bound_parameters_only():
     collection = get_collection("eldercare_sites", ANONYMOUS)
     props = collection.properties(ANONYMOUS)

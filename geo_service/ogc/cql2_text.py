@@ -11,7 +11,9 @@ exactly as pygeofilter parses it:
   (the infix form keeps working);
 - array operators, `A_CONTAINS(services, ('助餐', '助浴'))`;
 - the BBOX literal, `S_INTERSECTS(geometry, BBOX(105.6, 29.6, 105.85, 29.8))`;
-- INTERVAL with dates and open ends, `INTERVAL('2026-01-01', '..')`.
+- INTERVAL with dates and open ends, `INTERVAL('2026-01-01', '..')`;
+- NOT before any condition, bracketed or not (`NOT (a OR b)`, `NOT NOT a`, `NOT ((a))`);
+- the arithmetic operators `%`, `div` and `^` (power, binding tighter than `*`).
 """
 
 from __future__ import annotations
@@ -24,8 +26,20 @@ from lark import Lark, v_args
 from pygeofilter import ast, values
 from pygeofilter.cql2 import ARRAY_PREDICATES_MAP, TEMPORAL_PREDICATES_MAP
 
+from geo_service.ogc.cql2_ast import IntegerDivide, Modulo, Power
+
 _GRAMMAR = Path(pygeofilter_text.__file__).with_name("grammar.lark")
 _EXTENSIONS = r"""
+%override ?condition_1: predicate
+                      | "NOT"i condition_1 -> not_
+                      | "(" condition ")"
+%override ?product: power
+                  | product "*" power -> mul
+                  | product "/" power -> div
+                  | product "%" power -> mod
+                  | product "DIV"i power -> intdiv
+?power: atom
+      | atom "^" power -> pow
 %override SINGLE_QUOTED: /'(?:[^']|'')*'/
 %extend predicate: _binary_temporal_predicate_func _pair -> temporal_call
                  | _array_func "(" expression "," array ")" -> array_call
@@ -65,6 +79,15 @@ class _Transformer(pygeofilter_text.CQLTransformer):
 
     def interval(self, start: Any, end: Any) -> values.Interval:
         return values.Interval(start, end)
+
+    def mod(self, lhs: Any, rhs: Any) -> ast.Node:
+        return Modulo(lhs, rhs)
+
+    def intdiv(self, lhs: Any, rhs: Any) -> ast.Node:
+        return IntegerDivide(lhs, rhs)
+
+    def pow(self, lhs: Any, rhs: Any) -> ast.Node:
+        return Power(lhs, rhs)
 
 
 def _parser() -> Lark:
