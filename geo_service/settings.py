@@ -51,6 +51,12 @@ class ServerSettings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = 8000
+    cors_origins: str = Field(
+        default="*", description="Origins (comma-separated, * = any) whose web pages may read "
+        "the public OGC API anonymously (GET/HEAD)")
+    cors_credential_origins: str = Field(
+        default="", description="Origins (comma-separated) whose pages may read the OGC API "
+        "with a staff member's login cookie; none by default")
 
 
 @lru_cache

@@ -19,6 +19,7 @@ from geo_service.api.routes import ogc as ogc_routes
 from geo_service.api.routes import ogc_tiles as ogc_tiles_routes
 from geo_service.api.routes import places as places_routes
 from geo_service.errors import GeoServiceError
+from geo_service.ogc.cors import install as install_cors
 from geo_service.ops.install import install as install_ops
 
 
@@ -58,6 +59,7 @@ def create_app(engine: Engine | None = None) -> FastAPI:
     app.add_exception_handler(GeoServiceError, _service_error)
     app.add_exception_handler(OperationalError, _database_error)
     install_ops(app)  # request ids, limits, metrics, DB errors; accounts, editing, /ready
+    install_cors(app)  # CORS for the public OGC API (after ops: answers preflights first)
     app.include_router(health.router)
     app.include_router(layers.router)
     app.include_router(ogc_routes.router)  # OGC API – Features: /, /collections, ...

@@ -29,7 +29,7 @@ def _json(doc: Any) -> Response:
 def _tile_response(request: Request, data: bytes, principal: Principal) -> Response:
     scope = "public" if principal.is_anonymous else "private"
     headers = {"Cache-Control": f"{scope}, max-age={TILE_MAX_AGE}",
-               "Vary": "Authorization, Cookie", "Access-Control-Allow-Origin": "*"}
+               "Vary": "Authorization, Cookie"}
     if not data:
         return Response(status_code=204, headers=headers)
     headers["ETag"] = tiles.tile_etag(data)
