@@ -414,3 +414,23 @@ def test_bbox_with_longitudes_out_of_range_is_a_400(client):
         "bbox": "29.5,105.5,29.9,106.0",
         "bbox-crs": "http://www.opengis.net/def/crs/EPSG/0/4490"})
     assert lat_first.status_code == 200 and lat_first.json()["numberReturned"] > 0
+
+
+def test_bbox_across_the_antimeridian_is_two_boxes(client, sample_engine):
+    """bbox west > east (Part 1: the box spans the antimeridian) selects both sides."""
+    got = client.get("/collections/eldercare_sites/items",
+                     params={"bbox": "106,29,105,30", "limit": 1000})
+    assert got.status_code == 200
+    expected = _ids(sample_engine, "SELECT id FROM eldercare_sites WHERE is_public AND ("
+                    "ST_Intersects(geom, ST_MakeEnvelope(106, 29, 180, 30, 4490)) OR "
+                    "ST_Intersects(geom, ST_MakeEnvelope(-180, 29, 105, 30, 4490)))")
+    normalised = _scalar(sample_engine, "SELECT count(*) FROM eldercare_sites WHERE is_public "
+                         "AND ST_Intersects(geom, ST_MakeEnvelope(105, 29, 106, 30, 4490))")
+    assert {f["id"] for f in got.json()["features"]} == expected
+    assert got.json()["numberMatched"] == len(expected) < normalised
+    lat_first = client.get("/collections/eldercare_sites/items", params={
+        "bbox": "29,106,30,105", "bbox-crs": EPSG.format(4490), "limit": 1000})
+    assert lat_first.json()["numberMatched"] == len(expected)
+    projected = client.get("/collections/eldercare_sites/items", params={
+        "bbox": "600000,3300000,500000,3400000", "bbox-crs": EPSG.format(3857)})
+    assert projected.status_code == 400 and "right of upper corner" in projected.text
