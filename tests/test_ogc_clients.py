@@ -7,12 +7,18 @@ service's own SQL.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import parse_qsl, urlsplit
 
 import pyogrio
 import pytest
 from owslib.ogcapi.features import Features
 from sqlalchemy import text
+
+from geo_service.devserver import running_service
 
 EPSG = "http://www.opengis.net/def/crs/EPSG/0/{}"
 # collection id → (table, extra SQL condition) — written independently of geo_service.ogc.
@@ -160,3 +166,83 @@ def test_debian_ogrinfo_counts_match(live_server, sample_engine):
     result = subprocess.run(["ogrinfo", "-ro", "-so", f"OAPIF:{live_server}/", "child_sites"],
                             capture_output=True, text=True, timeout=60, check=True)
     assert f"Feature Count: {len(_public_ids(sample_engine, 'child_sites'))}" in result.stdout
+
+
+# -- push-down: GDAL filters on the server, read from the server's access log -------------
+@pytest.fixture(scope="module")
+def logged_server(sample_url: str, tmp_path_factory) -> Iterator[tuple[str, Path]]:
+    """The service with its access log (uvicorn's, one line per request) in a file."""
+    log = tmp_path_factory.mktemp("pushdown") / "server.log"
+    with running_service(sample_url, log=log) as base:
+        yield base, log
+
+
+def _item_requests(log: Path, since: int) -> list[dict[str, str]]:
+    """Query parameters of the items requests logged after line `since`."""
+    found = []
+    for line in log.read_text(encoding="utf-8").splitlines()[since:]:
+        match = re.search(r'"GET (/collections/eldercare_sites/items\S*) HTTP', line)
+        if match:
+            found.append(dict(parse_qsl(urlsplit(match.group(1)).query)))
+    return found
+
+
+def _lines(log: Path) -> int:
+    return len(log.read_text(encoding="utf-8").splitlines())
+
+
+WHERE = "kind = '老年食堂' AND beds >= 0"
+
+
+def _assert_pushed_down(requests: list[dict[str, str]], matched: int, page: int) -> None:
+    filtered = [r for r in requests if "filter" in r]
+    assert filtered, requests
+    for params in filtered:
+        assert params["filter-lang"] == "cql-text"
+        assert "kind = '老年食堂'" in params["filter"] and "beds >= 0" in params["filter"]
+    # GDAL may read one unfiltered page to learn the fields; the rest are filtered pages
+    # within the matches (ogrinfo reads them twice: to count, then to list), where the whole
+    # collection would take 427 / page of them.
+    assert len([r for r in requests if "filter" not in r]) <= 1
+    assert all(int(r.get("offset", 0)) < matched for r in filtered)
+    assert len(filtered) <= 2 * (matched // page + 1)
+
+
+def test_api_lists_queryables_and_the_filter_languages_gdal_knows(logged_server):
+    base, _ = logged_server
+    doc = json.loads(subprocess.run(["curl", "-s", f"{base}/api"], capture_output=True,
+                                    check=True, timeout=60).stdout)
+    items = doc["paths"]["/collections/eldercare_sites/items"]["get"]
+    names = {p["name"] for p in items["parameters"]}
+    assert {"kind", "beds", "name", "filter", "filter-lang"} <= names
+    assert not names & {"contact_person", "contact_phone"}  # hidden from the public
+    lang = next(p for p in items["parameters"] if p["name"] == "filter-lang")
+    assert {"cql-text", "cql2-text", "cql2-json"} <= set(lang["schema"]["enum"])
+    template = doc["paths"]["/collections/{collectionId}/items/{featureId}"]["get"]
+    assert {"400", "404"} <= set(template["responses"]) and "422" not in template["responses"]
+    assert "422" not in items["responses"] and "400" in items["responses"]
+
+
+def test_debian_ogrinfo_filters_on_the_server(logged_server, sample_engine):
+    """GDAL 3.6 (Debian's ogrinfo) sends the -where clause to the server as CQL text."""
+    base, log = logged_server
+    since = _lines(log)
+    run = subprocess.run(["ogrinfo", "-ro", "-al", "-where", WHERE, f"OAPIF:{base}/",
+                          "eldercare_sites"], capture_output=True, text=True, timeout=120,
+                         check=True)
+    expected = _public_ids(sample_engine, "eldercare_sites", WHERE)
+    assert f"Feature Count: {len(expected)}" in run.stdout
+    assert sorted(int(fid) for fid in re.findall(r"^OGRFeature\(eldercare_sites\):(\d+)",
+                                                 run.stdout, re.M)) == sorted(expected)
+    _assert_pushed_down(_item_requests(log, since), len(expected), 10)
+
+
+def test_pyogrio_gdal_filters_on_the_server(logged_server, sample_engine):
+    """GDAL 3.12 (pyogrio's) does the same, and the features match PostGIS."""
+    base, log = logged_server
+    since = _lines(log)
+    frame = pyogrio.read_dataframe(f"OAPIF:{base}/", layer="eldercare_sites", where=WHERE,
+                                   read_geometry=False, fid_as_index=True)
+    expected = _public_ids(sample_engine, "eldercare_sites", WHERE)
+    assert set(frame.index) == expected and set(frame["kind"]) == {"老年食堂"}
+    _assert_pushed_down(_item_requests(log, since), len(expected), 20)

@@ -72,11 +72,17 @@ class Typed:
     is_literal: bool = False
 
 
+# filter-lang values: the CQL2 ones, and cql-text, the name GDAL's OAPIF driver recognises
+# (it writes plain comparisons, AND/OR/NOT, LIKE/ILIKE and IS NULL: a subset of CQL2 text).
+FILTER_LANGS = {"cql2-text": "cql2-text", "cql2-json": "cql2-json", "cql-text": "cql2-text"}
+
+
 def filter_lang(lang: str | None) -> str:
     """The filter-lang value (cql2-text by default); 400 for any other language."""
-    value = (lang or "cql2-text").lower()
-    if value not in ("cql2-text", "cql2-json"):
-        raise CQL2Error(f"filter-lang: {lang!r} is not supported; use cql2-text or cql2-json")
+    value = FILTER_LANGS.get((lang or "cql2-text").lower())
+    if value is None:
+        raise CQL2Error(f"filter-lang: {lang!r} is not supported; use "
+                        f"{', '.join(FILTER_LANGS)}")
     return value
 
 

@@ -12,6 +12,7 @@ exactly as pygeofilter parses it:
 - array operators, `A_CONTAINS(services, ('助餐', '助浴'))`;
 - the BBOX literal, `S_INTERSECTS(geometry, BBOX(105.6, 29.6, 105.85, 29.8))`;
 - INTERVAL with dates and open ends, `INTERVAL('2026-01-01', '..')`;
+- ILIKE (what GDAL's OAPIF driver writes for a case-insensitive LIKE);
 - NOT before any condition, bracketed or not (`NOT (a OR b)`, `NOT NOT a`, `NOT ((a))`);
 - the arithmetic operators `%`, `div` and `^` (power, binding tighter than `*`).
 """
@@ -41,7 +42,9 @@ _EXTENSIONS = r"""
 ?power: atom
       | atom "^" power -> pow
 %override SINGLE_QUOTED: /'(?:[^']|'')*'/
-%extend predicate: _binary_temporal_predicate_func _pair -> temporal_call
+%extend predicate: expression "ILIKE"i expression -> ilike
+                 | expression "NOT"i "ILIKE"i expression -> not_ilike
+                 | _binary_temporal_predicate_func _pair -> temporal_call
                  | _array_func "(" expression "," array ")" -> array_call
 _pair: "(" expression "," expression ")"
 !_array_func: "A_EQUALS"i | "A_CONTAINS"i | "A_CONTAINEDBY"i | "A_OVERLAPS"i

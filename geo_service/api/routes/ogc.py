@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import Engine
 
-from geo_service.access import Principal
+from geo_service.access import ANONYMOUS, Principal
 from geo_service.api.deps import get_engine_dep, get_principal
 from geo_service.etags import feature_etag
 from geo_service.ogc import documents, downloads, features, html, openapi30
@@ -51,7 +51,7 @@ def landing_page(request: Request, principal: Caller, f: Str = None) -> Response
 @router.get("/api", summary="OpenAPI 3.0 description of the service (public)")
 def api_definition(request: Request) -> Response:
     """The service's OpenAPI document, in OpenAPI 3.0 form."""
-    return _json(openapi30.ogc_openapi(request.app.openapi()),
+    return _json(openapi30.ogc_openapi(request.app.openapi(), visible_collections(ANONYMOUS)),
                  "application/vnd.oai.openapi+json;version=3.0")
 
 
