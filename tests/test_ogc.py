@@ -42,6 +42,11 @@ def _scalar(engine, sql: str, **params):
         return conn.execute(text(sql), params).scalar()
 
 
+def _rows(engine, sql: str) -> list:
+    with engine.connect() as conn:
+        return list(conn.execute(text(sql)).all())
+
+
 def _ids(engine, sql: str) -> set[int]:
     with engine.connect() as conn:
         return set(conn.execute(text(sql)).scalars())
@@ -392,6 +397,58 @@ def test_html_pages(client, hidden_child):
     assert "示意" in coll.text
     item = client.get("/collections/child_sites/items/1", params={"f": "html"})
     assert item.status_code == 200 and "<table>" in item.text
+
+
+def _page_features(html_text: str) -> dict:
+    found = re.search(r'<script type="application/json" id="features-data">(.*?)</script>',
+                      html_text, re.S)
+    return json.loads(found.group(1))
+
+
+@pytest.mark.parametrize("crs", ["EPSG:4544", EPSG.format(4490), EPSG.format(3857)])
+def test_html_map_is_always_crs84(client, sample_engine, crs):
+    """The page's Leaflet map gets lon/lat whatever crs= asks for (the JSON keeps the crs)."""
+    truth = {r[0]: (r[1], r[2]) for r in _rows(
+        sample_engine, "SELECT id, ST_X(geom), ST_Y(geom) FROM child_sites WHERE is_public")}
+    page = client.get("/collections/child_sites/items",
+                      params={"f": "html", "crs": crs, "limit": 1000})
+    assert page.status_code == 200 and "地图按经纬度(CRS84)显示" in page.text
+    drawn = _page_features(page.text)["features"]
+    assert len(drawn) == len(truth)
+    for feature in drawn:
+        assert feature["geometry"]["coordinates"] == pytest.approx(truth[feature["id"]],
+                                                                   abs=1e-9)
+    fid = min(truth)
+    one = client.get(f"/collections/child_sites/items/{fid}", params={"f": "html", "crs": crs})
+    assert _page_features(one.text)["geometry"]["coordinates"] == pytest.approx(
+        truth[fid], abs=1e-9)
+    as_json = client.get(f"/collections/child_sites/items/{fid}", params={"crs": crs}).json()
+    assert as_json["geometry"]["coordinates"] != pytest.approx(truth[fid], abs=1e-3)
+    plain = client.get("/collections/child_sites/items", params={"f": "html", "limit": 5})
+    assert "地图按经纬度" not in plain.text
+
+
+@pytest.mark.parametrize(("path", "params", "headers", "status", "words"), [
+    ("/collections/nope/items", {"f": "html"}, {}, 404, ["没有找到", "unknown collection"]),
+    ("/collections/child_sites/items", {"f": "html", "filter": "kind =="}, {}, 400,
+     ["请求有误", "cannot parse"]),
+    ("/collections/child_sites/items", {"bbox": "1,2,3"}, {"Accept": "text/html"}, 400,
+     ["请求有误", "bbox"]),
+    ("/collections/child_sites/items/999999999", {"f": "html"}, {}, 404, ["没有找到"]),
+    ("/collections/nope/tiles/WebMercatorQuad", {"f": "html"}, {}, 404, ["没有找到"]),
+])
+def test_errors_are_html_when_html_was_asked(client, path, params, headers, status, words):
+    got = client.get(path, params=params, headers=headers)
+    assert got.status_code == status and got.headers["content-type"].startswith("text/html")
+    assert all(w in got.text for w in words), got.text[:500]
+    assert '<html lang="zh-CN">' in got.text and "返回数据集合" in got.text
+
+
+def test_errors_stay_json_otherwise(client):
+    for params in ({"filter": "kind =="}, {"f": "json", "filter": "kind =="}, {"f": "pdf"}):
+        got = client.get("/collections/child_sites/items", params=params)
+        assert got.status_code == 400 and got.headers["content-type"] == "application/json"
+        assert got.json()["detail"]
 
 
 def test_html_paging_links_open_html_pages(client):

@@ -110,3 +110,29 @@ def test_maplibre_on_another_origin_draws_the_care_map_tiles(browser, other_orig
                "green": int(((g > r + 20) & (g > b + 20)).sum())}
     assert colours["red"] > 100 and colours["green"] > 10_000, colours
     page.close()
+
+
+def test_items_page_with_a_projected_crs_draws_sites_inside_the_district(browser, live_server):
+    """crs=EPSG:4544 (northing, easting in metres) asks for the JSON's CRS; the page's map
+    still draws the sites on the district (it gets CRS84), and errors are Chinese pages."""
+    page = browser.new_page(viewport={"width": 1100, "height": 900})
+    page.goto(f"{live_server}/collections/child_sites/items?f=html&limit=1000&crs=EPSG:4544")
+    page.wait_for_selector(".leaflet-background-pane path", timeout=30_000)
+    boxes = page.evaluate("""() => {
+      const box = (el) => { const r = el.getBoundingClientRect();
+                            return [r.left, r.top, r.right, r.bottom]; };
+      const outline = '.leaflet-background-pane path[stroke="#333333"]';
+      return {district: box(document.querySelector(outline)),
+              sites: [...document.querySelectorAll('.leaflet-overlay-pane path')].map(box)};
+    }""")
+    left, top, right, bottom = boxes["district"]
+    assert len(boxes["sites"]) > 100
+    for x0, y0, x1, y1 in boxes["sites"]:
+        cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+        assert left <= cx <= right and top <= cy <= bottom
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "ogc_items_epsg4544.png"), full_page=False)
+    response = page.goto(f"{live_server}/collections/child_sites/items?f=html&filter=kind%20==")
+    assert response.status == 400 and "请求有误" in page.content()
+    page.screenshot(path=str(SCREENSHOTS / "ogc_error_400.png"))
+    page.close()
