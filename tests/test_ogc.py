@@ -7,6 +7,7 @@ import csv
 import io
 import json
 import re
+import subprocess
 from dataclasses import replace
 from urllib.parse import parse_qsl, urlsplit
 
@@ -289,6 +290,14 @@ def test_downloads(client, sample_engine, hidden_child, tmp_path):
     assert len(frame) == _scalar(sample_engine, "SELECT count(*) FROM child_sites "
                                  "WHERE is_public AND kind = '儿童之家'")
     assert frame.crs.to_epsg() == 4544 and frame.geometry.x.min() > 300_000  # easting
+    # GeoPackage 1.2 (application_id 'GPKG', user_version 10200), which GDAL 3.6 (Debian's
+    # ogrinfo) and QGIS 3.22 open without a warning.
+    assert gpkg.content[68:72] == b"GPKG"
+    assert int.from_bytes(gpkg.content[60:64], "big") == 10200
+    info = subprocess.run(["ogrinfo", "-ro", "-so", str(path), "children_homes"],
+                          capture_output=True, text=True, timeout=60, check=True)
+    assert "Warning" not in info.stderr and "ERROR" not in info.stderr, info.stderr
+    assert f"Feature Count: {len(frame)}" in info.stdout
     xlsx = client.get("/collections/elderly_canteens/download",
                       params={"format": "xlsx", "filter": "status = '运营'"})
     sheet = load_workbook(io.BytesIO(xlsx.content)).active
