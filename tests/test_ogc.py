@@ -104,6 +104,9 @@ def test_bbox_crs_in_the_crs_axis_order(client):
     ("beds = 'many'", "not a int value"),
     ("S_INTERSECTS(name, POINT(105.7 29.7))", "not a geometry"),
     ("foo(name) = 'x'", "function 'foo'"),
+    ("beds", "is not a condition"),
+    ("S_INTERSECTS(geometry, SRID=4326;POINT(105.7 29.7))", "SRID=4326"),
+    ("beds > 1 AND", "cannot parse"),
 ])
 def test_bad_filters_are_400_with_a_reason(client, expression, message):
     got = client.get("/collections/eldercare_sites/items", params={"filter": expression})

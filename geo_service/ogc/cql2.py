@@ -352,6 +352,9 @@ class Compiler:
                                 "spatial operators take the property 'geometry'")
             return typed.sql
         if isinstance(node, values.Geometry):
+            if isinstance(node.geometry, dict) and "srid" in node.geometry:
+                raise CQL2Error(f"filter: SRID={node.geometry['srid']} in a geometry is not "
+                                "supported; name the geometry's CRS with filter-crs")
             try:
                 geom = shapely.geometry.shape(node.geometry)
             except (ValueError, TypeError, AttributeError, shapely.errors.ShapelyError) as exc:
