@@ -7,17 +7,22 @@ service's own SQL.
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
+import numpy as np
 import pyogrio
 import pytest
+import shapely
 from owslib.ogcapi.features import Features
+from PIL import Image
 from sqlalchemy import text
 
+from geo_service.crs import transformer
 from geo_service.devserver import running_service
 
 EPSG = "http://www.opengis.net/def/crs/EPSG/0/{}"
@@ -246,3 +251,91 @@ def test_pyogrio_gdal_filters_on_the_server(logged_server, sample_engine):
     expected = _public_ids(sample_engine, "eldercare_sites", WHERE)
     assert set(frame.index) == expected and set(frame["kind"]) == {"老年食堂"}
     _assert_pushed_down(_item_requests(log, since), len(expected), 20)
+
+
+# -- QGIS 3.22 (Debian's python3-qgis, headless) -----------------------------------------
+QGIS_PROBE = """
+import json, sys
+from qgis.core import (QgsApplication, QgsCoordinateReferenceSystem, QgsDataSourceUri,
+    QgsMapRendererParallelJob, QgsMapSettings, QgsRectangle, QgsVectorLayer,
+    QgsVectorTileBasicRenderer, QgsVectorTileLayer)
+from qgis.PyQt.QtCore import QSize
+from qgis.PyQt.QtGui import QColor
+QgsApplication.setPrefixPath("/usr", True)
+app = QgsApplication([], False)
+app.initQgis()
+base, out, ids, box = sys.argv[1], sys.argv[2], json.loads(sys.argv[3]), json.loads(sys.argv[4])
+found = {}
+for cid in ids:  # Layer > Add WFS / OGC API - Features layer, as a user does
+    layer = QgsVectorLayer(f"url='{base}/' typename='{cid}'", cid, "OAPIF")
+    found[cid] = {"valid": layer.isValid(), "count": sum(1 for _ in layer.getFeatures()),
+                  "fields": [f.name() for f in layer.fields()]}
+uri = QgsDataSourceUri()  # Layer > Add Vector Tile Layer > generic XYZ connection
+uri.setParam("type", "xyz")
+uri.setParam("url", base + "/tiles/WebMercatorQuad/{z}/{y}/{x}")
+uri.setParam("zmin", "0")
+uri.setParam("zmax", "14")
+tiles = QgsVectorTileLayer(bytes(uri.encodedUri()).decode(), "care_map")
+renderer = QgsVectorTileBasicRenderer()
+renderer.setStyles(QgsVectorTileBasicRenderer.simpleStyle(
+    QColor(46, 125, 50, 120), QColor(0, 0, 0), 0.3, QColor(0, 0, 0), 0.3,
+    QColor(198, 40, 40), QColor(198, 40, 40), 2.5))
+tiles.setRenderer(renderer)
+settings = QgsMapSettings()
+settings.setDestinationCrs(QgsCoordinateReferenceSystem("EPSG:3857"))
+settings.setLayers([tiles])
+settings.setExtent(QgsRectangle(*box))
+settings.setOutputSize(QSize(600, 600))
+settings.setBackgroundColor(QColor(255, 255, 255))
+job = QgsMapRendererParallelJob(settings)
+job.start()
+job.waitForFinished()
+job.renderedImage().save(out)
+shown = settings.visibleExtent()
+print(json.dumps({"layers": found, "tiles_valid": tiles.isValid(), "extent": [
+    shown.xMinimum(), shown.yMinimum(), shown.xMaximum(), shown.yMaximum()]}))
+"""
+SCREENSHOTS = Path(__file__).resolve().parent / "artifacts" / "screenshots"
+
+
+def test_qgis_reads_every_collection_and_draws_the_care_map_tiles(live_server, sample_engine):
+    """QGIS 3.22 adds every public collection as an OGC API – Features layer (counts as in
+    PostGIS, so no non-public row) and the care-map vector tiles, and draws them inside the
+    district outline."""
+    with sample_engine.connect() as conn:
+        outline = shapely.from_wkt(conn.execute(text(
+            "SELECT ST_AsText(geom) FROM admin_areas WHERE level = 'district'")).scalar_one())
+    lon, lat = np.asarray(outline.exterior.coords).T if outline.geom_type == "Polygon" else (
+        np.asarray(max(outline.geoms, key=lambda g: g.area).exterior.coords).T)
+    xs, ys = transformer(4490, 3857).transform(lon, lat)
+    pad = 0.05 * (xs.max() - xs.min())
+    box = [xs.min() - pad, ys.min() - pad, xs.max() + pad, ys.max() + pad]
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    png = SCREENSHOTS / "qgis_care_map_tiles.png"
+    run = subprocess.run(
+        ["/usr/bin/python3", "-c", QGIS_PROBE, live_server, str(png), json.dumps(list(EXPECTED)),
+         json.dumps(box)], capture_output=True, text=True, timeout=300,
+        env=dict(os.environ, QT_QPA_PLATFORM="offscreen", XDG_RUNTIME_DIR="/tmp"))
+    assert run.returncode == 0, "QGIS (Debian's python3-qgis) failed: " + run.stderr[-2000:]
+    report = json.loads(run.stdout.strip().splitlines()[-1])
+    counts = {cid: layer["count"] for cid, layer in report["layers"].items()}
+    assert all(layer["valid"] for layer in report["layers"].values())
+    assert counts == {cid: len(_public_ids(sample_engine, cid)) for cid in EXPECTED}
+    assert "contact_person" not in report["layers"]["child_sites"]["fields"]
+    assert report["tiles_valid"]
+    # Where QGIS drew: the red site dots and green township fills, in image pixels.
+    x0, y0, x1, y1 = report["extent"]
+    pixels = np.asarray(Image.open(png).convert("RGB")).astype(int)
+    height, width = pixels.shape[:2]
+    r, g, b = pixels[..., 0], pixels[..., 1], pixels[..., 2]
+    red = np.argwhere((r > 150) & (g < 90) & (b < 90))
+    green = np.argwhere((g > r + 20) & (g > b + 20))
+    assert len(red) > 1000 and len(green) > 20_000, (len(red), len(green))
+    district_px = shapely.Polygon(np.column_stack([(xs - x0) / (x1 - x0) * width,
+                                                   (y1 - ys) / (y1 - y0) * height]))
+    inside = shapely.contains_xy(district_px.buffer(6), red[:, 1] + 0.5, red[:, 0] + 0.5)
+    assert inside.all(), f"{(~inside).sum()} red pixels outside the district outline"
+    greens_inside = shapely.contains_xy(district_px.buffer(3), green[:, 1] + 0.5,
+                                        green[:, 0] + 0.5)
+    assert greens_inside.mean() > 0.99
+    assert district_px.area > 0.3 * width * height  # the district fills the picture
