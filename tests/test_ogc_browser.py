@@ -74,10 +74,8 @@ def other_origin(live_server: str, tmp_path_factory) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
+    with sync_playwright() as p:  # stopping Playwright closes the browser
+        yield p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
 
 
 def test_maplibre_on_another_origin_draws_the_care_map_tiles(browser, other_origin,

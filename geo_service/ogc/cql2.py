@@ -367,10 +367,11 @@ class Compiler:
         raise CQL2Error(f"filter: {_describe(node)} is not a geometry")
 
     def _geom_literal(self, geom: shapely.Geometry) -> Any:
-        if geom.is_empty:
+        if shapely.is_empty(geom):
             raise CQL2Error("filter: empty geometry")
         stored = geometry_in_storage(geom, self.crs)
-        return func.ST_GeomFromText(literal(stored.wkt, Text), STORAGE_SRID)
+        wkt = shapely.to_wkt(stored, rounding_precision=-1)  # every digit
+        return func.ST_GeomFromText(literal(wkt, Text), STORAGE_SRID)
 
     @staticmethod
     def _need(typed: Typed, allowed: set[str], op: str) -> None:
