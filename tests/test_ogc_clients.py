@@ -298,7 +298,8 @@ print(json.dumps({"layers": found, "tiles_valid": tiles.isValid(), "extent": [
 SCREENSHOTS = Path(__file__).resolve().parent / "artifacts" / "screenshots"
 
 
-def test_qgis_reads_every_collection_and_draws_the_care_map_tiles(live_server, sample_engine):
+def test_qgis_reads_every_collection_and_draws_the_care_map_tiles(live_server, sample_engine,
+                                                                  tmp_path):
     """QGIS 3.22 adds every public collection as an OGC API – Features layer (counts as in
     PostGIS, so no non-public row) and the care-map vector tiles, and draws them inside the
     district outline."""
@@ -312,10 +313,12 @@ def test_qgis_reads_every_collection_and_draws_the_care_map_tiles(live_server, s
     box = [xs.min() - pad, ys.min() - pad, xs.max() + pad, ys.max() + pad]
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     png = SCREENSHOTS / "qgis_care_map_tiles.png"
+    runtime = tmp_path / "xdg-runtime"
+    runtime.mkdir(mode=0o700)
     run = subprocess.run(
         ["/usr/bin/python3", "-c", QGIS_PROBE, live_server, str(png), json.dumps(list(EXPECTED)),
          json.dumps(box)], capture_output=True, text=True, timeout=300,
-        env=dict(os.environ, QT_QPA_PLATFORM="offscreen", XDG_RUNTIME_DIR="/tmp"))
+        env=dict(os.environ, QT_QPA_PLATFORM="offscreen", XDG_RUNTIME_DIR=str(runtime)))
     assert run.returncode == 0, "QGIS (Debian's python3-qgis) failed: " + run.stderr[-2000:]
     report = json.loads(run.stdout.strip().splitlines()[-1])
     counts = {cid: layer["count"] for cid, layer in report["layers"].items()}
