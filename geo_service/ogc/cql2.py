@@ -412,9 +412,9 @@ def bind_literal(value: Any, type_: str | None) -> Any:
                 raise ValueError
             return literal(float(value), Float)
         if type_ == "bool":
-            if not isinstance(value, bool):
+            if not isinstance(value, bool) and value not in (0, 1):
                 raise ValueError
-            return literal(value, Boolean)
+            return literal(bool(value), Boolean)  # 0/1: GDAL writes booleans as integers
         if type_ in ("datetime", "date"):
             return literal(_instant(value), TIMESTAMP(timezone=True))
         if type_ in _TEXT:
@@ -454,6 +454,8 @@ def _interval(value: Any) -> tuple[datetime | None, datetime | None]:
 def parse_instant(text: str) -> datetime | date:
     """RFC 3339 date-time or date text → datetime/date; ValueError if neither."""
     text = text.strip()
+    if len(text) == 11 and text.endswith("T"):  # GDAL's OAPIF driver writes a date so
+        text = text[:-1]
     if len(text) == 10:
         return date.fromisoformat(text)
     return datetime.fromisoformat(text.replace("Z", "+00:00"))

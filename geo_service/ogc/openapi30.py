@@ -168,8 +168,9 @@ def describe_ogc_parameters(doc: dict[str, Any]) -> dict[str, Any]:
 _PARAMETER_SCHEMAS = {"text": {"type": "string"}, "code": {"type": "string"},
                       "int": {"type": "integer"}, "float": {"type": "number"},
                       "bool": {"type": "boolean"}, "date": {"type": "string", "format": "date"},
-                      "datetime": {"type": "string", "format": "date-time"},
-                      "text[]": {"type": "string"}}
+                      "datetime": {"type": "string", "format": "date-time"}}
+# Not listed: text[] (services=助餐 means "contains", but GDAL would push services = '助餐',
+# an array compared with a string) and json; GDAL then evaluates those on the client.
 
 
 def describe_queryables(doc: dict[str, Any], collections: list[Collection]) -> dict[str, Any]:
@@ -188,11 +189,10 @@ def describe_queryables(doc: dict[str, Any], collections: list[Collection]) -> d
             schema = _PARAMETER_SCHEMAS.get(prop.type)
             if schema is None or prop.name in taken:
                 continue
-            what = "含此项" if prop.type == "text[]" else "等于此值"
             parameters.append({
                 "name": prop.name, "in": "query", "required": False, "style": "form",
                 "explode": False, "schema": copy.deepcopy(schema),
-                "description": f"{prop.title}{what}的要素 (queryable: {prop.name}=value)"})
+                "description": f"{prop.title}等于此值的要素 (queryable: {prop.name}=value)"})
         operation["parameters"] = parameters
         operation["responses"].pop("404", None)
         doc["paths"][f"/collections/{collection.id}/items"] = {"get": operation}
