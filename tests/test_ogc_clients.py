@@ -359,15 +359,25 @@ GDAL_WHERE = [
 ]
 
 
+def _gdal_ids(client: str, base: str, layer: str, where: str) -> set[int]:
+    """Feature ids GDAL reads with an attribute filter: pyogrio's GDAL 3.12 or Debian's 3.6."""
+    if client == "pyogrio":
+        return set(pyogrio.read_dataframe(f"OAPIF:{base}/", layer=layer, where=where,
+                                          read_geometry=False, fid_as_index=True).index)
+    run = subprocess.run(["ogrinfo", "-ro", "-al", "-where", where, f"OAPIF:{base}/", layer],
+                         capture_output=True, text=True, timeout=120, check=True)
+    assert "ERROR" not in run.stderr, run.stderr
+    return {int(f) for f in re.findall(rf"^OGRFeature\({layer}\):(\d+)", run.stdout, re.M)}
+
+
+@pytest.mark.parametrize("client", ["pyogrio", "ogrinfo"])
 @pytest.mark.parametrize(("layer", "where", "condition"), GDAL_WHERE,
                          ids=[w for _, w, _ in GDAL_WHERE])
 def test_gdal_where_clauses_match_postgis(logged_server, sample_engine, layer, where,
-                                          condition):
+                                          condition, client):
     base, log = logged_server
     since = _lines(log)
-    frame = pyogrio.read_dataframe(f"OAPIF:{base}/", layer=layer, where=where,
-                                   read_geometry=False, fid_as_index=True)
     expected = _public_ids(sample_engine, layer, condition)
-    assert set(frame.index) == expected
+    assert _gdal_ids(client, base, layer, where) == expected
     lines = log.read_text(encoding="utf-8").splitlines()[since:]
     assert not any('" 400 ' in line for line in lines), [ln for ln in lines if " 400 " in ln]
