@@ -77,6 +77,12 @@ class ServerSettings(BaseSettings):
     def worker_count(self) -> int:
         """The number of worker processes (`workers`, or one per core when 0)."""
         return self.workers or os.cpu_count() or 1
+    cors_origins: str = Field(
+        default="*", description="Origins (comma-separated, * = any) whose web pages may read "
+        "the public OGC API anonymously (GET/HEAD)")
+    cors_credential_origins: str = Field(
+        default="", description="Origins (comma-separated) whose pages may read the OGC API "
+        "with a staff member's login cookie; none by default")
 
 
 class WebSettings(BaseSettings):

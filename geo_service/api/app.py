@@ -24,6 +24,7 @@ from geo_service.api.routes import uploads as uploads_routes
 from geo_service.auth.throttle import LoginThrottle
 from geo_service.errors import GeoServiceError
 from geo_service.maps import vendor
+from geo_service.ogc.cors import CorsPolicy, OgcCors, origin_list
 from geo_service.ops import logs, roles_doc
 from geo_service.ops.errors import (
     database_error,
@@ -91,6 +92,10 @@ def create_app(engine: Engine | None = None, settings: Settings | None = None) -
     app.add_middleware(RequestContext, max_body_bytes=limits.max_body_bytes,
                        buckets=app.state.rate_buckets, metrics=app.state.metrics,
                        verified_tokens=app.state.verified_tokens,
+                       cookie_name=settings.auth.cookie_name)
+    cors = CorsPolicy(origin_list(settings.server.cors_origins),
+                      origin_list(settings.server.cors_credential_origins))
+    app.add_middleware(OgcCors, policy=cors,  # outermost: answers preflights first
                        cookie_name=settings.auth.cookie_name)
     for router in (ops.router, auth.router, admin.router, edit.router,  # /ready, accounts, edits
                    health.router, docs_routes.router,  # /docs: Swagger UI, vendored
