@@ -9,6 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
+from starlette.middleware.gzip import GZipMiddleware
 
 from geo_service import __version__
 from geo_service.api.routes import boundaries as boundaries_routes
@@ -58,6 +59,7 @@ def create_app(engine: Engine | None = None) -> FastAPI:
     app.add_exception_handler(GeoServiceError, _service_error)
     app.add_exception_handler(OperationalError, _database_error)
     install_ops(app)  # request ids, limits, metrics, DB errors; accounts, editing, /ready
+    app.add_middleware(GZipMiddleware, minimum_size=1024)  # pages, JSON, JS, CSS on phones
     app.include_router(health.router)
     app.include_router(layers.router)
     app.include_router(ogc_routes.router)  # OGC API – Features: /, /collections, ...

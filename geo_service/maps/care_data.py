@@ -191,37 +191,71 @@ def _geojson_rows(conn: Connection, query: Select, out_crs: str) -> list[dict]:
     features = []
     for row in conn.execute(query).mappings():
         geometry = json.loads(row["geojson"])
+        props = {k: v for k, v in row.items() if k not in ("geojson", "label_x", "label_y")}
+        if row.get("label_x") is not None:
+            lx, ly = _to_output(np.array([row["label_x"]]), np.array([row["label_y"]]), out_crs)
+            props["label"] = [round(float(lx[0]), 5), round(float(ly[0]), 5)]
         if out_crs == "gcj02":
             shape = crs_mod.geometry_from_storage(
                 np.array([shapely.geometry.shape(geometry)]), crs_mod.GCJ02)[0]
-            geometry = json.loads(shapely.to_geojson(shapely.set_precision(shape, 1e-6)))
-        props = {k: v for k, v in row.items() if k != "geojson"}
+            geometry = json.loads(shapely.to_geojson(shapely.set_precision(shape, 1e-5)))
         features.append({"type": "Feature", "geometry": geometry, "properties": props})
     return features
 
 
+def short_area_name(name: str) -> str:
+    """A village/community's map label: 红星社区居民委员会 → 红星社区, 保家村村民委员会 → 保家村."""
+    for body in ("居民委员会", "村民委员会", "居委会", "村委会"):
+        if name.endswith(body) and len(name) > len(body):
+            name = name[: -len(body)]
+            break
+    return name
+
+
 def background(conn: Connection, out_crs: str = "EPSG:4490") -> dict:
-    """The default background: district outline, township areas and landmark place names."""
+    """The default background: district, townships, villages/communities, landmarks.
+
+    Areas carry a label point inside them (ST_PointOnSurface); villages are simplified to
+    about 10 m (a background, not a boundary record) to keep the page light on a phone.
+    """
     district_code = data_settings().district_code
+    townships = select(admin_areas.c.code).where(admin_areas.c.level == "township",
+                                                 admin_areas.c.parent_code == district_code)
+    geom = func.ST_SimplifyPreserveTopology(admin_areas.c.geom, 0.0001)
     areas = select(admin_areas.c.code, admin_areas.c.name, admin_areas.c.level,
-                   admin_areas.c.geometry_accuracy,
-                   func.ST_AsGeoJSON(admin_areas.c.geom, 6).label("geojson")).where(
-        admin_areas.c.level.in_(("district", "township")),
-        (admin_areas.c.code == district_code) | (admin_areas.c.parent_code == district_code))
+                   admin_areas.c.parent_code, admin_areas.c.geometry_accuracy,
+                   func.ST_X(func.ST_PointOnSurface(admin_areas.c.geom)).label("label_x"),
+                   func.ST_Y(func.ST_PointOnSurface(admin_areas.c.geom)).label("label_y"),
+                   func.ST_AsGeoJSON(geom, 5).label("geojson")).where(
+        admin_areas.c.level.in_(("district", "township", "village")),
+        (admin_areas.c.code == district_code) | (admin_areas.c.parent_code == district_code)
+        | admin_areas.c.parent_code.in_(townships.scalar_subquery()))
     public = _public(admin_areas)
     if public is not None:
         areas = areas.where(public)
     places = select(place_names.c.name, place_names.c.category,
                     place_names.c.geometry_accuracy,
-                    func.ST_AsGeoJSON(place_names.c.geom, 6).label("geojson")
+                    func.ST_AsGeoJSON(place_names.c.geom, 5).label("geojson")
                     ).where(place_names.c.category.in_(BACKGROUND_PLACE_CATEGORIES))
     public = _public(place_names)
     if public is not None:
         places = places.where(public)
-    features = (_geojson_rows(conn, areas.order_by(admin_areas.c.level, admin_areas.c.code),
-                              out_crs)
+    order = (func.array_position(literal(["district", "township", "village"]),
+                                 admin_areas.c.level), admin_areas.c.code)
+    features = (_geojson_rows(conn, areas.order_by(*order), out_crs)
                 + _geojson_rows(conn, places.order_by(place_names.c.name), out_crs))
+    for feature in features:
+        props = feature["properties"]
+        if props.get("level") == "village":
+            props["short"] = short_area_name(props["name"])
     return {"type": "FeatureCollection", "crs_name": out_crs, "features": features}
+
+
+def background_fingerprint(conn: Connection) -> tuple:
+    """Row count and newest change of the background's tables (any edit changes it)."""
+    parts = [select(func.count(), func.max(t.c.updated_at), func.coalesce(func.sum(t.c.id), 0))
+             for t in (admin_areas, place_names)]
+    return tuple(tuple(conn.execute(union_all(*parts)).all()))
 
 
 def attribution(conn: Connection) -> dict:
