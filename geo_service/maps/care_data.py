@@ -119,7 +119,7 @@ def facility(conn: Connection, feature_id: str, out_crs: str = "EPSG:4490") -> d
     layer, number = parse_feature_id(feature_id)
     table = LAYER_TABLES[layer]
     fields = public_fields(layer)
-    query = select(*(table.c[n] for n in fields), table.c.geometry_accuracy,
+    query = select(*(table.c[n] for n in fields), table.c.geometry_accuracy, table.c.updated_at,
                    func.ST_X(table.c.geom).label("lon"), func.ST_Y(table.c.geom).label("lat")
                    ).where(table.c.id == number)
     public = _public(table)
@@ -135,6 +135,7 @@ def facility(conn: Connection, feature_id: str, out_crs: str = "EPSG:4490") -> d
     props["titles"] = {f.name: f.title for f in catalogue().layer(layer).fields if f.name in props}
     if row.get("beds") is not None and row.get("occupied_beds") is not None:
         props["free_beds"] = max(row["beds"] - row["occupied_beds"], 0)
+        props["as_of"] = row["updated_at"].date().isoformat()  # free beds are as of this day
     props["geometry_accuracy"] = row["geometry_accuracy"]
     if row["geometry_accuracy"] == "illustrative":
         props["note"] = "位置为示意(示例数据)"
