@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from html import escape
 from pathlib import Path
 
@@ -11,7 +12,7 @@ from sqlalchemy import Engine
 
 from geo_service.maps import care_data
 from geo_service.maps.categories import CATEGORIES, Category
-from geo_service.maps.offline import new_map, save_self_contained
+from geo_service.maps.offline import new_map, render_self_contained
 
 _CARD_FIELDS = (("kind", "类型"), ("address", "地址"), ("phone", "电话"),
                 ("opening_hours", "开放时间"), ("services", "服务内容"), ("beds", "床位数"),
@@ -90,6 +91,10 @@ def build_care_map(engine: Engine, categories: tuple[Category, ...] = CATEGORIES
                                     class_name="cm-marker"),
             ).add_to(group)
         legend.append(f"<div>{_symbol(cat)}{escape(cat.title)}：{len(rows[cat.id])} 处</div>")
+    district = [f for f in areas if f["properties"]["level"] == "district"]
+    if district:  # open on the whole district, on a phone as on a desktop
+        bounds = folium.GeoJson(district[0]).get_bounds()
+        m.fit_bounds(bounds, padding=(4, 4))
     folium.LayerControl(collapsed=True).add_to(m)
     note = f'<div class="cm-credits">{escape(credits["text"])}</div>'
     m.get_root().header.add_child(folium.Element(_MARKER_CSS))
@@ -100,7 +105,20 @@ def build_care_map(engine: Engine, categories: tuple[Category, ...] = CATEGORIES
     return m
 
 
+def phone_ready(html: str) -> str:
+    """Chinese page language, pinch-zoom allowed, a metric scale bar."""
+    html = html.replace("<html>", '<html lang="zh-CN">', 1)
+    html = re.sub(r'<meta name="viewport"[^>]*>',
+                  '<meta name="viewport" content="width=device-width, initial-scale=1">', html,
+                  count=1)
+    return html.replace("L.control.scale()", "L.control.scale({imperial: false})")
+
+
 def export_care_map(engine: Engine, path: str | Path,
                     categories: tuple[Category, ...] = CATEGORIES) -> Path:
     """Write the self-contained care map HTML file; returns its path."""
-    return save_self_contained(build_care_map(engine, categories), path)
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(phone_ready(render_self_contained(build_care_map(engine, categories))),
+                      encoding="utf-8")
+    return target

@@ -102,13 +102,14 @@
     // wide enough for a letter per category (a pill when there are many)
     var width = Math.max(size, Math.min(3, present.length) * (isElder() ? 20 : 15) + 16);
     var letters = present.map(function (c) {
-      return '<i data-cat="' + c.id + '" style="background:' + c.colour + '">' + esc(c.letter) + "</i>";
+      // the letter as CSS content: the spoken name (aria-label) then contains all visible text
+      return '<i data-cat="' + c.id + '" data-letter="' + esc(c.letter) + '" style="background:' + c.colour + '"></i>';
     }).join("");
     return new AccessibleIcon({
       className: "care-icon", iconSize: [width, size],
       label: n + " 处设施：" + present.map(function (c) { return c.title + " " + per[c.id] + " 处"; }).join("，") +
         "。按回车放大",
-      html: '<span class="cluster"><span class="n">' + n + '</span><span class="cats">' + letters + "</span></span>"
+      html: '<span class="cluster" aria-hidden="true"><span class="n">' + n + '</span><span class="cats">' + letters + "</span></span>"
     });
   }
 
@@ -220,7 +221,7 @@
   // markers (so a marker is never covered), placed inside the visible part of each area and
   // hidden where they would overlap a more important name.
   var LABEL_RULES = {  // level → [first zoom, priority (lower wins)]
-    township: [9.5, 1], landmark: [10, 2], village: [12.5, 3]
+    township: [9.5, 1], landmark: [9.5, 2], village: [12.5, 3]
   };
 
   function addBackground(fc) {
@@ -328,7 +329,7 @@
       var part = clip(ring, box);
       if (part.length < 3) return;
       var c = centroid(part);
-      if (c && c.area > viewArea * 0.03 && (!best || c.area > best.area) && inside(c.pt, ring)) best = c;
+      if (c && c.area > viewArea * 0.01 && (!best || c.area > best.area) && inside(c.pt, ring)) best = c;
     });
     return best ? L.latLng(best.pt[1], best.pt[0]) : null;
   }
@@ -344,7 +345,7 @@
     }).sort(function (a, b) {
       return LABEL_RULES[a.kind][1] - LABEL_RULES[b.kind][1];
     });
-    var taken = [];
+    var taken = [], frame = map.getContainer().getBoundingClientRect();
     chosen.forEach(function (item) {
       var at = labelSpot(item, view, box);
       if (!at) return;
@@ -353,11 +354,24 @@
           html: '<span class="place-label ' + item.kind + '">' +
             esc(item.name) + "</span>" }) });
       state.labelLayer.addLayer(m);
-      var el = m.getElement().firstChild, r = el.getBoundingClientRect();
-      var clash = taken.some(function (t) {
-        return r.left < t.right + 4 && r.right > t.left - 4 && r.top < t.bottom + 2 && r.bottom > t.top - 2;
+      var el = m.getElement().firstChild, r0 = el.getBoundingClientRect();
+      // keep the whole name inside the map; if it would overlap a more important name, try
+      // just below or above before hiding it
+      var dx = Math.max(frame.left + 2 - r0.left, 0) - Math.max(r0.right - (frame.right - 2), 0);
+      var h = r0.height + 4, tries = [0, h, -h], placed = null;
+      tries.some(function (dy) {
+        var r = { left: r0.left + dx, right: r0.right + dx, top: r0.top + dy, bottom: r0.bottom + dy };
+        if (r.top < frame.top || r.bottom > frame.bottom) return false;
+        var clash = taken.some(function (t) {
+          return r.left < t.right + 4 && r.right > t.left - 4 && r.top < t.bottom + 2 && r.bottom > t.top - 2;
+        });
+        if (!clash) placed = { r: r, dy: dy };
+        return !clash;
       });
-      if (clash) el.classList.add("collides"); else taken.push(r);
+      if (!placed) { el.classList.add("collides"); return; }
+      el.style.left = dx + "px";
+      el.style.top = placed.dy + "px";
+      taken.push(placed.r);
     });
   }
 
@@ -489,7 +503,8 @@
         if (!opts.keepFocus) $("card-title").focus({ preventScroll: true });
         // the card is below the map on a phone, at the top of the side panel on a desktop:
         // bring it on screen, top first
-        if (!opts.keepFocus || !narrowScreen()) $("card").scrollIntoView({ block: narrowScreen() ? "start" : "nearest" });
+        if (narrowScreen()) { if (!opts.keepFocus) $("card").scrollIntoView({ block: "start" }); }
+        else { var side = $("side"); side.scrollTop += $("card").getBoundingClientRect().top - side.getBoundingClientRect().top - 4; }
       })
       .catch(function (e) { status(e.status === 404 ? "没有找到这个设施。" : "设施详情加载失败。", true); });
   }
@@ -606,9 +621,33 @@
     return id && state.markers[id] ? id : null;
   }
 
+  // what people call a category ("老年食堂", "养老院", "敬老院"): list that category, nearest first
+  var CATEGORY_WORDS = {
+    canteen: ["老年食堂", "食堂", "助餐", "助餐点", "老年饭堂"],
+    elder_inst: ["养老院", "敬老院", "养老机构", "福利院", "护理院", "老年公寓", "供养服务机构"],
+    elder_station: ["养老服务站", "养老站", "互助养老点", "日间照料", "日间照料中心", "养老服务中心"],
+    child: ["儿童之家", "儿童服务", "儿童服务设施", "儿童福利"],
+    funeral: ["殡仪馆", "公墓", "殡葬", "殡葬服务", "墓地"]
+  };
+
+  function categoryWord(q) {
+    var found = null;
+    Object.keys(CATEGORY_WORDS).forEach(function (id) {
+      if (CATEGORY_WORDS[id].indexOf(q) >= 0 && catById(id)) found = id;
+    });
+    return found;
+  }
+
   function doSearch(ev) {
     ev.preventDefault();
     var q = $("q").value.trim();
+    var word = categoryWord(q);
+    if (word) {  // nearest to you (if located) or to the middle of the map
+      var from = state.hereAt ? state.hereAt.latlng : state.map.getCenter();
+      showOnly(word);
+      return listNearest(from.lng.toFixed(6), from.lat.toFixed(6), state.crs,
+        state.hereAt ? state.hereAt.label : "地图中心", { mark: !state.hereAt });
+    }
     if (!q) {
       $("results").innerHTML = "";
       $("results-title").hidden = true;

@@ -1,0 +1,268 @@
+"""The care map's journeys on phones and desktops, normal and 长辈模式, checked in Chromium.
+
+Near-me from a rural point shows its answer on the first screen; 长辈模式 reaches the map
+(text >= 18 px, hit areas >= 60 px); named places everywhere at zoom 14; nothing wider than
+a 320 px phone; axe-core (web_map/node_modules/axe-core, an npm devDependency) finds no
+serious or critical violation.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import test_care_map_browser as care_map
+from playwright.sync_api import Browser, Page
+from sqlalchemy import text
+
+browser = care_map.browser  # the module's headless Chromium fixture
+
+RURAL = {"longitude": 105.60, "latitude": 29.60}  # farmland in the west of the district
+AXE = Path(__file__).resolve().parents[1] / "web_map" / "node_modules" / "axe-core" / "axe.min.js"
+SIZES = {"phone": (390, 844), "desktop": (1366, 768), "small-desktop": (1280, 720)}
+JOURNEYS = [(size, elder) for size in SIZES for elder in (False, True)]
+
+# every visible piece of text on the page or the map, with its font size
+TEXT_SIZES_JS = """() => {
+  const out = [];
+  const walk = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  for (let n = walk.nextNode(); n; n = walk.nextNode()) {
+    const el = n.parentElement;
+    if (!n.textContent.trim() || !el || el.closest('.sr-only, .skip, [hidden], script, style'))
+      continue;
+    const range = document.createRange();
+    range.selectNodeContents(n);
+    const r = range.getBoundingClientRect();
+    if (!r.width || !r.height || r.bottom < 0 || r.top > innerHeight || r.right < 0 ||
+        r.left > innerWidth) continue;
+    const cs = getComputedStyle(el);
+    if (cs.visibility === 'hidden' || el.closest('.collides')) continue;
+    out.push({text: n.textContent.trim().slice(0, 20), size: parseFloat(cs.fontSize),
+              where: el.className || el.tagName});
+  }
+  return out;
+}"""
+# every marker and cluster on screen, with its tap area
+HIT_AREAS_JS = """() => [...document.querySelectorAll('.leaflet-marker-pane .leaflet-marker-icon')]
+  .map(el => el.getBoundingClientRect())
+  .filter(r => r.bottom > 0 && r.top < innerHeight && r.right > 0 && r.left < innerWidth)
+  .map(r => ({w: r.width, h: r.height}))"""
+# the visible names of places on the map, and whether any two overlap
+LABELS_JS = """() => {
+  const map = document.getElementById('map').getBoundingClientRect();
+  const shown = [...document.querySelectorAll('.leaflet-labels-pane .place-label')]
+    .filter(el => !el.classList.contains('collides'))
+    .map(el => ({name: el.textContent, r: el.getBoundingClientRect()}))
+    .filter(l => l.r.left >= map.left && l.r.right <= map.right && l.r.top >= map.top &&
+                 l.r.bottom <= map.bottom);
+  let overlaps = 0;
+  for (let i = 0; i < shown.length; i++) for (let j = i + 1; j < shown.length; j++) {
+    const a = shown[i].r, b = shown[j].r;
+    if (a.left < b.right && b.left < a.right && a.top < b.bottom && b.top < a.bottom) overlaps++;
+  }
+  return {names: shown.map(l => l.name), overlaps};
+}"""
+
+
+def open_page(browser: Browser, base: str, size: tuple[int, int], elder: bool, path: str = "/map",
+              **kwargs) -> Page:
+    """The map at a viewport, 长辈模式 chosen on the device (or not)."""
+    phone = size[0] < 900
+    context = browser.new_context(viewport={"width": size[0], "height": size[1]},
+                                  locale="zh-CN", is_mobile=phone, has_touch=phone, **kwargs)
+    context.add_init_script(f"localStorage.setItem('careMap.elder', '{1 if elder else 0}')")
+    page = context.new_page()
+    page.goto(base + path)
+    page.wait_for_function("window.careMap && window.careMap.ready", timeout=20_000)
+    return page
+
+
+def near_me(page: Page) -> None:
+    page.click("#near-me")
+    page.wait_for_selector('#results[data-kind="nearest"] .row')
+    page.wait_for_timeout(400)
+
+
+def axe_violations(page: Page) -> list[dict]:
+    """Serious and critical violations axe-core finds on the page as it is now."""
+    page.add_script_tag(content=AXE.read_text(encoding="utf-8"))
+    found = page.evaluate("async () => (await axe.run(document)).violations.map(v => ("
+                          "{id: v.id, impact: v.impact, nodes: v.nodes.slice(0, 3).map("
+                          "n => n.target.join(' '))}))")
+    return [v for v in found if v["impact"] in {"serious", "critical"}]
+
+
+@pytest.mark.parametrize(("size", "elder"), JOURNEYS,
+                         ids=[f"{s}-{'elder' if e else 'normal'}" for s, e in JOURNEYS])
+def test_near_me_from_a_rural_point_shows_the_answer_on_the_first_screen(
+        browser, live_server, sample_engine, size, elder) -> None:
+    width, height = SIZES[size]
+    page = open_page(browser, live_server, (width, height), elder, geolocation=RURAL,
+                     permissions=["geolocation"])
+    near_me(page)
+    first = page.locator("#results .row").first
+    with sample_engine.connect() as conn:
+        nearest = conn.execute(text("""
+            SELECT fid FROM (
+              SELECT 'eldercare_sites:' || id fid, geom FROM eldercare_sites WHERE is_public
+              UNION ALL SELECT 'child_sites:' || id, geom FROM child_sites WHERE is_public
+              UNION ALL SELECT 'funeral_sites:' || id, geom FROM funeral_sites WHERE is_public) s
+            ORDER BY ST_Distance(geom::geography, ST_SetSRID(ST_MakePoint(:longitude,
+                     :latitude), 4490)::geography) LIMIT 1"""), RURAL).scalar_one()
+    assert first.get_attribute("data-id") == nearest
+    row = first.bounding_box()
+    assert row["y"] >= 0 and row["y"] + row["height"] <= height, row  # first row on screen
+    status = page.locator("#status").bounding_box()
+    assert status["y"] >= 0 and status["y"] + status["height"] <= height, status
+    assert "最近的是" in page.inner_text("#status")
+    # the first result's marker (or the cluster holding it) and "you are here" on the map
+    inside = page.evaluate("""(id) => {
+      const m = careMap.markers[id], shown = careMap.cluster.getVisibleParent(m);
+      const map = document.getElementById('map').getBoundingClientRect();
+      const within = (el) => { const r = el.getBoundingClientRect(), x = (r.left + r.right) / 2,
+        y = (r.top + r.bottom) / 2; return x > map.left && x < map.right && y > map.top &&
+        y < map.bottom && y < innerHeight; };
+      return [!!shown && within(shown.getElement()),
+              within(document.querySelector('.you-are-here .dot'))];
+    }""", nearest)
+    assert inside == [True, True], inside
+    dot = page.locator(".you-are-here .dot").bounding_box()
+    assert dot["width"] >= 26 and "您在这里" in page.inner_text(".you-are-here")
+    page.context.close()
+
+
+@pytest.mark.parametrize("size", ["phone", "desktop"])
+def test_elder_mode_reaches_the_map_text_and_hit_areas(browser, live_server, size) -> None:
+    page = open_page(browser, live_server, SIZES[size], True, geolocation=RURAL,
+                     permissions=["geolocation"])
+    views = []
+    near_me(page)
+    views.append("near me")
+    page.locator("#results .row").first.click()
+    page.wait_for_selector("#card:not([hidden]) h2")
+    page.wait_for_timeout(400)
+    views.append("card")
+    for view in ("#10/29.70/105.72", "#12/29.69/105.70", "#14/29.706/105.71", "#16/29.70/105.72"):
+        page.evaluate("(h) => { const [z, y, x] = h.slice(1).split('/').map(Number);"
+                      " careMap.map.setView([y, x], z, {animate: false}); }", view)
+        page.wait_for_timeout(500)
+        small = [t for t in page.evaluate(TEXT_SIZES_JS) if t["size"] < 18]
+        assert not small, (view, small[:10])
+        hits = page.evaluate(HIT_AREAS_JS)
+        assert hits and all(h["w"] >= 60 and h["h"] >= 60 for h in hits), (view, hits[:5])
+    # a starred institution: its badge is as large as the rest
+    page.evaluate("() => { const m = Object.values(careMap.markers).find(m => "
+                  "m.feature.properties.star); careMap.map.setView(m.getLatLng(), 17, "
+                  "{animate: false}); }")
+    page.wait_for_timeout(500)
+    badges = page.locator(".star-badge")
+    assert badges.count() >= 1
+    assert float(badges.first.evaluate("e => parseFloat(getComputedStyle(e).fontSize)")) >= 18
+    assert not [t for t in page.evaluate(TEXT_SIZES_JS) if t["size"] < 18]
+    page.context.close()
+
+
+def test_named_places_at_zoom_14_anywhere_and_labels_below_markers(
+        browser, live_server, sample_engine) -> None:
+    with sample_engine.connect() as conn:
+        points = conn.execute(text(
+            "SELECT ST_X(p.geom) x, ST_Y(p.geom) y FROM admin_areas a, "
+            "ST_Dump(ST_GeneratePoints(ST_Buffer(a.geom::geography, -1500)::geometry, 8, 14)) p "
+            "WHERE a.level = 'district'")).all()
+    assert len(points) == 8
+    page = open_page(browser, live_server, SIZES["phone"], True)
+    for point in points:
+        page.evaluate("([x, y]) => careMap.map.setView([y, x], 14, {animate: false})",
+                      [point.x, point.y])
+        page.wait_for_timeout(300)
+        labels = page.evaluate(LABELS_JS)
+        assert len(labels["names"]) >= 3, (point, labels)
+        assert labels["overlaps"] == 0, (point, labels)
+    panes = page.evaluate("() => ['labels', 'marker'].map(n => +getComputedStyle("
+                          "careMap.map.getPane(n === 'marker' ? 'markerPane' : n)).zIndex)")
+    assert panes[0] < panes[1], panes  # names are drawn under the markers
+    page.context.close()
+
+
+def test_no_sideways_scrolling_at_320_px_in_elder_mode(browser, live_server) -> None:
+    page = open_page(browser, live_server, (320, 640), True, geolocation=RURAL,
+                     permissions=["geolocation"])
+    overflow_js = """() => [document.documentElement.scrollWidth,
+      [...document.querySelectorAll('button, .chip, .row, .card, #status')]
+        .filter(e => e.offsetParent && e.scrollWidth > e.clientWidth + 1)
+        .map(e => (e.id || e.className) + ' ' + e.textContent.trim().slice(0, 12))]"""
+    assert page.evaluate(overflow_js) == [320, []]
+    near_me(page)
+    page.locator("#results .row").first.click()
+    page.wait_for_selector("#card:not([hidden]) h2")
+    assert page.evaluate(overflow_js) == [320, []]
+    page.context.close()
+
+
+def test_escape_and_a_new_search_close_the_card(browser, live_server) -> None:
+    page = open_page(browser, live_server, SIZES["desktop"], False, geolocation=RURAL,
+                     permissions=["geolocation"])
+    near_me(page)
+    page.locator("#results .row").nth(2).click()
+    page.wait_for_selector("#card:not([hidden]) h2")
+    assert "f=" in page.url
+    page.keyboard.press("Escape")
+    page.wait_for_selector("#card", state="hidden")
+    assert "f=" not in page.url
+    page.locator("#results .row").first.click()
+    page.wait_for_selector("#card:not([hidden]) h2")
+    old = page.locator("#card").get_attribute("data-id")
+    page.fill("#q", "宝顶山")  # a place: the old card goes, the address drops it
+    page.press("#q", "Enter")
+    page.wait_for_selector('#results[data-kind="search"] .row')
+    assert page.locator("#card").is_hidden() and "f=" not in page.url, old
+    page.context.close()
+
+
+@pytest.mark.parametrize("elder", [False, True])
+def test_desktop_side_panel_is_usable_and_cards_open_in_view(browser, live_server,
+                                                             elder) -> None:
+    page = open_page(browser, live_server, SIZES["small-desktop"], elder, geolocation=RURAL,
+                     permissions=["geolocation"])
+    near_me(page)
+    side = page.locator("#side").bounding_box()
+    assert side["height"] >= 300, side
+    rows = page.locator("#results .row")
+    last = rows.nth(rows.count() - 1)
+    last.scroll_into_view_if_needed()
+    last.click()
+    page.wait_for_selector("#card:not([hidden]) h2")
+    page.wait_for_timeout(300)
+    title = page.locator("#card h2").bounding_box()
+    assert side["y"] <= title["y"] and title["y"] + title["height"] <= side["y"] + side["height"]
+    page.context.close()
+
+
+def test_zoom_buttons_come_before_the_markers(browser, live_server) -> None:
+    page = open_page(browser, live_server, SIZES["desktop"], False)
+    order = page.evaluate("""() => {
+      const all = [...document.querySelectorAll('#map a, #map [tabindex="0"], #map button')];
+      const zoom = all.findIndex(e => e.classList.contains('leaflet-control-zoom-in'));
+      const marker = all.findIndex(e => e.classList.contains('leaflet-marker-icon'));
+      return [zoom, marker];
+    }""")
+    assert 0 <= order[0] < order[1], order
+    page.locator("#map").focus()
+    page.keyboard.press("Tab")
+    assert "leaflet-control-zoom-in" in page.evaluate("document.activeElement.className")
+    page.context.close()
+
+
+@pytest.mark.parametrize(("size", "elder"), [("phone", False), ("phone", True),
+                                             ("desktop", False), ("desktop", True)])
+def test_axe_finds_no_serious_or_critical_violations(browser, live_server, size, elder) -> None:
+    page = open_page(browser, live_server, SIZES[size], elder, geolocation=RURAL,
+                     permissions=["geolocation"])
+    assert axe_violations(page) == []
+    near_me(page)
+    page.locator("#results .row").first.click()
+    page.wait_for_selector("#card:not([hidden]) h2")
+    found = axe_violations(page)
+    assert found == [], json.dumps(found, ensure_ascii=False)
+    page.context.close()
