@@ -134,7 +134,7 @@
         if (done === total) { state.pending = 0; if (state.onLoaded) state.onLoaded(); }
       },
       // a cluster is as wide as a 60 px marker in 长辈模式, so none ever covers another
-      maxClusterRadius: function (z) { return isElder() ? (z <= 11 ? 130 : 80) : (z <= 10 ? 80 : 55); },
+      maxClusterRadius: function (z) { return isElder() ? (z <= 11 ? 130 : 90) : (z <= 11 ? 90 : 60); },
       disableClusteringAtZoom: 17, spiderfyOnMaxZoom: true, iconCreateFunction: clusterIcon
     });
     state.cluster.on("clusterkeypress", function (e) {
@@ -249,9 +249,10 @@
     state.labels = fc.features.filter(function (f) {
       return f.properties.level !== "district";
     }).map(function (f) {
-      var p = f.properties, kind = p.level || "landmark";
+      var p = f.properties, kind = p.level || "landmark", g = f.geometry;
+      var at = p.label || (g && g.type === "Point" ? g.coordinates : null);
       return { feature: f, kind: kind, name: p.short || p.name,
-        point: p.label ? L.latLng(p.label[1], p.label[0]) : null, rings: rings(f.geometry) };
+        point: at ? L.latLng(at[1], at[0]) : null, rings: rings(g) };
     });
     state.labelLayer = L.layerGroup().addTo(map);
     state.districtBounds = towns.getBounds();
@@ -621,33 +622,10 @@
     return id && state.markers[id] ? id : null;
   }
 
-  // what people call a category ("老年食堂", "养老院", "敬老院"): list that category, nearest first
-  var CATEGORY_WORDS = {
-    canteen: ["老年食堂", "食堂", "助餐", "助餐点", "老年饭堂"],
-    elder_inst: ["养老院", "敬老院", "养老机构", "福利院", "护理院", "老年公寓", "供养服务机构"],
-    elder_station: ["养老服务站", "养老站", "互助养老点", "日间照料", "日间照料中心", "养老服务中心"],
-    child: ["儿童之家", "儿童服务", "儿童服务设施", "儿童福利"],
-    funeral: ["殡仪馆", "公墓", "殡葬", "殡葬服务", "墓地"]
-  };
-
-  function categoryWord(q) {
-    var found = null;
-    Object.keys(CATEGORY_WORDS).forEach(function (id) {
-      if (CATEGORY_WORDS[id].indexOf(q) >= 0 && catById(id)) found = id;
-    });
-    return found;
-  }
-
   function doSearch(ev) {
     ev.preventDefault();
     var q = $("q").value.trim();
-    var word = categoryWord(q);
-    if (word) {  // nearest to you (if located) or to the middle of the map
-      var from = state.hereAt ? state.hereAt.latlng : state.map.getCenter();
-      showOnly(word);
-      return listNearest(from.lng.toFixed(6), from.lat.toFixed(6), state.crs,
-        state.hereAt ? state.hereAt.label : "地图中心", { mark: !state.hereAt });
-    }
+
     if (!q) {
       $("results").innerHTML = "";
       $("results-title").hidden = true;
@@ -657,7 +635,11 @@
     closeCard(true, true);  // a new search closes the old card and drops it from the address
     var s = state.config.search;
     // public=true: even a logged-in viewer gets only public rows on this public page
-    var url = ROOT + s.url + "?q=" + encodeURIComponent(q) + "&types=place,facility&public=true&limit=20";
+    // nearer first: from you (once located) or the middle of the map (gazetteer positions and
+    // this point are CGCS2000; with an Amap basemap the map's centre is close enough to rank)
+    var from = state.hereAt ? state.hereAt.latlng : state.map.getCenter();
+    var url = ROOT + s.url + "?q=" + encodeURIComponent(q) + "&types=place,facility&public=true&limit=20" +
+      "&lon=" + from.lng.toFixed(6) + "&lat=" + from.lat.toFixed(6);
     status("正在搜索“" + q + "”…");
     getJSON(url).then(function (data) {
       // only public facilities (those on this map) and places: even a logged-in viewer's
@@ -669,13 +651,22 @@
         var id = resultId(r), cat = id ? catById(state.features[id].properties.cat) : null;
         var lon = +r.lon, lat = +r.lat;
         return { id: id, name: r.name, cat: cat,
-          meta: (cat ? cat.title : (r.category || r.kind || "地名")) + (r.matched && r.matched.field === "address" ? " · 地址匹配" : ""),
+          meta: (cat ? cat.title : (r.category || r.kind || "地名")) + (r.matched && r.matched.type === "address" ? " · 地址匹配" : ""),
+          right: r.distance_m != null ? distanceText(r.distance_m) : "", distance: r.distance_m,
           action: id ? null : function () { goToPlace(r.name, lon, lat); } };
       });
       renderResults("“" + q + "”的搜索结果", items, "search");
       if (!items.length) { status("没有找到“" + q + "”。可换个说法，或用拼音首字母。", true); return; }
-      status("找到 " + items.length + " 条结果，地图已移到第一条“" + items[0].name + "”。");
       var first = items[0];
+      if ((data.category_kinds || []).length && first.id) {  // "老年食堂": the nearest ones, on the map
+        status("“" + q + "”：找到 " + items.length + " 处，由近到远排列，最近的是“" + first.name + "”。");
+        fitAnswer(from, hits.slice(0, 3).map(function (r) {
+          var ll = state.markers[resultId(r)].getLatLng();
+          return { lat: ll.lat, lon: ll.lng };
+        }));
+        return;
+      }
+      status("找到 " + items.length + " 条结果，地图已移到第一条“" + first.name + "”。");
       if (first.id) openFacility(first.id, { zoom: 15, keepFocus: true }); else first.action();
     }).catch(function (e) {
       status(e.status === 400 ? "没法搜索这段文字。请输入 100 个字以内的名称、地址或拼音。"
