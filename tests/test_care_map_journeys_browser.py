@@ -266,3 +266,77 @@ def test_axe_finds_no_serious_or_critical_violations(browser, live_server, size,
     found = axe_violations(page)
     assert found == [], json.dumps(found, ensure_ascii=False)
     page.context.close()
+
+
+def test_filters_free_beds_and_services_on_map_and_near_me(browser, live_server,
+                                                           sample_engine) -> None:
+    with sample_engine.connect() as conn:
+        with_free = set(conn.execute(text(
+            "SELECT 'eldercare_sites:' || id FROM eldercare_sites WHERE is_public AND beds > 0 "
+            "AND occupied_beds < beds")).scalars())
+        bath_free = set(conn.execute(text(
+            "SELECT 'eldercare_sites:' || id FROM eldercare_sites WHERE is_public AND beds > 0 "
+            "AND occupied_beds < beds AND '助浴' = ANY(services)")).scalars())
+    assert bath_free and len(bath_free) < len(with_free)
+    page = open_page(browser, live_server, SIZES["desktop"], False, geolocation=RURAL,
+                     permissions=["geolocation"])
+    shown_js = "() => careMap.cluster.getLayers().map(m => m.feature.id)"
+    page.check("#f-free")
+    assert set(page.evaluate(shown_js)) == with_free
+    page.locator("#f-services label", has_text="助浴").click()
+    assert set(page.evaluate(shown_js)) == bath_free
+    assert "符合条件的设施有 " + str(len(bath_free)) in page.inner_text("#status")
+    near_me(page)
+    listed = page.locator("#results .row").evaluate_all("rs => rs.map(r => r.dataset.id)")
+    assert listed and set(listed) <= bath_free
+    distances = page.locator("#results .row").evaluate_all(
+        "rs => rs.map(r => +r.dataset.distance)")
+    assert distances == sorted(distances)
+    page.context.close()
+
+
+def test_cards_show_the_fields_of_their_kind(browser, live_server, sample_engine) -> None:
+    with sample_engine.connect() as conn:
+        canteen = conn.execute(text("SELECT id FROM eldercare_sites WHERE is_public AND kind = "
+                                    "'老年食堂' ORDER BY id LIMIT 1")).scalar_one()
+        home = conn.execute(text("SELECT id, beds - occupied_beds AS free, updated_at::date d "
+                                 "FROM eldercare_sites WHERE is_public AND kind = '养老机构' "
+                                 "AND beds > 0 ORDER BY id LIMIT 1")).one()
+    page = open_page(browser, live_server, SIZES["phone"], True,
+                     path=f"/map?f=eldercare_sites:{canteen}")
+    page.wait_for_selector("#card:not([hidden]) h2")
+    assert "床位" not in page.inner_text("#card")
+    page.goto(f"{live_server}/map?f=eldercare_sites:{home.id}")
+    page.wait_for_selector("#card:not([hidden]) h2")
+    card = page.inner_text("#card")
+    assert f"空余床位\n{home.free} 张" in card.replace("\t", "\n") or f"{home.free} 张" in card
+    assert f"{home.d.isoformat()} 更新" in card
+    page.context.close()
+
+
+def test_text_list_by_township_without_the_map(browser, live_server, sample_engine) -> None:
+    import httpx
+
+    with sample_engine.connect() as conn:
+        rows = conn.execute(text(
+            "SELECT e.name, t.name AS town FROM eldercare_sites e JOIN admin_areas t ON "
+            "t.code = e.township_code WHERE e.is_public AND e.kind = '老年食堂'")).all()
+        hidden = conn.execute(text("SELECT name FROM eldercare_sites WHERE NOT is_public")
+                              ).scalars().all()
+    page = open_page(browser, live_server, SIZES["phone"], True)
+    page.click("#text-list")
+    page.wait_for_selector("main.text-page")
+    page.click("nav a:has-text('老年食堂')")
+    page.wait_for_selector("h1:has-text('老年食堂')")
+    assert f"{len(rows)} 处" in page.inner_text("h1")
+    sections = page.locator("main section").evaluate_all(
+        "ss => ss.map(s => [s.querySelector('h2').textContent,"
+        " [...s.querySelectorAll('li b')].map(b => b.textContent)])")
+    listed = [(town.split("(")[0], name) for town, names in sections for name in names]
+    assert sorted(listed) == sorted((r.town, r.name) for r in rows)
+    html = page.content()
+    assert all(name not in html for name in hidden)
+    assert page.evaluate("document.documentElement.scrollWidth") == SIZES["phone"][0]
+    assert axe_violations(page) == []
+    assert httpx.get(f"{live_server}/map/list", params={"category": "nope"}).status_code == 400
+    page.context.close()

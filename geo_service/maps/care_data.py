@@ -64,10 +64,39 @@ def _category_rows(cat: Category, *extra: Any) -> Select:
     return query if public is None else query.where(public)
 
 
+# public facts the page filters by: free beds, services, operator type (short keys: the page
+# loads every facility at once)
+FILTER_FIELDS = {"services": "sv", "operator_type": "op"}
+
+
+def filter_facts(conn: Connection, layer: str) -> dict[int, dict]:
+    """Per public row of a layer, the public facts people choose by (compact keys)."""
+    table = LAYER_TABLES[layer]
+    fields = set(public_fields(layer))
+    wanted = [n for n in FILTER_FIELDS if n in fields]
+    beds = {"beds", "occupied_beds"} <= fields
+    if not wanted and not beds:
+        return {}
+    columns = [table.c.id, *(table.c[n] for n in wanted)]
+    if beds:
+        columns += [table.c.beds, table.c.occupied_beds]
+    query = select(*columns)
+    public = _public(table)
+    facts: dict[int, dict] = {}
+    for row in conn.execute(query if public is None else query.where(public)).mappings():
+        item = {FILTER_FIELDS[n]: row[n] for n in wanted if row[n] not in (None, [], "")}
+        if beds and row["beds"] and row["occupied_beds"] is not None:
+            item["free"] = max(row["beds"] - row["occupied_beds"], 0)
+        if item:
+            facts[row["id"]] = item
+    return facts
+
+
 def facilities(conn: Connection, categories: tuple[Category, ...] = CATEGORIES,
                out_crs: str = "EPSG:4490") -> dict:
     """Public facilities of the categories as a compact GeoJSON FeatureCollection."""
     rows = conn.execute(union_all(*(_category_rows(c) for c in categories))).all()
+    facts = {layer: filter_facts(conn, layer) for layer in {c.layer for c in categories}}
     lon, lat = _to_output(np.array([r.lon for r in rows], dtype=float),
                           np.array([r.lat for r in rows], dtype=float), out_crs)
     features = []
@@ -76,7 +105,7 @@ def facilities(conn: Connection, categories: tuple[Category, ...] = CATEGORIES,
     for row, x, y in zip(rows, lon, lat, strict=True):
         counts[row.cat] += 1
         illustrative += row.geometry_accuracy == "illustrative"
-        props = {"cat": row.cat, "name": row.name}
+        props = {"cat": row.cat, "name": row.name, **facts[row.layer].get(row.id, {})}
         if row.star is not None:
             props["star"] = row.star
         features.append({"type": "Feature", "id": f"{row.layer}:{row.id}",
@@ -297,6 +326,7 @@ def public_rows(conn: Connection, cat: Category) -> list[dict]:
     table = LAYER_TABLES[cat.layer]
     fields = public_fields(cat.layer)
     query = select(table.c.id, *(table.c[n] for n in fields), table.c.geometry_accuracy,
+                   table.c.updated_at,
                    func.ST_X(table.c.geom).label("lon"), func.ST_Y(table.c.geom).label("lat")
                    ).where(table.c.kind.in_(cat.all_kinds())).order_by(table.c.id)
     public = _public(table)

@@ -162,11 +162,51 @@
     state.cluster.addLayers(shown);
   }
 
-  function showCategory(id, on) {
-    var layers = state.byCat[id] || [];
+  /* ---------- filters: free beds, star rating, operator type, services ---------- */
+  function filters() {
+    var services = Array.prototype.map.call(
+      document.querySelectorAll("#f-services input:checked"), function (i) { return i.value; });
+    return { free: $("f-free").checked, star: +$("f-star").value, op: $("f-op").value, services: services };
+  }
+
+  function filtersActive() {
+    var f = filters();
+    return f.free || f.star > 0 || !!f.op || f.services.length > 0;
+  }
+
+  function passes(props, f) {
+    if (f.free && !(props.free > 0)) return false;
+    if (f.star && !((props.star || 0) >= f.star)) return false;
+    if (f.op && props.op !== f.op) return false;
+    return f.services.every(function (s) { return (props.sv || []).indexOf(s) >= 0; });
+  }
+
+  function applyFilters(announce) {
     if (!state.cluster) return;
-    if (on) state.cluster.addLayers(layers.filter(function (m) { return !state.cluster.hasLayer(m); }));
-    else state.cluster.removeLayers(layers);
+    var f = filters(), shown = [];
+    cats().forEach(function (c) {
+      if (!isChecked(c.id)) return;
+      (state.byCat[c.id] || []).forEach(function (m) { if (passes(m.feature.properties, f)) shown.push(m); });
+    });
+    state.cluster.clearLayers();
+    state.cluster.addLayers(shown);
+    if (announce) {
+      status(shown.length ? "符合条件的设施有 " + shown.length + " 处，地图上只显示这些。"
+        : "没有符合这些条件的设施。可以少选几项再试。", !shown.length);
+    }
+  }
+
+  function buildFilters(fc) {
+    var seen = {};
+    fc.features.forEach(function (f) { (f.properties.sv || []).forEach(function (s) { seen[s] = 1; }); });
+    var box = $("f-services");
+    Object.keys(seen).sort().forEach(function (s) {
+      var label = document.createElement("label");
+      label.className = "chip";
+      label.innerHTML = '<input type="checkbox" value="' + esc(s) + '"> <span class="title">' + esc(s) + "</span>";
+      box.appendChild(label);
+    });
+    document.getElementById("filters").addEventListener("change", function () { applyFilters(true); });
   }
 
   /* ---------- legend with counts; toggles categories ---------- */
@@ -179,7 +219,7 @@
       label.innerHTML = '<input type="checkbox" checked value="' + c.id + '"> ' + symbolHtml(c) +
         '<span class="title">' + esc(c.title) + '</span> <span class="count">(' + c.count + ")</span>";
       label.querySelector("input").addEventListener("change", function (ev) {
-        showCategory(c.id, ev.target.checked);
+        applyFilters();
       });
       // one tap to keep just this category (e.g. only 老年食堂 before 离我最近的设施); the
       // spoken name starts with the visible words, as speech input expects
@@ -491,7 +531,8 @@
       if (!state.cluster.hasLayer(m)) {  // a hidden category: show it again
         var box = document.querySelector('#legend-items input[value="' + catId + '"]');
         if (box) box.checked = true;
-        showCategory(catId, true);
+        applyFilters();
+        if (!state.cluster.hasLayer(m)) state.cluster.addLayer(m);  // filtered out, yet asked for
       }
       if (opts.zoom) state.map.setView(m.getLatLng(), Math.max(state.map.getZoom(), opts.zoom), { animate: false });
       state.cluster.zoomToShowLayer(m, show);
@@ -542,20 +583,29 @@
     var chosen = checkedCategories();
     if (!chosen.length) { status("请至少选择一个设施类别。", true); return Promise.resolve(); }
     status("正在查找" + label + "附近的设施…");
-    var url = ROOT + "/map/api/nearest?lon=" + lon + "&lat=" + lat + "&limit=10&categories=" +
+    var f = filters(), filtered = filtersActive();
+    // with filters: the nearest 50, keeping the first 10 that pass
+    var url = ROOT + "/map/api/nearest?lon=" + lon + "&lat=" + lat + "&limit=" + (filtered ? 50 : 10) + "&categories=" +
       chosen.join(",") + "&crs=" + state.crs + "&point_crs=" + pointCrs;
     return getJSON(url).then(function (data) {
+      if (filtered) {
+        data.results = data.results.filter(function (r) {
+          var feat = state.features[r.id];
+          return feat && passes(feat.properties, f);
+        }).slice(0, 10);
+      }
       var here = L.latLng(data.point.lat, data.point.lon);
       if (opts.mark) showHere(here, label, opts.accuracy);
       fitAnswer(here, data.results);
-      renderResults(label + "附近的设施(由近到远)", data.results.map(function (r) {
+      renderResults(label + "附近的设施(" + (filtered ? "符合筛选条件，" : "") + "由近到远)", data.results.map(function (r) {
         var cat = catById(r.cat);
         var meta = r.kind && r.kind !== cat.title ? cat.title + " · " + r.kind : cat.title;
         return { id: r.id, name: r.name, meta: meta, cat: cat,
           right: distanceText(r.distance_m), distance: r.distance_m };
       }), "nearest");
       if (!data.results.length) {
-        status("附近没有找到所选类别的设施。可以在“设施类别”里多选几类再试。", true);
+        status(filtered ? "附近没有符合筛选条件的设施。可以少选几项筛选条件再试。"
+          : "附近没有找到所选类别的设施。可以在“设施类别”里多选几类再试。", true);
       } else {
         var first = data.results[0];
         status("最近的是“" + first.name + "”，" + distanceText(first.distance_m) + "。下面按距离列出 " +
@@ -764,6 +814,7 @@
         if (window.performance && performance.mark) performance.mark("care-map-data");
         addBackground(res[0]);
         if (!view && state.districtBounds.isValid()) state.map.fitBounds(state.districtBounds, { padding: [4, 4], animate: false });
+        buildFilters(res[1]);
         addFacilities(res[1]);
         var total = res[1].features.length;
         status("共 " + total + " 处设施" + (res[1].note ? "(位置为示意)" : "") +

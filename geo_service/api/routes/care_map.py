@@ -15,6 +15,7 @@ from fastapi.responses import FileResponse, Response
 from geo_service.errors import NotFoundError
 from geo_service.maps import care_data
 from geo_service.maps.basemap import basemap_config
+from geo_service.maps.care_list import render_list
 from geo_service.maps.categories import CATEGORIES, parse_categories
 from geo_service.maps.vendor import package_meta, served_file, web_map_dir
 from geo_service.ogc.http import not_modified
@@ -123,6 +124,16 @@ def vendor_file(package: str, path: str) -> FileResponse:
                             f"not {version}")
     return FileResponse(target, media_type=mimetypes.guess_type(target.name)[0],
                         headers=_IMMUTABLE if version else _VENDOR_CACHE)
+
+
+@router.get("/map/list", include_in_schema=False)
+def care_map_text_list(request: Request, category: str | None = None) -> Response:
+    """Every public facility of a category by township, as text (no map needed)."""
+    cat = parse_categories(category or CATEGORIES[0].id)[0]
+    css = f"static/care-map.css?v={_asset_version('care-map.css')}"
+    with _engine(request).connect() as conn:
+        page = render_list(conn, cat, css)
+    return Response(page, media_type="text/html; charset=utf-8", headers=_NO_CACHE)
 
 
 @router.get("/map/api/config", summary="Care map: categories with counts, attribution, basemap")
