@@ -340,3 +340,55 @@ def test_text_list_by_township_without_the_map(browser, live_server, sample_engi
     assert axe_violations(page) == []
     assert httpx.get(f"{live_server}/map/list", params={"category": "nope"}).status_code == 400
     page.context.close()
+
+
+def test_exported_file_on_a_phone_elder_mode_search_and_axe(browser, sample_url,
+                                                             sample_engine, tmp_path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    out = tmp_path / "care-map.html"
+    env = dict(os.environ, GEO_SERVICE_DATABASE_URL=sample_url.replace("postgresql+psycopg",
+                                                                       "postgresql"))
+    done = subprocess.run([sys.executable, "-m", "geo_service.cli", "export-map", str(out)],
+                          env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    with sample_engine.connect() as conn:
+        canteen = conn.execute(text("SELECT name FROM eldercare_sites WHERE is_public AND "
+                                    "kind = '老年食堂' ORDER BY id LIMIT 1")).scalar_one()
+        bounds = conn.execute(text("SELECT ST_XMin(geom), ST_YMin(geom), ST_XMax(geom), "
+                                   "ST_YMax(geom) FROM admin_areas WHERE level = 'district'")
+                              ).one()
+    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True,
+                                  has_touch=True, locale="zh-CN")
+    page = context.new_page()
+    page.route("**/*", lambda route: route.continue_() if route.request.url.startswith(
+        ("file:", "data:")) else route.abort())
+    page.goto(out.as_uri())
+    page.wait_for_selector(".leaflet-marker-icon")
+    assert axe_violations(page) == []
+    # the whole district is in view, and fills most of the phone's width
+    view = page.evaluate("() => { const m = Object.values(window).find(v => v instanceof L.Map);"
+                         " const b = m.getBounds(); return [b.getWest(), b.getSouth(),"
+                         " b.getEast(), b.getNorth()]; }")
+    assert view[0] <= bounds[0] and view[1] <= bounds[1] and view[2] >= bounds[2]
+    assert view[3] >= bounds[3] and (bounds[2] - bounds[0]) / (view[2] - view[0]) > 0.6, view
+    page.tap("#cm-elder")
+    assert page.get_attribute("#cm-elder", "aria-pressed") == "true"
+    page.fill("#cm-q", canteen)
+    page.tap("#cm-search .cm-btn")
+    page.wait_for_selector(".leaflet-popup-content")
+    assert canteen in page.inner_text(".leaflet-popup-content")
+    assert "床位" not in page.inner_text(".leaflet-popup-content")
+    small = [t for t in page.evaluate(TEXT_SIZES_JS) if t["size"] < 18]
+    assert not small, small[:8]
+    controls = page.evaluate("() => [...document.querySelectorAll('.cm-btn, #cm-q, "
+                             ".leaflet-control-zoom a, .cm-marker, .cm-cluster')].filter("
+                             "e => e.getBoundingClientRect().width).map(e => {"
+                             " const r = e.getBoundingClientRect(); return [r.width, r.height];"
+                             " })")
+    assert controls and all(h >= 60 for _, h in controls), controls
+    assert page.evaluate("document.documentElement.scrollWidth") == 390
+    assert axe_violations(page) == []
+    context.close()
