@@ -251,8 +251,13 @@ def test_slow_phone_caching_compression_and_versioned_assets(api, sample_engine)
 
 
 def test_background_has_named_villages_with_label_points_inside(api, sample_engine) -> None:
-    features = api.get("/map/api/background").json()["features"]
+    main = api.get("/map/api/background").json()["features"]
+    assert {f["properties"].get("level") for f in main} == {"district", "township", None}
+    features = api.get("/map/api/background", params={"detail": "villages"}).json()["features"]
     villages = [f for f in features if f["properties"].get("level") == "village"]
+    assert len(villages) == len(features)
+    bad = api.get("/map/api/background", params={"detail": "roads"})
+    assert bad.status_code == 400 and "detail" in bad.json()["detail"]
     with sample_engine.connect() as conn:
         expected = conn.execute(text("SELECT count(*) FROM admin_areas WHERE level = 'village' "
                                      "AND is_public")).scalar_one()

@@ -74,7 +74,8 @@ def open_page(browser: Browser, base: str, size: tuple[int, int], elder: bool, p
     context.add_init_script(f"localStorage.setItem('careMap.elder', '{1 if elder else 0}')")
     page = context.new_page()
     page.goto(base + path)
-    page.wait_for_function("window.careMap && window.careMap.ready", timeout=20_000)
+    page.wait_for_function("window.careMap && careMap.ready && careMap.villagesLoaded",
+                           timeout=20_000)
     return page
 
 

@@ -242,12 +242,19 @@ def short_area_name(name: str) -> str:
     return name
 
 
-def background(conn: Connection, out_crs: str = "EPSG:4490") -> dict:
-    """The default background: district, townships, villages/communities, landmarks.
+BACKGROUND_DETAILS = ("main", "villages")
 
-    Areas carry a label point inside them (ST_PointOnSurface); villages are simplified to
-    about 10 m (a background, not a boundary record) to keep the page light on a phone.
+
+def background(conn: Connection, out_crs: str = "EPSG:4490", detail: str = "main") -> dict:
+    """The default background: district, townships and landmarks ("main"), or the
+    villages/communities ("villages", loaded by the page after it is ready).
+
+    Areas carry a label point inside them (ST_PointOnSurface) and are simplified to about
+    10 m (a background, not a boundary record) to keep the page light on a phone.
     """
+    if detail not in BACKGROUND_DETAILS:
+        raise BadMapRequest(f"detail={detail!r}: use main (default) or villages")
+    levels = ("village",) if detail == "villages" else ("district", "township")
     district_code = data_settings().district_code
     townships = select(admin_areas.c.code).where(admin_areas.c.level == "township",
                                                  admin_areas.c.parent_code == district_code)
@@ -257,7 +264,7 @@ def background(conn: Connection, out_crs: str = "EPSG:4490") -> dict:
                    func.ST_X(func.ST_PointOnSurface(admin_areas.c.geom)).label("label_x"),
                    func.ST_Y(func.ST_PointOnSurface(admin_areas.c.geom)).label("label_y"),
                    func.ST_AsGeoJSON(geom, 5).label("geojson")).where(
-        admin_areas.c.level.in_(("district", "township", "village")),
+        admin_areas.c.level.in_(levels),
         (admin_areas.c.code == district_code) | (admin_areas.c.parent_code == district_code)
         | admin_areas.c.parent_code.in_(townships.scalar_subquery()))
     public = _public(admin_areas)
@@ -272,8 +279,9 @@ def background(conn: Connection, out_crs: str = "EPSG:4490") -> dict:
         places = places.where(public)
     order = (func.array_position(literal(["district", "township", "village"]),
                                  admin_areas.c.level), admin_areas.c.code)
-    features = (_geojson_rows(conn, areas.order_by(*order), out_crs)
-                + _geojson_rows(conn, places.order_by(place_names.c.name), out_crs))
+    features = _geojson_rows(conn, areas.order_by(*order), out_crs)
+    if detail == "main":
+        features += _geojson_rows(conn, places.order_by(place_names.c.name), out_crs)
     for feature in features:
         props = feature["properties"]
         if props.get("level") == "village":

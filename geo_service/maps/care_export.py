@@ -6,8 +6,11 @@ import json
 import re
 from html import escape
 from pathlib import Path
+from typing import cast
 
 import folium
+import shapely
+from branca.element import Figure
 from folium.plugins import MarkerCluster
 from sqlalchemy import Engine
 
@@ -176,19 +179,20 @@ def build_care_map(engine: Engine, categories: tuple[Category, ...] = CATEGORIES
         legend.append(f"<div>{_symbol(cat)}{escape(cat.title)}：{len(rows[cat.id])} 处</div>")
     district = [f for f in areas if f["properties"]["level"] == "district"]
     if district:  # open on the whole district, on a phone as on a desktop
-        bounds = folium.GeoJson(district[0]).get_bounds()
-        m.fit_bounds(bounds, padding=(4, 4))
+        x0, y0, x1, y1 = shapely.geometry.shape(district[0]["geometry"]).bounds
+        m.fit_bounds([[y0, x0], [y1, x1]], padding=(4, 4))
     folium.LayerControl(collapsed=True).add_to(m)
+    root = cast(Figure, m.get_root())
     note = f'<div class="cm-credits">{escape(credits["text"])}</div>'
-    m.get_root().header.add_child(folium.Element(_MARKER_CSS))
-    m.get_root().html.add_child(folium.Element(_TOP_PANEL))
-    m.get_root().html.add_child(folium.Element(
+    root.header.add_child(folium.Element(_MARKER_CSS))
+    root.html.add_child(folium.Element(_TOP_PANEL))
+    root.html.add_child(folium.Element(
         f'<details class="cm-legend" id="cm-legend"><summary>图例和数据来源</summary>'
         f"{''.join(legend)}{note}</details>"))
     index_json = json.dumps(index, ensure_ascii=False).replace("</", "<\\/")
-    m.get_root().script.add_child(folium.Element(
+    root.script.add_child(folium.Element(
         _TOP_SCRIPT.replace("__INDEX__", index_json).replace("__MAP__", m.get_name())))
-    m.get_root().title = "大足区关爱地图"
+    root.title = "大足区关爱地图"
     return m
 
 

@@ -274,8 +274,8 @@
     };
     var towns = L.geoJSON(fc, { filter: function (f) { return f.properties.level === "township"; },
       style: areaStyle, interactive: false }).addTo(map);
-    state.villages = L.geoJSON(fc, { filter: function (f) { return f.properties.level === "village"; },
-      style: areaStyle, interactive: false });
+    state.areaStyle = areaStyle;
+    state.villages = L.geoJSON(null, { style: areaStyle, interactive: false });
     L.geoJSON(fc, { filter: function (f) { return f.properties.level === "district"; },
       style: areaStyle, interactive: false }).addTo(map);
     L.geoJSON(fc, {
@@ -286,14 +286,7 @@
       },
       interactive: false
     }).addTo(map);
-    state.labels = fc.features.filter(function (f) {
-      return f.properties.level !== "district";
-    }).map(function (f) {
-      var p = f.properties, kind = p.level || "landmark", g = f.geometry;
-      var at = p.label || (g && g.type === "Point" ? g.coordinates : null);
-      return { feature: f, kind: kind, name: p.short || p.name,
-        point: at ? L.latLng(at[1], at[0]) : null, rings: rings(g) };
-    });
+    state.labels = labelItems(fc);
     state.labelLayer = L.layerGroup().addTo(map);
     state.districtBounds = towns.getBounds();
     var onView = function () {
@@ -302,8 +295,28 @@
       if (!showVillages && map.hasLayer(state.villages)) map.removeLayer(state.villages);
       placeLabels();
     };
-    map.on("moveend zoomend", onView);
+    map.on("moveend", onView);  // a zoom ends with a moveend too
     onView();
+  }
+
+  function labelItems(fc) {
+    return fc.features.filter(function (f) {
+      return f.properties.level !== "district";
+    }).map(function (f) {
+      var p = f.properties, kind = p.level || "landmark", g = f.geometry;
+      var at = p.label || (g && g.type === "Point" ? g.coordinates : null);
+      return { feature: f, kind: kind, name: p.short || p.name,
+        point: at ? L.latLng(at[1], at[0]) : null, rings: rings(g) };
+    });
+  }
+
+  // villages/communities come after the page is ready (they are needed from zoom 12 only)
+  function addVillages(fc) {
+    state.villages.addData(fc);
+    state.labels = state.labels.concat(labelItems(fc));
+    state.villagesLoaded = true;
+    if (state.map.getZoom() >= 12 && !state.map.hasLayer(state.villages)) state.villages.addTo(state.map);
+    placeLabels();
   }
 
   // [lng, lat] rings of a geometry (outer rings of polygons; lines as they are; points: none)
@@ -386,16 +399,19 @@
     }).sort(function (a, b) {
       return LABEL_RULES[a.kind][1] - LABEL_RULES[b.kind][1];
     });
-    var taken = [], frame = map.getContainer().getBoundingClientRect();
-    chosen.forEach(function (item) {
+    var taken = [], frame = map.getContainer().getBoundingClientRect(), added = [];
+    chosen.forEach(function (item) {  // add them all, then measure once (one layout)
       var at = labelSpot(item, view, box);
       if (!at) return;
       var m = L.marker(at, { pane: "labels", interactive: false, keyboard: false,
         icon: L.divIcon({ className: "place-label-anchor", iconSize: [0, 0],
-          html: '<span class="place-label ' + item.kind + '">' +
-            esc(item.name) + "</span>" }) });
+          html: '<span class="place-label ' + item.kind + '">' + esc(item.name) + "</span>" }) });
       state.labelLayer.addLayer(m);
-      var el = m.getElement().firstChild, r0 = el.getBoundingClientRect();
+      added.push(m.getElement().firstChild);
+    });
+    var rects = added.map(function (el) { return el.getBoundingClientRect(); });
+    added.forEach(function (el, i) {
+      var r0 = rects[i];
       // keep the whole name inside the map; if it would overlap a more important name, try
       // just below or above before hiding it
       var dx = Math.max(frame.left + 2 - r0.left, 0) - Math.max(r0.right - (frame.right - 2), 0);
@@ -410,8 +426,8 @@
         return !clash;
       });
       if (!placed) { el.classList.add("collides"); return; }
-      el.style.left = dx + "px";
-      el.style.top = placed.dy + "px";
+      if (dx) el.style.left = dx + "px";
+      if (placed.dy) el.style.top = placed.dy + "px";
       taken.push(placed.r);
     });
   }
@@ -830,6 +846,8 @@
           });
         };
         if (state.pending) state.onLoaded = markReady; else markReady();
+        getJSON(ROOT + "/map/api/background?detail=villages&crs=" + state.crs).then(addVillages)
+          .catch(function () { /* the map works without them */ });
       });
     }).catch(function (e) {
       status("地图数据加载失败：" + e.message, true);
