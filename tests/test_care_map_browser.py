@@ -313,8 +313,11 @@ def test_configured_amap_basemap_shifts_overlays_and_shows_review_number(
         assert "底图：高德地图" in attribution and "审图号：GS(2024)0650号" in attribution
         overlays = [u for u in rec.urls
                     if "/map/api/background" in u or "/map/api/facilities" in u]
-        assert sorted(urlsplit(u).path for u in overlays) == [
-            "/map/api/background", "/map/api/facilities"], overlays  # each fetched once
-        assert all(urlsplit(u).query == "crs=gcj02" for u in overlays), overlays
+        page.wait_for_function("careMap.villagesLoaded")
+        overlays = [u for u in rec.urls
+                    if "/map/api/background" in u or "/map/api/facilities" in u]
+        assert sorted(urlsplit(u).path + "?" + urlsplit(u).query for u in overlays) == [
+            "/map/api/background?crs=gcj02", "/map/api/background?detail=villages&crs=gcj02",
+            "/map/api/facilities?crs=gcj02"], overlays  # each fetched once, in GCJ-02
         assert not rec.errors, rec.errors
         context.close()

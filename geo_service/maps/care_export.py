@@ -35,6 +35,7 @@ max-height:45vh;overflow-y:auto}
 vertical-align:middle}
 .cm-credits{font-size:12px;color:#333;margin-top:4px}
 .cm-marker{display:flex;align-items:center;justify-content:center}
+.leaflet-container .leaflet-popup-content a,.cm-legend a{color:#0b4f8a}
 .cm-top{position:fixed;z-index:1001;left:56px;right:56px;top:8px;background:#fff;color:#1a1a1a;
 border:1px solid #555;border-radius:6px;padding:4px 8px;font:15px/1.4 sans-serif;
 max-height:60vh;overflow-y:auto}
