@@ -393,3 +393,25 @@ def test_exported_file_on_a_phone_elder_mode_search_and_axe(browser, sample_url,
     assert page.evaluate("document.documentElement.scrollWidth") == 390
     assert axe_violations(page) == []
     context.close()
+
+
+def test_a_category_word_on_the_page_lists_and_shows_that_category(browser, live_server,
+                                                                   sample_engine) -> None:
+    from test_places_typing import _nearest_names
+
+    page = open_page(browser, live_server, SIZES["phone"], True, geolocation=RURAL,
+                     permissions=["geolocation"])
+    near_me(page)
+    page.fill("#q", "老年食堂")
+    page.press("#q", "Enter")
+    page.wait_for_selector('#results[data-kind="search"] .row')
+    names = page.locator("#results .row .name").all_inner_texts()
+    assert names[:5] == _nearest_names(sample_engine, ("老年食堂",), RURAL["longitude"],
+                                       RURAL["latitude"], 5)
+    assert page.locator("#legend-items input:checked").evaluate_all(
+        "bs => bs.map(b => b.value)") == ["canteen"]
+    cats = page.evaluate("() => [...new Set(careMap.cluster.getLayers().map("
+                         "m => m.feature.properties.cat))]")
+    assert cats == ["canteen"]
+    assert page.locator("#card").is_hidden() and "最近的是" in page.inner_text("#status")
+    page.context.close()

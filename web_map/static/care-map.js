@@ -725,6 +725,10 @@
       if (!items.length) { status("没有找到“" + q + "”。可换个说法，或用拼音首字母。", true); return; }
       var first = items[0];
       if ((data.category_kinds || []).length && first.id) {  // "老年食堂": the nearest ones, on the map
+        var meant = cats().filter(function (c) {
+          return c.kinds.some(function (k) { return data.category_kinds.indexOf(k) >= 0; });
+        });
+        if (meant.length === 1) showOnly(meant[0].id);  // and only that category on the map
         status("“" + q + "”：找到 " + items.length + " 处，由近到远排列，最近的是“" + first.name + "”。");
         fitAnswer(from, hits.slice(0, 3).map(function (r) {
           var ll = state.markers[resultId(r)].getLatLng();
