@@ -48,6 +48,19 @@ HIT_AREAS_JS = """() => [...document.querySelectorAll('.leaflet-marker-pane .lea
   .map(el => el.getBoundingClientRect())
   .filter(r => r.bottom > 0 && r.top < innerHeight && r.right > 0 && r.left < innerWidth)
   .map(r => ({w: r.width, h: r.height}))"""
+# the largest overlap (px, the smaller side) between two markers or clusters on screen
+OVERLAP_JS = """() => {
+  const r = [...document.querySelectorAll('.leaflet-marker-pane .leaflet-marker-icon')]
+    .map(e => e.getBoundingClientRect())
+    .filter(r => r.bottom > 0 && r.top < innerHeight && r.right > 0 && r.left < innerWidth);
+  let worst = 0;
+  for (let i = 0; i < r.length; i++) for (let j = i + 1; j < r.length; j++) {
+    const ox = Math.min(r[i].right, r[j].right) - Math.max(r[i].left, r[j].left);
+    const oy = Math.min(r[i].bottom, r[j].bottom) - Math.max(r[i].top, r[j].top);
+    if (ox > 0 && oy > 0) worst = Math.max(worst, Math.min(ox, oy));
+  }
+  return worst;
+}"""
 # the visible names of places on the map, and whether any two overlap
 LABELS_JS = """() => {
   const map = document.getElementById('map').getBoundingClientRect();
@@ -155,6 +168,9 @@ def test_elder_mode_reaches_the_map_text_and_hit_areas(browser, live_server, siz
         assert not small, (view, small[:10])
         hits = page.evaluate(HIT_AREAS_JS)
         assert hits and all(h["w"] >= 60 and h["h"] >= 60 for h in hits), (view, hits[:5])
+        # one clustering for every category: no marker or cluster hides another (at most a
+        # sliver of a 60 px icon overlaps, where the cluster grid puts two side by side)
+        assert page.evaluate(OVERLAP_JS) < 20, view
     # a starred institution: its badge is as large as the rest
     page.evaluate("() => { const m = Object.values(careMap.markers).find(m => "
                   "m.feature.properties.star); careMap.map.setView(m.getLatLng(), 17, "
