@@ -60,7 +60,8 @@ def _cached_json(request: Request, key: tuple, build: Any) -> Response:
     found = _BODY_CACHE.get(key)
     if found is None:
         body = json.dumps(build(), ensure_ascii=False, separators=(",", ":"), default=str)
-        found = (body, '"' + hashlib.sha256(body.encode()).hexdigest()[:32] + '"')
+        # weak: the same data whether or not it is sent gzip-compressed
+        found = (body, 'W/"' + hashlib.sha256(body.encode()).hexdigest()[:32] + '"')
         if len(_BODY_CACHE) >= 32:
             _BODY_CACHE.clear()
         _BODY_CACHE[key] = found
