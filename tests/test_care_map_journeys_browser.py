@@ -100,6 +100,7 @@ def near_me(page: Page) -> None:
 
 def axe_violations(page: Page) -> list[dict]:
     """Serious and critical violations axe-core finds on the page as it is now."""
+    assert AXE.is_file(), f"{AXE} is missing: run 'npm ci --prefix web_map' (devDependencies)"
     page.add_script_tag(content=AXE.read_text(encoding="utf-8"))
     found = page.evaluate("async () => (await axe.run(document)).violations.map(v => ("
                           "{id: v.id, impact: v.impact, nodes: v.nodes.slice(0, 3).map("
@@ -199,6 +200,12 @@ def test_named_places_at_zoom_14_anywhere_and_labels_below_markers(
         labels = page.evaluate(LABELS_JS)
         assert len(labels["names"]) >= 3, (point, labels)
         assert labels["overlaps"] == 0, (point, labels)
+        for zoom in (12, 16):  # every view from 12 to 16 names where it is
+            page.evaluate("([x, y, z]) => careMap.map.setView([y, x], z, {animate: false})",
+                          [point.x, point.y, zoom])
+            page.wait_for_timeout(200)
+            labels = page.evaluate(LABELS_JS)
+            assert len(labels["names"]) >= 2 and labels["overlaps"] == 0, (point, zoom, labels)
     panes = page.evaluate("() => ['labels', 'marker'].map(n => +getComputedStyle("
                           "careMap.map.getPane(n === 'marker' ? 'markerPane' : n)).zIndex)")
     assert panes[0] < panes[1], panes  # names are drawn under the markers
