@@ -117,7 +117,7 @@ def test_near_me_from_a_rural_point_shows_the_answer_on_the_first_screen(
                      permissions=["geolocation"])
     for main_action in ("#q", "#search .btn", "#near-me", "#status"):  # on the first screen
         box = page.locator(main_action).bounding_box()
-        assert 0 <= box["y"] and box["y"] + box["height"] <= height, (main_action, box)
+        assert box["y"] >= 0 and box["y"] + box["height"] <= height, (main_action, box)
     near_me(page)
     first = page.locator("#results .row").first
     with sample_engine.connect() as conn:
