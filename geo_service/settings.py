@@ -9,7 +9,6 @@ pages' npm packages default to the checkout's `web_map/node_modules`.
 from __future__ import annotations
 
 import os
-from functools import lru_cache
 from pathlib import Path
 
 from pydantic import BaseModel, Field
@@ -145,8 +144,3 @@ class Settings(BaseModel):
     limits: LimitSettings = Field(default_factory=LimitSettings)
     basemap: BasemapSettings = Field(default_factory=BasemapSettings)
 
-
-@lru_cache
-def data_settings() -> DataSettings:
-    """Transitional: the data settings read from the environment (being removed)."""
-    return DataSettings()

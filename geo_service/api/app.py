@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
+from starlette.middleware.gzip import GZipMiddleware
 
 from geo_service import __version__
 from geo_service.api.routes import admin, auth, edit, health, layers, ops
@@ -97,6 +98,7 @@ def create_app(engine: Engine | None = None, settings: Settings | None = None) -
                       origin_list(settings.server.cors_credential_origins))
     app.add_middleware(OgcCors, policy=cors,  # outermost: answers preflights first
                        cookie_name=settings.auth.cookie_name)
+    app.add_middleware(GZipMiddleware, minimum_size=1024)  # pages, JSON, JS, CSS on phones
     for router in (ops.router, auth.router, admin.router, edit.router,  # /ready, accounts, edits
                    health.router, docs_routes.router,  # /docs: Swagger UI, vendored
                    layers.router,
