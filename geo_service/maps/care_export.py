@@ -214,6 +214,6 @@ def export_care_map(engine: Engine, path: str | Path,
     """Write the self-contained care map HTML file; returns its path."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(phone_ready(render_self_contained(build_care_map(engine, categories, district_code))),
-                      encoding="utf-8")
+    page = render_self_contained(build_care_map(engine, categories, district_code))
+    target.write_text(phone_ready(page), encoding="utf-8")
     return target
