@@ -70,8 +70,9 @@ class ServerSettings(BaseSettings):
         default="", description="The service's address as users reach it (QR codes in reports "
         "written by the CLI); unset = http://host:port")
     workers: int = Field(default=0, ge=0,
-                         description="worker processes of `serve` (0 = one per CPU core); each "
-                                     "worker allows 1/workers of the anonymous rate limit")
+                         description="worker processes of `serve` (0 = one per CPU core; `serve` "
+                                     "sets it for its workers, each of which allows "
+                                     "1/workers of the anonymous rate limit)")
 
     def worker_count(self) -> int:
         """The number of worker processes (`workers`, or one per core when 0)."""

@@ -313,7 +313,7 @@ def test_configured_amap_basemap_shifts_overlays_and_shows_review_number(
         assert "底图：高德地图" in attribution and "审图号：GS(2024)0650号" in attribution
         overlays = [u for u in rec.urls
                     if "/map/api/background" in u or "/map/api/facilities" in u]
-        page.wait_for_function("careMap.villagesLoaded")
+        page.wait_for_function("() => careMap.villagesLoaded")
         overlays = [u for u in rec.urls
                     if "/map/api/background" in u or "/map/api/facilities" in u]
         assert sorted(urlsplit(u).path + "?" + urlsplit(u).query for u in overlays) == [

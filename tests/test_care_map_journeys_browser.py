@@ -87,7 +87,7 @@ def open_page(browser: Browser, base: str, size: tuple[int, int], elder: bool, p
     context.add_init_script(f"localStorage.setItem('careMap.elder', '{1 if elder else 0}')")
     page = context.new_page()
     page.goto(base + path)
-    page.wait_for_function("window.careMap && careMap.ready && careMap.villagesLoaded",
+    page.wait_for_function("() => window.careMap && careMap.ready && careMap.villagesLoaded",
                            timeout=20_000)
     return page
 
@@ -101,7 +101,8 @@ def near_me(page: Page) -> None:
 def axe_violations(page: Page) -> list[dict]:
     """Serious and critical violations axe-core finds on the page as it is now."""
     assert AXE.is_file(), f"{AXE} is missing: run 'npm ci --prefix web_map' (devDependencies)"
-    page.add_script_tag(content=AXE.read_text(encoding="utf-8"))
+    # evaluated through the DevTools protocol, which the page's CSP (script-src 'self') allows
+    page.evaluate(AXE.read_text(encoding="utf-8") + "\n;undefined")
     found = page.evaluate("async () => (await axe.run(document)).violations.map(v => ("
                           "{id: v.id, impact: v.impact, nodes: v.nodes.slice(0, 3).map("
                           "n => n.target.join(' '))}))")
@@ -417,6 +418,8 @@ def test_exported_file_on_a_phone_elder_mode_search_and_axe(browser, sample_url,
                              " })")
     assert controls and all(h >= 60 for _, h in controls), controls
     assert page.evaluate("document.documentElement.scrollWidth") == 390
+    page.wait_for_function(  # the popup has faded in: axe measures contrast at full opacity
+        "() => getComputedStyle(document.querySelector('.leaflet-popup')).opacity === '1'")
     assert axe_violations(page) == []
     context.close()
 

@@ -86,7 +86,7 @@ def test_maplibre_on_another_origin_draws_the_care_map_tiles(browser, other_orig
     page.on("requestfailed", lambda r: failed.append(f"{r.url} {r.failure}"))
     page.on("console", lambda m: failed.append(m.text) if m.type == "error" else None)
     page.goto(f"{other_origin}/index.html")
-    page.wait_for_function("window.drawn !== undefined || window.errors.length > 0",
+    page.wait_for_function("() => window.drawn !== undefined || window.errors.length > 0",
                            timeout=60_000)
     drawn = page.evaluate("window.drawn")
     errors = page.evaluate("window.errors")

@@ -77,7 +77,7 @@ def create_app(engine: Engine | None = None, settings: Settings | None = None) -
     limits = settings.limits
     app.state.metrics = Metrics()
     app.state.verified_tokens = {}
-    workers = settings.server.worker_count()  # the rate limit is per process: share it out
+    workers = max(1, settings.server.workers)  # `serve` sets how many share the limit
     app.state.rate_buckets = TokenBuckets(limits.rate_limit_per_s / workers,
                                           max(1, limits.rate_limit_burst // workers))
     app.state.login_throttle = LoginThrottle(settings.auth.login_max_failures,

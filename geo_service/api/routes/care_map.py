@@ -36,7 +36,7 @@ _IMMUTABLE = {"Cache-Control": "public, max-age=31536000, immutable"}
 _DATA_CACHE = "public, max-age=60, must-revalidate"
 # JSON bodies by (what, parameters, data fingerprint): rebuilt whenever any row changes
 _BODY_CACHE: dict[tuple, tuple[str, str]] = {}
-_PAGE_ASSETS = ("care-map.js", "care-map.css")
+_PAGE_ASSETS = ("care-map.js", "care-map.css", "elder-early.js")
 
 CategoriesParam = Annotated[str | None, Query(
     description="category ids or titles, comma-separated (default: all): "
