@@ -9,8 +9,9 @@ metric distance, so no ordering is ever decided in degrees.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Connection, Engine, Row, text
 
 from geo_service import crs as crsmod
 from geo_service.access import ANONYMOUS, Principal
@@ -78,7 +79,7 @@ LIMIT :limit
 """
 
 
-def _areas(conn: Connection, lon: float, lat: float, principal: Principal) -> list:
+def _areas(conn: Connection, lon: float, lat: float, principal: Principal) -> Sequence[Row]:
     visible = "" if principal.sees_private else " AND {0}.is_public"
     return conn.execute(text(
         "SELECT a.code, a.name, a.level, a.geometry_accuracy, "

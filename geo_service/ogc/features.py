@@ -129,6 +129,7 @@ def _order(spec: str, props: dict[str, Property], collection: Collection) -> lis
             continue
         desc = part.startswith("-")
         name = part.lstrip("+-").strip()
+        column: ColumnElement[Any]
         if name == "id":
             column = collection.table.c.id
         elif name in props:
