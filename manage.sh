@@ -13,9 +13,12 @@ cd "$(dirname "$(readlink -f "$0")")"
 #   postgresql-NN-postgis-3  the PostGIS extension itself (Debian's `postgis` only recommends it)
 #   fontconfig               fonts-wqy-microhei only recommends it; Chromium needs it for CJK text
 #   gdal-bin                 ogrinfo/ogr2ogr in tests/test_ogc_clients.py
+#   poppler-utils            pdftotext/pdftoppm read the 联检报告 PDF (tests, review)
+#   python3-qgis             QGIS 3.22 headless (OAPIF + vector tiles) in tests/test_ogc_clients.py;
+#   qgis-providers           its OAPIF and vector-tile providers (named so the test's need is plain)
 APT_PACKAGES=(postgresql postgresql-common python3 python3-venv python3-dev gcc util-linux
               chromium fontconfig fonts-wqy-microhei gdal-bin ca-certificates
-              poppler-utils)  # poppler-utils: pdftotext/pdftoppm read the 联检报告 PDF (tests, review)
+              poppler-utils python3-qgis qgis-providers)
 NODE_APT_PACKAGES=(nodejs npm)  # only when no npm is on PATH (NodeSource's nodejs bundles npm)
 VENV=.venv
 

@@ -9,7 +9,6 @@ pages' npm packages default to the checkout's `web_map/node_modules`.
 from __future__ import annotations
 
 import os
-from functools import lru_cache
 from pathlib import Path
 
 from pydantic import BaseModel, Field
@@ -74,12 +73,19 @@ class ServerSettings(BaseSettings):
         default="", description="The service's address as users reach it (QR codes in reports "
         "written by the CLI); unset = http://host:port")
     workers: int = Field(default=0, ge=0,
-                         description="worker processes of `serve` (0 = one per CPU core); each "
-                                     "worker allows 1/workers of the anonymous rate limit")
+                         description="worker processes of `serve` (0 = one per CPU core; `serve` "
+                                     "sets it for its workers, each of which allows "
+                                     "1/workers of the anonymous rate limit)")
 
     def worker_count(self) -> int:
         """The number of worker processes (`workers`, or one per core when 0)."""
         return self.workers or os.cpu_count() or 1
+    cors_origins: str = Field(
+        default="*", description="Origins (comma-separated, * = any) whose web pages may read "
+        "the public OGC API anonymously (GET/HEAD)")
+    cors_credential_origins: str = Field(
+        default="", description="Origins (comma-separated) whose pages may read the OGC API "
+        "with a staff member's login cookie; none by default")
 
 
 class WebSettings(BaseSettings):
@@ -142,8 +148,3 @@ class Settings(BaseModel):
     limits: LimitSettings = Field(default_factory=LimitSettings)
     basemap: BasemapSettings = Field(default_factory=BasemapSettings)
 
-
-@lru_cache
-def data_settings() -> DataSettings:
-    """Transitional: the data settings read from the environment (being removed)."""
-    return DataSettings()

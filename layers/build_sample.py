@@ -1074,6 +1074,9 @@ def place_names(district: Unit, townships: list[Unit]) -> list[dict[str, Any]]:
             historic(rec, text["_historic"], criteria)
         if name == "邮亭铺":
             rec["still_in_use"] = False
+        if name in STONE_CARVING_ALIASES:  # what people search for: 大足石刻
+            rec["aliases"] = [{"name": a, "type": "alias", "source": STONE_CARVING_SOURCE}
+                              for a in STONE_CARVING_ALIASES[name]]
         feats.append(rec)
 
     river_ll = [(105.655, 29.870), (105.680, 29.800), (105.705, 29.745), (105.722, 29.705),
@@ -1114,6 +1117,12 @@ def coords(geom: BaseGeometry) -> Any:
     if isinstance(geom, MultiPolygon):
         return [[ring(p.exterior)] + [ring(h) for h in p.interiors] for p in geom.geoms]
     raise TypeError(geom.geom_type)
+
+
+# common names of the 大足石刻 sites, loaded as aliases of the mountains they are carved in
+STONE_CARVING_SOURCE = "世界遗产名录: 大足石刻(1999), 含宝顶山、北山、南山、石篆山、石门山摩崖造像"
+STONE_CARVING_ALIASES = {"宝顶山": ("大足石刻", "宝顶山石刻", "宝顶石刻"),
+                         "北山": ("大足石刻", "北山石刻")}
 
 
 def write_geojson(

@@ -205,9 +205,9 @@ def _login(page, server: str, who: str) -> None:
 
 def _new_record_for(page, marker, round_: str) -> int:
     """Pick the marker's line, open a new inspection of `round_`, pick the marker (损坏)."""
-    page.wait_for_function("document.querySelectorAll('#line option').length > 60")
+    page.wait_for_function("() => document.querySelectorAll('#line option').length > 60")
     page.select_option("#line", str(marker.line_id))
-    page.wait_for_function("document.querySelectorAll('#marker option').length > 1")
+    page.wait_for_function("() => document.querySelectorAll('#marker option').length > 1")
     page.select_option("#inspection", "new")
     page.fill("#round", round_)
     page.click("#create-inspection")

@@ -217,3 +217,57 @@ def test_basemap_settings_tianditu_amap_and_mistakes() -> None:
     assert no_key["kind"] == "none" and "GEO_SERVICE_TIANDITU_KEY" in no_key["problem"]
     typo = basemap_config(BasemapSettings(map_basemap="google"))
     assert typo["kind"] == "none" and "none, tianditu or amap" in typo["problem"]
+
+
+def test_slow_phone_caching_compression_and_versioned_assets(api, sample_engine) -> None:
+    """gzip on page, JSON, JS, CSS; ETag/304 + Cache-Control on the data; versioned assets."""
+    page = api.get("/map", headers={"Accept-Encoding": "gzip"})
+    assert page.headers.get("content-encoding") == "gzip"
+    assets = re.findall(r'(?:src|href)="((?:vendor|map/static)/[^"]+)"', page.text)
+    assert {a.split("/")[1] for a in assets if a.startswith("vendor/")} == {
+        "leaflet@1.9.4", "leaflet.markercluster@1.5.3"}
+    assert all(re.search(r"\?v=[0-9a-f]{12}$", a) for a in assets if a.startswith("map/static"))
+    for asset in assets:
+        got = api.get("/" + asset, headers={"Accept-Encoding": "gzip"})
+        assert got.status_code == 200, asset
+        assert got.headers["cache-control"] == "public, max-age=31536000, immutable", asset
+        if len(got.content) > 1024:  # smaller files are not worth compressing
+            assert got.headers.get("content-encoding") == "gzip", asset
+    assert api.get("/map/static/care-map.js?v=000000000000").headers["cache-control"] == "no-cache"
+    assert api.get("/vendor/leaflet@0.7.0/dist/leaflet.js").status_code == 404
+    for path in ("/map/api/facilities", "/map/api/background"):
+        first = api.get(path, headers={"Accept-Encoding": "gzip"})
+        assert first.headers.get("content-encoding") == "gzip"
+        assert first.headers["cache-control"] == "public, max-age=60, must-revalidate"
+        etag = first.headers["etag"]
+        again = api.get(path, headers={"If-None-Match": etag})
+        assert again.status_code == 304 and not again.content
+        assert api.get(path, headers={"If-None-Match": '"other"'}).status_code == 200
+    # an edit changes the facilities' ETag (the phone gets the new data, never stale)
+    etag = api.get("/map/api/facilities").headers["etag"]
+    with sample_engine.begin() as conn:
+        conn.execute(text("UPDATE eldercare_sites SET name = name || '' , updated_at = now() "
+                          "WHERE id = (SELECT min(id) FROM eldercare_sites WHERE is_public)"))
+    assert api.get("/map/api/facilities", headers={"If-None-Match": etag}).status_code == 200
+
+
+def test_background_has_named_villages_with_label_points_inside(api, sample_engine) -> None:
+    main = api.get("/map/api/background").json()["features"]
+    assert {f["properties"].get("level") for f in main} == {"district", "township", None}
+    features = api.get("/map/api/background", params={"detail": "villages"}).json()["features"]
+    villages = [f for f in features if f["properties"].get("level") == "village"]
+    assert len(villages) == len(features)
+    bad = api.get("/map/api/background", params={"detail": "roads"})
+    assert bad.status_code == 400 and "detail" in bad.json()["detail"]
+    with sample_engine.connect() as conn:
+        expected = conn.execute(text("SELECT count(*) FROM admin_areas WHERE level = 'village' "
+                                     "AND is_public")).scalar_one()
+        for f in villages[:40]:
+            x, y = f["properties"]["label"]
+            assert conn.execute(text(
+                "SELECT ST_Intersects(geom, ST_Buffer(ST_SetSRID(ST_MakePoint(:x, :y), 4490), "
+                "0.00002)) FROM admin_areas WHERE code = :c"),
+                {"x": x, "y": y, "c": f["properties"]["code"]}).scalar_one()
+    assert len(villages) == expected > 300
+    assert all(not f["properties"]["short"].endswith("委员会") for f in villages)
+    assert any(f["properties"]["short"].endswith("社区") for f in villages)

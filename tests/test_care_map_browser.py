@@ -232,6 +232,11 @@ def test_exported_map_opens_from_a_file_with_no_network(browser, sample_url, tmp
     assert page.locator(".leaflet-marker-icon").count() > 5
     legend = page.inner_text(".cm-legend")
     assert "养老机构" in legend and "老年食堂" in legend and "殡葬" not in legend
+    assert page.evaluate("document.documentElement.lang") == "zh-CN"
+    viewport = page.get_attribute('meta[name="viewport"]', "content")
+    assert "user-scalable=no" not in viewport and "maximum-scale" not in viewport
+    scale = page.locator(".leaflet-control-scale-line").all_inner_texts()
+    assert len(scale) == 1 and scale[0].endswith(("km", " m")), scale  # metric only
     context.close()
 
 
@@ -264,7 +269,7 @@ def hostile_server(database_factory, tmp_path_factory) -> Iterator[str]:
 
 def test_names_with_html_are_shown_as_text_never_run(browser, hostile_server) -> None:
     page, _ = open_map(browser, hostile_server)
-    label = page.locator(".town-label", has_text="岩")  # the landmark's permanent label
+    label = page.locator(".place-label", has_text="岩")  # the landmark's map label
     expect(label).to_have_count(1)
     assert label.text_content() == HOSTILE  # as text, not markup
     assert page.evaluate("window.__xss") is None and page.locator('img[src="x"]').count() == 0
@@ -308,8 +313,11 @@ def test_configured_amap_basemap_shifts_overlays_and_shows_review_number(
         assert "底图：高德地图" in attribution and "审图号：GS(2024)0650号" in attribution
         overlays = [u for u in rec.urls
                     if "/map/api/background" in u or "/map/api/facilities" in u]
-        assert sorted(urlsplit(u).path for u in overlays) == [
-            "/map/api/background", "/map/api/facilities"], overlays  # each fetched once
-        assert all(urlsplit(u).query == "crs=gcj02" for u in overlays), overlays
+        page.wait_for_function("() => careMap.villagesLoaded")
+        overlays = [u for u in rec.urls
+                    if "/map/api/background" in u or "/map/api/facilities" in u]
+        assert sorted(urlsplit(u).path + "?" + urlsplit(u).query for u in overlays) == [
+            "/map/api/background?crs=gcj02", "/map/api/background?detail=villages&crs=gcj02",
+            "/map/api/facilities?crs=gcj02"], overlays  # each fetched once, in GCJ-02
         assert not rec.errors, rec.errors
         context.close()

@@ -998,7 +998,7 @@ def test_upload_page_in_chromium(district_loaded, db_url, tmp_path):
         frame.to_csv(path, index=False)
         page.set_input_files("#file", str(path))
         page.click("#preview-button")
-        page.wait_for_function("!document.getElementById('confirm-button').disabled")
+        page.wait_for_function("() => !document.getElementById('confirm-button').disabled")
         assert count(district_loaded) == 0
         page.click("#confirm-button")
         page.wait_for_selector("#result:not([hidden])")

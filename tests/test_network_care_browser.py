@@ -56,7 +56,7 @@ def near_me(browser: Browser, base: str, **context_options) -> tuple[Page, list[
                                   permissions=["geolocation"], **context_options)
     page = context.new_page()
     page.goto(base + "/map")
-    page.wait_for_function("window.careMap && window.careMap.ready", timeout=20_000)
+    page.wait_for_function("() => window.careMap && window.careMap.ready", timeout=20_000)
     page.click("#near-me")
     page.wait_for_selector('#results[data-kind="nearest"] .row')
     return page, page.locator("#results .row .dist").all_inner_texts()

@@ -7,8 +7,9 @@ import csv
 import io
 import json
 import re
+import subprocess
 from dataclasses import replace
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, quote, urlsplit
 
 import mapbox_vector_tile
 import numpy as np
@@ -40,6 +41,11 @@ def client(sample_engine):
 def _scalar(engine, sql: str, **params):
     with engine.connect() as conn:
         return conn.execute(text(sql), params).scalar()
+
+
+def _rows(engine, sql: str) -> list:
+    with engine.connect() as conn:
+        return list(conn.execute(text(sql)).all())
 
 
 def _ids(engine, sql: str) -> set[int]:
@@ -98,11 +104,58 @@ def test_bbox_crs_in_the_crs_axis_order(client):
     ("beds = 'many'", "not a int value"),
     ("S_INTERSECTS(name, POINT(105.7 29.7))", "not a geometry"),
     ("foo(name) = 'x'", "function 'foo'"),
+    ("beds", "is not a condition"),
+    ("S_INTERSECTS(geometry, SRID=4326;POINT(105.7 29.7))", "SRID=4326"),
+    ("beds > 1 AND", "cannot parse"),
 ])
 def test_bad_filters_are_400_with_a_reason(client, expression, message):
     got = client.get("/collections/eldercare_sites/items", params={"filter": expression})
     assert got.status_code == 400
     assert message in got.json()["detail"]
+
+
+def _nested_not_json(levels: int) -> str:
+    inner = '{"op": ">", "args": [{"property": "beds"}, 1]}'
+    return '{"op": "not", "args": [' * levels + inner + "]}" * levels
+
+
+@pytest.mark.parametrize(("expression", "lang", "limit"), [
+    (" AND ".join(["beds > 1"] * 3000), "cql2-text", f"more than {cql2.MAX_NODES}"),
+    (" AND ".join(["beds>1"] * 1700), "cql2-text", f"more than {cql2.MAX_NODES}"),
+    (json.dumps({"op": "and", "args": [{"op": ">", "args": [{"property": "beds"}, n]}
+                                       for n in range(1700)]}, separators=(",", ":")),
+     "cql2-json",
+     f"more than {cql2.MAX_NODES}"),
+    ("beds" + " + 1" * 1000 + " > 5", "cql2-text", f"more than {cql2.MAX_DEPTH} levels"),
+    ("NOT " * 500 + "beds > 1", "cql2-text", f"more than {cql2.MAX_DEPTH} levels"),
+    ("NOT (" * 500 + "beds > 1" + ")" * 500, "cql2-text", f"more than {cql2.MAX_DEPTH} levels"),
+    (_nested_not_json(500), "cql2-json", f"more than {cql2.MAX_DEPTH} levels"),
+    ("[" * 100_000 + "]" * 100_000, "cql2-json", "characters; the limit"),
+    ("[" * 20_000 + "]" * 20_000, "cql2-json", f"more than {cql2.MAX_DEPTH} levels"),
+    ("CASEI(" * 300 + "name" + ")" * 300 + " = 'x'", "cql2-text",
+     f"more than {cql2.MAX_DEPTH} levels"),
+])
+def test_deep_or_long_filters_are_400_naming_the_limit(client, expression, lang, limit):
+    collection = get_collection("eldercare_sites", ANONYMOUS)
+    with pytest.raises(cql2.CQL2Error, match=re.escape(limit)):
+        cql2.compile_filter(expression, lang, collection.properties(ANONYMOUS),
+                            collection.geometry)
+    if len(quote(expression)) < 60_000:  # what fits in a URL: the same 400 over HTTP
+        got = client.get("/collections/eldercare_sites/items",
+                         params={"filter": expression, "filter-lang": lang})
+        assert got.status_code == 400 and limit in got.json()["detail"], got.text[:300]
+
+
+def test_filters_within_the_limits_work(client, sample_engine):
+    """The deepest and largest filters the limits admit compile and match SQL."""
+    deep = "NOT " * (cql2.MAX_DEPTH - 2) + "beds > 100"  # an even number of NOTs
+    got = client.get("/collections/eldercare_sites/items", params={"filter": deep})
+    assert got.json()["numberMatched"] == _scalar(
+        sample_engine, "SELECT count(*) FROM eldercare_sites WHERE is_public AND beds > 100")
+    many = " OR ".join(f"beds = {n}" for n in range(1200))
+    got = client.get("/collections/eldercare_sites/items", params={"filter": many})
+    assert got.json()["numberMatched"] == _scalar(
+        sample_engine, "SELECT count(*) FROM eldercare_sites WHERE is_public AND beds < 1200")
 
 
 def test_cql2_compiles_with_bound_parameters_only():
@@ -116,6 +169,17 @@ def test_cql2_compiles_with_bound_parameters_only():
     compiled = select(collection.table.c.id).where(clause).compile()
     assert evil not in str(compiled) and evil in compiled.params.values()
     assert 5 in compiled.params.values()
+    # the newer forms bind their literals too: arithmetic, % div ^, the standard between
+    for expression, lang, values in [
+        ("beds * 7 + 3 > 11 AND beds % 13 = 1 AND beds ^ 2 > 17", "cql2-text",
+         {7.0, 3.0, 11.0, 13.0, 1.0, 2.0, 17.0}),
+        ('{"op":"between","args":[{"property":"beds"},19,23]}', "cql2-json", {19, 23}),
+        ("NOT (name LIKE 'x%' OR -beds < -29)", "cql2-text", {"x%", -1.0, -29.0}),
+    ]:
+        clause = cql2.compile_filter(expression, lang, props, collection.geometry)
+        compiled = select(collection.table.c.id).where(clause).compile()
+        assert values <= set(compiled.params.values()), expression
+        assert not re.search(r"\b(7|11|13|17|19|23|29)\b", str(compiled)), str(compiled)
 
 
 def test_cql2_text_json_temporal_and_injection(client, sample_engine):
@@ -240,6 +304,14 @@ def test_downloads(client, sample_engine, hidden_child, tmp_path):
     assert len(frame) == _scalar(sample_engine, "SELECT count(*) FROM child_sites "
                                  "WHERE is_public AND kind = '儿童之家'")
     assert frame.crs.to_epsg() == 4544 and frame.geometry.x.min() > 300_000  # easting
+    # GeoPackage 1.2 (application_id 'GPKG', user_version 10200), which GDAL 3.6 (Debian's
+    # ogrinfo) and QGIS 3.22 open without a warning.
+    assert gpkg.content[68:72] == b"GPKG"
+    assert int.from_bytes(gpkg.content[60:64], "big") == 10200
+    info = subprocess.run(["ogrinfo", "-ro", "-so", str(path), "children_homes"],
+                          capture_output=True, text=True, timeout=60, check=True)
+    assert "Warning" not in info.stderr and "ERROR" not in info.stderr, info.stderr
+    assert f"Feature Count: {len(frame)}" in info.stdout
     xlsx = client.get("/collections/elderly_canteens/download",
                       params={"format": "xlsx", "filter": "status = '运营'"})
     sheet = load_workbook(io.BytesIO(xlsx.content)).active
@@ -292,6 +364,32 @@ def test_vector_tiles(client, sample_engine, hidden_child):
     assert tms["tileMatrices"][0]["matrixWidth"] == 1
 
 
+@pytest.mark.parametrize("z", range(6))
+def test_low_zoom_tiles_over_the_district_carry_its_data(client, sample_engine, z):
+    """z0–z5: the tile holding 大足 has every public site in it (the search box no longer
+    wraps across the antimeridian at z1–z2)."""
+    x, y = _tile_for(105.72, 29.7, z)
+    got = client.get(f"/tiles/WebMercatorQuad/{z}/{y}/{x}")
+    assert got.status_code == 200, (z, got.status_code)
+    tile = mapbox_vector_tile.decode(got.content)
+    inside = (f"is_public AND ST_Intersects(ST_Transform(geom, 3857), "
+              f"ST_TileEnvelope({z}, {x}, {y}))")
+    assert {f["id"] for f in tile["child_sites"]["features"]} == _ids(
+        sample_engine, f"SELECT id FROM child_sites WHERE {inside}")
+    townships = _scalar(sample_engine, "SELECT count(*) FROM admin_areas WHERE "
+                        f"level = 'township' AND {inside}")
+    drawn = len(tile["townships"]["features"])
+    # Below z2 a township is about one cell of the 4096 grid; the ones that collapse to
+    # nothing are dropped (README, 矢量瓦片 rules).
+    assert drawn == townships if z >= 2 else 0 < drawn <= townships
+    eldercare = {f["id"] for f in tile["eldercare_sites"]["features"]}
+    in_tile = _ids(sample_engine, f"SELECT id FROM eldercare_sites WHERE {inside}")
+    assert eldercare <= in_tile and len(eldercare) == min(300, len(in_tile))  # capped below z9
+    one = client.get(f"/collections/funeral_sites/tiles/WebMercatorQuad/{z}/{y}/{x}")
+    assert len(mapbox_vector_tile.decode(one.content)["funeral_sites"]["features"]) == _scalar(
+        sample_engine, f"SELECT count(*) FROM funeral_sites WHERE {inside}")
+
+
 # -- landing, conformance, HTML ------------------------------------------------------------
 def test_landing_conformance_and_openapi(client):
     landing = client.get("/").json()
@@ -324,6 +422,58 @@ def test_html_pages(client, hidden_child):
     assert item.status_code == 200 and "<table>" in item.text
 
 
+def _page_features(html_text: str) -> dict:
+    found = re.search(r'<script type="application/json" id="features-data">(.*?)</script>',
+                      html_text, re.S)
+    return json.loads(found.group(1))
+
+
+@pytest.mark.parametrize("crs", ["EPSG:4544", EPSG.format(4490), EPSG.format(3857)])
+def test_html_map_is_always_crs84(client, sample_engine, crs):
+    """The page's Leaflet map gets lon/lat whatever crs= asks for (the JSON keeps the crs)."""
+    truth = {r[0]: (r[1], r[2]) for r in _rows(
+        sample_engine, "SELECT id, ST_X(geom), ST_Y(geom) FROM child_sites WHERE is_public")}
+    page = client.get("/collections/child_sites/items",
+                      params={"f": "html", "crs": crs, "limit": 1000})
+    assert page.status_code == 200 and "地图按经纬度(CRS84)显示" in page.text
+    drawn = _page_features(page.text)["features"]
+    assert len(drawn) == len(truth)
+    for feature in drawn:
+        assert feature["geometry"]["coordinates"] == pytest.approx(truth[feature["id"]],
+                                                                   abs=1e-9)
+    fid = min(truth)
+    one = client.get(f"/collections/child_sites/items/{fid}", params={"f": "html", "crs": crs})
+    assert _page_features(one.text)["geometry"]["coordinates"] == pytest.approx(
+        truth[fid], abs=1e-9)
+    as_json = client.get(f"/collections/child_sites/items/{fid}", params={"crs": crs}).json()
+    assert as_json["geometry"]["coordinates"] != pytest.approx(truth[fid], abs=1e-3)
+    plain = client.get("/collections/child_sites/items", params={"f": "html", "limit": 5})
+    assert "地图按经纬度" not in plain.text
+
+
+@pytest.mark.parametrize(("path", "params", "headers", "status", "words"), [
+    ("/collections/nope/items", {"f": "html"}, {}, 404, ["没有找到", "unknown collection"]),
+    ("/collections/child_sites/items", {"f": "html", "filter": "kind =="}, {}, 400,
+     ["请求有误", "cannot parse"]),
+    ("/collections/child_sites/items", {"bbox": "1,2,3"}, {"Accept": "text/html"}, 400,
+     ["请求有误", "bbox"]),
+    ("/collections/child_sites/items/999999999", {"f": "html"}, {}, 404, ["没有找到"]),
+    ("/collections/nope/tiles/WebMercatorQuad", {"f": "html"}, {}, 404, ["没有找到"]),
+])
+def test_errors_are_html_when_html_was_asked(client, path, params, headers, status, words):
+    got = client.get(path, params=params, headers=headers)
+    assert got.status_code == status and got.headers["content-type"].startswith("text/html")
+    assert all(w in got.text for w in words), got.text[:500]
+    assert '<html lang="zh-CN">' in got.text and "返回数据集合" in got.text
+
+
+def test_errors_stay_json_otherwise(client):
+    for params in ({"filter": "kind =="}, {"f": "json", "filter": "kind =="}, {"f": "pdf"}):
+        got = client.get("/collections/child_sites/items", params=params)
+        assert got.status_code == 400 and got.headers["content-type"] == "application/json"
+        assert got.json()["detail"]
+
+
 def test_html_paging_links_open_html_pages(client):
     page = client.get("/collections/eldercare_sites/items",
                       headers={"Accept": "text/html"}, params={"limit": 10, "offset": 10})
@@ -344,3 +494,23 @@ def test_bbox_with_longitudes_out_of_range_is_a_400(client):
         "bbox": "29.5,105.5,29.9,106.0",
         "bbox-crs": "http://www.opengis.net/def/crs/EPSG/0/4490"})
     assert lat_first.status_code == 200 and lat_first.json()["numberReturned"] > 0
+
+
+def test_bbox_across_the_antimeridian_is_two_boxes(client, sample_engine):
+    """bbox west > east (Part 1: the box spans the antimeridian) selects both sides."""
+    got = client.get("/collections/eldercare_sites/items",
+                     params={"bbox": "106,29,105,30", "limit": 1000})
+    assert got.status_code == 200
+    expected = _ids(sample_engine, "SELECT id FROM eldercare_sites WHERE is_public AND ("
+                    "ST_Intersects(geom, ST_MakeEnvelope(106, 29, 180, 30, 4490)) OR "
+                    "ST_Intersects(geom, ST_MakeEnvelope(-180, 29, 105, 30, 4490)))")
+    normalised = _scalar(sample_engine, "SELECT count(*) FROM eldercare_sites WHERE is_public "
+                         "AND ST_Intersects(geom, ST_MakeEnvelope(105, 29, 106, 30, 4490))")
+    assert {f["id"] for f in got.json()["features"]} == expected
+    assert got.json()["numberMatched"] == len(expected) < normalised
+    lat_first = client.get("/collections/eldercare_sites/items", params={
+        "bbox": "29,106,30,105", "bbox-crs": EPSG.format(4490), "limit": 1000})
+    assert lat_first.json()["numberMatched"] == len(expected)
+    projected = client.get("/collections/eldercare_sites/items", params={
+        "bbox": "600000,3300000,500000,3400000", "bbox-crs": EPSG.format(3857)})
+    assert projected.status_code == 400 and "right of upper corner" in projected.text

@@ -17,7 +17,7 @@ from geo_service.api.app import create_app
 from geo_service.api.deps import get_principal
 from geo_service.catalog import catalogue
 from geo_service.errors import InputFileError
-from geo_service.ingest.loader import load_file
+from geo_service.ingest.loader import LoadOptions, load_file
 
 FILE = "养老机构名单_2026-03.xlsx"
 HUMAN = "区民政局养老服务科 2026年台账"
@@ -33,10 +33,11 @@ def test_a_load_records_its_source_never_the_file_name(district_loaded, tmp_path
     eldercare_frame(inside_points(district_loaded, 3)).to_csv(path, index=False)
     load_file(district_loaded, "eldercare_sites", path)
     assert _sources(district_loaded) == {catalogue().layer("eldercare_sites").default_source}
-    load_file(district_loaded, "eldercare_sites", path, source=HUMAN)
+    load_file(district_loaded, "eldercare_sites", path, options=LoadOptions(source=HUMAN))
     assert _sources(district_loaded) == {HUMAN}
-    with pytest.raises(InputFileError, match="not a file name"):
-        load_file(district_loaded, "eldercare_sites", path, source="sites.xlsx")
+    with pytest.raises(InputFileError, match="不要写文件名"):
+        load_file(district_loaded, "eldercare_sites", path,
+                  options=LoadOptions(source="sites.xlsx"))
 
 
 def test_cli_load_takes_source(district_loaded, cli_env, tmp_path):

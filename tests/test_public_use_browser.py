@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import test_care_map_browser as care_map
 from playwright.sync_api import Browser, Page
 from test_care_map_browser import HERE, open_map
@@ -139,7 +141,7 @@ def test_nearest_canteen_in_two_taps(browser, live_server, sample_engine) -> Non
     from sqlalchemy import text
 
     page = elder_phone(browser, live_server, geolocation=HERE, permissions=["geolocation"])
-    page.get_by_role("button", name="只看老年食堂").tap()
+    page.get_by_role("button", name=re.compile("^只看这类\\W*老年食堂$")).tap()
     assert page.locator("#legend-items input:checked").count() == 1
     page.tap("#near-me")
     page.wait_for_selector('#results[data-kind="nearest"] .row')

@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
+from starlette.middleware.gzip import GZipMiddleware
 
 from geo_service import __version__
 from geo_service.api.routes import admin, auth, edit, health, layers, ops
@@ -25,6 +26,7 @@ from geo_service.api.routes import uploads as uploads_routes
 from geo_service.auth.throttle import LoginThrottle
 from geo_service.errors import GeoServiceError
 from geo_service.maps import vendor
+from geo_service.ogc.cors import CorsPolicy, OgcCors, origin_list
 from geo_service.ops import logs, roles_doc
 from geo_service.ops.errors import (
     database_error,
@@ -76,7 +78,7 @@ def create_app(engine: Engine | None = None, settings: Settings | None = None) -
     limits = settings.limits
     app.state.metrics = Metrics()
     app.state.verified_tokens = {}
-    workers = settings.server.worker_count()  # the rate limit is per process: share it out
+    workers = max(1, settings.server.workers)  # `serve` sets how many share the limit
     app.state.rate_buckets = TokenBuckets(limits.rate_limit_per_s / workers,
                                           max(1, limits.rate_limit_burst // workers))
     app.state.login_throttle = LoginThrottle(settings.auth.login_max_failures,
@@ -93,6 +95,11 @@ def create_app(engine: Engine | None = None, settings: Settings | None = None) -
                        buckets=app.state.rate_buckets, metrics=app.state.metrics,
                        verified_tokens=app.state.verified_tokens,
                        cookie_name=settings.auth.cookie_name)
+    cors = CorsPolicy(origin_list(settings.server.cors_origins),
+                      origin_list(settings.server.cors_credential_origins))
+    app.add_middleware(OgcCors, policy=cors,  # outermost: answers preflights first
+                       cookie_name=settings.auth.cookie_name)
+    app.add_middleware(GZipMiddleware, minimum_size=1024)  # pages, JSON, JS, CSS on phones
     for router in (ops.router, auth.router, admin.router, edit.router,  # /ready, accounts, edits
                    health.router, docs_routes.router,  # /docs: Swagger UI, vendored
                    layers.router,

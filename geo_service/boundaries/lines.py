@@ -8,6 +8,7 @@ outline lies nearest, if within the tolerance; pieces no neighbour claims are le
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -81,7 +82,7 @@ class Derivation:
                 "retired": len(self.retired), **self.totals()}
 
 
-def _as_multi(parts: list[BaseGeometry]) -> MultiLineString | None:
+def _as_multi(parts: Sequence[BaseGeometry]) -> MultiLineString | None:
     """Merge line pieces into one MultiLineString (None if nothing linear)."""
     lines: list[LineString] = []
     for part in parts:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 import shapely
 from shapely.geometry.base import BaseGeometry
@@ -46,8 +47,8 @@ def _issue(kind: str, areas: list[Area], geom_m: BaseGeometry | None, message: s
            location: BaseGeometry | None = None) -> dict:
     """One issue as a GeoJSON feature (location in lon/lat)."""
     where = location if location is not None else from_metric(geom_m)
-    props = {"type": kind, "codes": [a.code for a in areas], "names": [a.name for a in areas],
-             "message": message}
+    props: dict[str, Any] = {"type": kind, "codes": [a.code for a in areas],
+                             "names": [a.name for a in areas], "message": message}
     if geom_m is not None:
         props["area_m2"] = round(float(geom_m.area), 2)
         props["mean_width_m"] = round(_width(geom_m), 3)

@@ -135,6 +135,11 @@ def _params(result: CoverageResult) -> str:
             ["距离算法", distance_title(meta["distance_model"])],
             ["服务半径取值", f"{RADIUS_BY_TITLES.get(meta['radius_by'], meta['radius_by'])}。"
                        f"{meta['radius_by_source']}"],
+            *([["沿道路的服务半径",
+                 f"各类型统一为 {result.request.minutes:g} 分钟（取代下方“服务半径”表的米数）"
+                 if result.request.minutes is not None
+                 else "下方“服务半径”表的米数沿道路计，以步行速度换算为分钟"]]
+              if result.network else []),
             ["参与计算的设施", f"{len(result.sites)} 处"
              + ("(含在建)" if meta["include_under_construction"] else "(仅运营中)")],
             ["假设情景(不写入数据库)", _changes(result)],
@@ -251,14 +256,15 @@ def network_section(result: CoverageResult) -> str:
     rows = [[f["properties"]["minutes"], f["properties"]["area_km2"]]
             for f in reversed((result.isochrones or {"features": []})["features"])]
     radius = (f"{net['minutes']:g} 分钟" if net["minutes"] is not None
-              else "服务半径按沿道路的米数(步行速度换算为分钟)")
+              else "按“服务半径”表的米数沿道路计，以步行速度换算为分钟")
     warn = "".join(f'<p class="note">{_e(w)}</p>' for w in net["warnings"])
-    return (f"<h2>沿道路的{mode}时间</h2><p>距离沿道路网计算({mode}); 服务半径: {_e(radius)}; "
-            f"步行速度 {net['speeds']['walk_kmh']:g} 公里/小时(老年人)。村(社区)代表点到最近道路的"
-            f"直线距离按步行速度计入(平均 {_e(net['snap_m']['mean'])} 米, 最大 "
-            f"{_e(net['snap_m']['max'])} 米; 设施平均 {_e(net['site_snap_m']['mean'])} 米)。"
-            "地图上蓝色由深到浅为 5/10/15 分钟等时圈"
-            f"(道路两侧各 {net['isochrone_buffer_m']:g} 米)。</p>{warn}"
+    snap, site_snap = net["snap_m"], net["site_snap_m"]
+    return (f"<h2>沿道路的{mode}时间</h2><p>距离沿道路网计算（{mode}）；服务半径：{_e(radius)}；"
+            f"步行速度 {net['speeds']['walk_kmh']:g} 公里/小时（老年人）。"
+            "村(社区)代表点到最近道路的直线距离按步行速度计入"
+            f"（平均 {_e(snap['mean'])} 米，最大 {_e(snap['max'])} 米；"
+            f"设施平均 {_e(site_snap['mean'])} 米）。地图上蓝色由深到浅为 5/10/15 分钟等时圈"
+            f"（道路两侧各 {net['isochrone_buffer_m']:g} 米）。</p>{warn}"
             + _table(["等时圈(分钟)", "面积(平方公里)"], rows))
 
 

@@ -489,6 +489,14 @@ users = Table(
     Column("last_login_at", DateTime(timezone=True)),
 )
 
+login_throttle = Table(  # failed logins, shared by every worker (auth/throttle.py)
+    "login_throttle", metadata,
+    Column("key", Text, primary_key=True),
+    Column("failures", Integer, nullable=False),
+    Column("window_start", DateTime(timezone=True), nullable=False),
+    Column("locked_until", DateTime(timezone=True)),
+)
+
 sessions = Table(
     "sessions", metadata,
     Column("token_hash", CHAR(64), primary_key=True),

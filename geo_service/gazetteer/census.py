@@ -81,8 +81,8 @@ def _cell(column: str, value: object) -> object:
 def write_xlsx(rows: list[dict], target: Path | BinaryIO) -> int:
     """Write the census sheet (地名) and a notes sheet (说明); returns the row count."""
     book = Workbook()
-    sheet = book.active
-    sheet.title = "地名"
+    book.remove(book.worksheets[0])
+    sheet = book.create_sheet("地名")
     sheet.append([header for header, _ in CENSUS_COLUMNS])
     for cell in sheet[1]:
         cell.font = Font(bold=True)

@@ -9,13 +9,13 @@ metric distance, so no ordering is ever decided in degrees.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Connection, Engine, Row, text
 
 from geo_service import crs as crsmod
 from geo_service.access import ANONYMOUS, Principal
 from geo_service.errors import GeoServiceError, NotFoundError
-from geo_service.settings import data_settings
 
 LANDMARK_RADIUS_M = 5000.0
 MAX_NEAREST = 20
@@ -79,7 +79,7 @@ LIMIT :limit
 """
 
 
-def _areas(conn: Connection, lon: float, lat: float, principal: Principal) -> list:
+def _areas(conn: Connection, lon: float, lat: float, principal: Principal) -> Sequence[Row]:
     visible = "" if principal.sees_private else " AND {0}.is_public"
     return conn.execute(text(
         "SELECT a.code, a.name, a.level, a.geometry_accuracy, "
@@ -92,8 +92,8 @@ def _areas(conn: Connection, lon: float, lat: float, principal: Principal) -> li
 
 def _outside(conn: Connection, lon: float, lat: float) -> NotFoundError:
     """The 404 for a point outside the district, naming the neighbour it lies in, if any."""
-    district = conn.execute(text("SELECT name FROM admin_areas WHERE code = :c"),
-                            {"c": data_settings().district_code}).scalar() or "the district"
+    district = conn.execute(text("SELECT name FROM admin_areas WHERE level = 'district' "
+                                 "ORDER BY code LIMIT 1")).scalar() or "the district"
     neighbour = conn.execute(text(
         f"SELECT name, province FROM neighbour_areas WHERE ST_Covers(geom, {_POINT})"
     ), {"lon": lon, "lat": lat}).first()

@@ -11,7 +11,8 @@ rank  match
 3     full pinyin or initials of the name start with the query (baod, bd)
 4     an alias or former name exactly (Chinese or pinyin)
 5     an alias or former name starts with the query
-6     fuzzy: trigram similarity or substring (names, addresses, pinyin typos)
+6     initials or pinyin from a syllable inside the name (fshly → 龙岗福寿护理院)
+7     fuzzy: trigram similarity or substring (names, addresses, pinyin typos, homophones)
 ====  =====================================================================
 
 Importance breaks ties inside a rank: names on the historic place-name protection list,
@@ -34,13 +35,26 @@ from geo_service.errors import GeoServiceError
 from geo_service.gazetteer.index import FACILITY_TABLES, has_pending, refresh_search_index
 from geo_service.gazetteer.pinyin import search_keys, to_simplified, toneless
 
-EXACT, PREFIX, PINYIN_EXACT, PINYIN_PREFIX, ALIAS_EXACT, ALIAS_PREFIX, FUZZY = range(7)
+EXACT, PREFIX, PINYIN_EXACT, PINYIN_PREFIX, ALIAS_EXACT, ALIAS_PREFIX, INSIDE, FUZZY = range(8)
 TYPES = ("place", "facility")
 MAX_LIMIT = 100
 MAX_RADIUS_M = 200_000
 _HAN_RE = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\U00020000-\U0003134f]")
 _PINYIN_JUNK = re.compile(r"[\s'’`\-·.]+")
 _TONE_NUMBERS = re.compile(r"^(?:[a-z]+[0-5]?)+$")
+# what people type for a kind of facility → the catalogue kinds it means
+CATEGORY_WORDS: tuple[tuple[frozenset[str], tuple[str, ...]], ...] = (
+    (frozenset({"老年食堂", "食堂", "助餐点", "老年饭堂", "长者食堂"}), ("老年食堂",)),
+    (frozenset({"养老院", "养老机构", "护理院", "老年公寓", "福利院"}),
+     ("养老机构", "特困人员供养服务机构(敬老院)", "失能特困人员集中照护中心")),
+    (frozenset({"敬老院", "特困供养", "供养服务机构"}),
+     ("特困人员供养服务机构(敬老院)", "失能特困人员集中照护中心")),
+    (frozenset({"养老服务站", "养老站", "互助养老点", "日间照料", "日间照料中心", "养老服务中心"}),
+     ("镇街养老服务中心", "社区养老服务站", "村级互助养老点")),
+    (frozenset({"儿童之家", "儿童服务", "儿童福利"}), ("儿童之家", "儿童福利机构")),
+    (frozenset({"殡仪馆"}), ("殡仪馆",)),
+    (frozenset({"公墓", "墓地"}), ("城市公益性公墓", "农村公益性公墓(集中安葬点)", "经营性公墓")),
+)
 
 
 @dataclass(frozen=True)
@@ -112,15 +126,29 @@ def _hits_sql(norm: Normalised, *, fuzzy: bool) -> tuple[str, dict]:
                              "ESCAPE '\\'")
                 params["t_any"] = "%" + _like_prefix(norm.text)
             sound = _homophone_key(norm.text)
-            if sound:  # a wrong homophone picked in a pinyin IME: 宝鼎 → baoding → 宝顶山
+            if sound:  # a wrong homophone anywhere: 宝鼎 → 宝顶山, 福寿户理院 → …福寿护理院
                 parts.append(f"SELECT id, {FUZZY} FROM place_search "
-                             "WHERE pinyin_full LIKE :sound_prefix ESCAPE '\\'")
-                params["sound_prefix"] = _like_prefix(sound)
-        elif norm.fuzzy_pinyin:
+                             "WHERE pinyin_full LIKE :sound_any ESCAPE '\\'")
+                params["sound_any"] = "%" + _like_prefix(sound)
+        else:
             params["k"] = norm.pinyin
-            parts.append(f"SELECT id, {FUZZY} FROM place_search WHERE pinyin_full % :k")
+            if norm.fuzzy_pinyin:
+                parts.append(f"SELECT id, {FUZZY} FROM place_search WHERE pinyin_full % :k")
+            if len(norm.pinyin) >= 3:  # initials or pinyin from a syllable inside the name
+                params["k_any"] = "%" + _like_prefix(norm.pinyin)
+                parts.append(f"SELECT id, {INSIDE} FROM place_search WHERE pinyin_initials "
+                             "LIKE :k_any ESCAPE '\\'")
+                if len(norm.pinyin) >= 4:
+                    parts.append(f"SELECT id, {INSIDE} FROM place_search WHERE pinyin_full "
+                                 "LIKE :k_any ESCAPE '\\'")
         return "\nUNION ALL\n".join(parts), params
-    parts = [
+    kinds = category_kinds(norm.text)
+    parts = []
+    if kinds:  # "老年食堂", "养老院": every facility of that kind (nearest first with a point)
+        params["word_kinds"] = list(kinds)
+        parts.append(f"SELECT id, {PREFIX} FROM place_search WHERE term_type = 'name' AND "
+                     "source_table <> 'place_names' AND category = ANY(:word_kinds)")
+    parts += [
         f"SELECT id, CASE WHEN term_type = 'address' THEN {FUZZY} WHEN term = :t THEN "
         + alias.format(alias=ALIAS_EXACT, name=EXACT) + " ELSE "
         + alias.format(alias=ALIAS_PREFIX, name=PREFIX)
@@ -136,6 +164,11 @@ def _hits_sql(norm: Normalised, *, fuzzy: bool) -> tuple[str, dict]:
             " OR pinyin_initials LIKE :k_prefix ESCAPE '\\'",
         ]
     return "\nUNION ALL\n".join(parts), params
+
+
+def category_kinds(word: str) -> tuple[str, ...]:
+    """Facility kinds a category word means (养老院 → 养老机构, 敬老院 …); () if none."""
+    return next((kinds for words, kinds in CATEGORY_WORDS if word.strip() in words), ())
 
 
 def resolve_township(conn: Connection, township: str) -> str:
@@ -272,6 +305,8 @@ def _how(rank: int, row, norm: Normalised) -> str:
     """How the query matched the term: exact, prefix, pinyin, initials or fuzzy."""
     if rank == FUZZY:
         return "fuzzy"
+    if rank == INSIDE:
+        return "inside"
     if norm.pinyin and row.pinyin_full is not None and rank in {PINYIN_EXACT, PINYIN_PREFIX,
                                                                   ALIAS_EXACT, ALIAS_PREFIX}:
         exact = rank in {PINYIN_EXACT, ALIAS_EXACT}
@@ -368,6 +403,7 @@ def search(engine: Engine, query: SearchQuery, principal: Principal = ANONYMOUS)
         "results": results,
         "illustrative_count": illustrative,
         "note": ("illustrative_count 条结果的位置为示意(非实测)" if illustrative else None),
+        "category_kinds": list(category_kinds(norm.text)),  # a category word's kinds, or []
     }
 
 

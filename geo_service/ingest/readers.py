@@ -316,7 +316,7 @@ def dbf_text_encoding(dbf: bytes) -> str | None:
 
 def _vector_layers(path: Path, target: str, layer: str | None) -> list[str | None]:
     """The layers to read: the chosen one, every KML folder, or the only one."""
-    import pyogrio  # type: ignore[import-untyped]
+    import pyogrio
 
     try:
         found = [str(name) for name, _ in pyogrio.list_layers(target)]
@@ -337,7 +337,7 @@ def _vector_layers(path: Path, target: str, layer: str | None) -> list[str | Non
 
 def _read_vector(path: Path, sha: str, layer: str | None) -> SourceTable:
     """A GDAL-readable vector file via pyogrio (KML folders become a 文件夹 column)."""
-    import pyogrio  # type: ignore[import-untyped]
+    import pyogrio
 
     target = _vector_target(path)
     notes: list[str] = []

@@ -64,15 +64,6 @@ class Context:
     notes: list[str] = field(default_factory=list)
 
 
-@dataclass
-class Prepared:
-    """Validated records ready for the database, and the rows that failed."""
-
-    records: list[dict]
-    problems: list[Problem]
-    rows_read: int
-
-
 def layer_aliases(layer: LayerSpec, cat: Catalogue) -> dict[str, tuple[str, ...]]:
     """Every header a field answers to: name, Chinese title (as downloads write it), aliases."""
     aliases: dict[str, tuple[str, ...]] = {

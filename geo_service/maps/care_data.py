@@ -21,7 +21,7 @@ from geo_service.crs import STORAGE_SRID
 from geo_service.db.models import LAYER_TABLES, admin_areas, place_names
 from geo_service.errors import GeoServiceError, NotFoundError
 from geo_service.maps.categories import CATEGORIES, FACILITY_LAYERS, Category, category_of
-from geo_service.settings import data_settings
+from geo_service.settings import DEFAULT_DISTRICT_CODE
 
 OUTPUT_CRS = ("EPSG:4490", "gcj02")
 ILLUSTRATIVE_NOTE = "示例数据中的设施位置、镇街和村(社区)边界为示意，并非实测位置。"
@@ -64,10 +64,39 @@ def _category_rows(cat: Category, *extra: Any) -> Select:
     return query if public is None else query.where(public)
 
 
+# public facts the page filters by: free beds, services, operator type (short keys: the page
+# loads every facility at once)
+FILTER_FIELDS = {"services": "sv", "operator_type": "op"}
+
+
+def filter_facts(conn: Connection, layer: str) -> dict[int, dict]:
+    """Per public row of a layer, the public facts people choose by (compact keys)."""
+    table = LAYER_TABLES[layer]
+    fields = set(public_fields(layer))
+    wanted = [n for n in FILTER_FIELDS if n in fields]
+    beds = {"beds", "occupied_beds"} <= fields
+    if not wanted and not beds:
+        return {}
+    columns = [table.c.id, *(table.c[n] for n in wanted)]
+    if beds:
+        columns += [table.c.beds, table.c.occupied_beds]
+    query = select(*columns)
+    public = _public(table)
+    facts: dict[int, dict] = {}
+    for row in conn.execute(query if public is None else query.where(public)).mappings():
+        item = {FILTER_FIELDS[n]: row[n] for n in wanted if row[n] not in (None, [], "")}
+        if beds and row["beds"] and row["occupied_beds"] is not None:
+            item["free"] = max(row["beds"] - row["occupied_beds"], 0)
+        if item:
+            facts[row["id"]] = item
+    return facts
+
+
 def facilities(conn: Connection, categories: tuple[Category, ...] = CATEGORIES,
                out_crs: str = "EPSG:4490") -> dict:
     """Public facilities of the categories as a compact GeoJSON FeatureCollection."""
     rows = conn.execute(union_all(*(_category_rows(c) for c in categories))).all()
+    facts = {layer: filter_facts(conn, layer) for layer in {c.layer for c in categories}}
     lon, lat = _to_output(np.array([r.lon for r in rows], dtype=float),
                           np.array([r.lat for r in rows], dtype=float), out_crs)
     features = []
@@ -76,7 +105,7 @@ def facilities(conn: Connection, categories: tuple[Category, ...] = CATEGORIES,
     for row, x, y in zip(rows, lon, lat, strict=True):
         counts[row.cat] += 1
         illustrative += row.geometry_accuracy == "illustrative"
-        props = {"cat": row.cat, "name": row.name}
+        props = {"cat": row.cat, "name": row.name, **facts[row.layer].get(row.id, {})}
         if row.star is not None:
             props["star"] = row.star
         features.append({"type": "Feature", "id": f"{row.layer}:{row.id}",
@@ -119,7 +148,7 @@ def facility(conn: Connection, feature_id: str, out_crs: str = "EPSG:4490") -> d
     layer, number = parse_feature_id(feature_id)
     table = LAYER_TABLES[layer]
     fields = public_fields(layer)
-    query = select(*(table.c[n] for n in fields), table.c.geometry_accuracy,
+    query = select(*(table.c[n] for n in fields), table.c.geometry_accuracy, table.c.updated_at,
                    func.ST_X(table.c.geom).label("lon"), func.ST_Y(table.c.geom).label("lat")
                    ).where(table.c.id == number)
     public = _public(table)
@@ -135,6 +164,7 @@ def facility(conn: Connection, feature_id: str, out_crs: str = "EPSG:4490") -> d
     props["titles"] = {f.name: f.title for f in catalogue().layer(layer).fields if f.name in props}
     if row.get("beds") is not None and row.get("occupied_beds") is not None:
         props["free_beds"] = max(row["beds"] - row["occupied_beds"], 0)
+        props["as_of"] = row["updated_at"].date().isoformat()  # free beds are as of this day
     props["geometry_accuracy"] = row["geometry_accuracy"]
     if row["geometry_accuracy"] == "illustrative":
         props["note"] = "位置为示意(示例数据)"
@@ -215,37 +245,79 @@ def _geojson_rows(conn: Connection, query: Select, out_crs: str) -> list[dict]:
     features = []
     for row in conn.execute(query).mappings():
         geometry = json.loads(row["geojson"])
+        props = {k: v for k, v in row.items() if k not in ("geojson", "label_x", "label_y")}
+        if row.get("label_x") is not None:
+            lx, ly = _to_output(np.array([row["label_x"]]), np.array([row["label_y"]]), out_crs)
+            props["label"] = [round(float(lx[0]), 5), round(float(ly[0]), 5)]
         if out_crs == "gcj02":
             shape = crs_mod.geometry_from_storage(
                 np.array([shapely.geometry.shape(geometry)]), crs_mod.GCJ02)[0]
-            geometry = json.loads(shapely.to_geojson(shapely.set_precision(shape, 1e-6)))
-        props = {k: v for k, v in row.items() if k != "geojson"}
+            geometry = json.loads(shapely.to_geojson(shapely.set_precision(shape, 1e-5)))
         features.append({"type": "Feature", "geometry": geometry, "properties": props})
     return features
 
 
-def background(conn: Connection, out_crs: str = "EPSG:4490") -> dict:
-    """The default background: district outline, township areas and landmark place names."""
-    district_code = data_settings().district_code
+def short_area_name(name: str) -> str:
+    """A village/community's map label: 红星社区居民委员会 → 红星社区, 保家村村民委员会 → 保家村."""
+    for body in ("居民委员会", "村民委员会", "居委会", "村委会"):
+        if name.endswith(body) and len(name) > len(body):
+            name = name[: -len(body)]
+            break
+    return name
+
+
+BACKGROUND_DETAILS = ("main", "villages")
+
+
+def background(conn: Connection, out_crs: str = "EPSG:4490", detail: str = "main",
+               district_code: str = DEFAULT_DISTRICT_CODE) -> dict:
+    """The default background: district, townships and landmarks ("main"), or the
+    villages/communities ("villages", loaded by the page after it is ready).
+
+    Areas carry a label point inside them (ST_PointOnSurface) and are simplified to about
+    10 m (a background, not a boundary record) to keep the page light on a phone.
+    """
+    if detail not in BACKGROUND_DETAILS:
+        raise BadMapRequest(f"detail={detail!r}: use main (default) or villages")
+    levels = ("village",) if detail == "villages" else ("district", "township")
+    townships = select(admin_areas.c.code).where(admin_areas.c.level == "township",
+                                                 admin_areas.c.parent_code == district_code)
+    geom = func.ST_SimplifyPreserveTopology(admin_areas.c.geom, 0.0001)
     areas = select(admin_areas.c.code, admin_areas.c.name, admin_areas.c.level,
-                   admin_areas.c.geometry_accuracy,
-                   func.ST_AsGeoJSON(admin_areas.c.geom, 6).label("geojson")).where(
-        admin_areas.c.level.in_(("district", "township")),
-        (admin_areas.c.code == district_code) | (admin_areas.c.parent_code == district_code))
+                   admin_areas.c.parent_code, admin_areas.c.geometry_accuracy,
+                   func.ST_X(func.ST_PointOnSurface(admin_areas.c.geom)).label("label_x"),
+                   func.ST_Y(func.ST_PointOnSurface(admin_areas.c.geom)).label("label_y"),
+                   func.ST_AsGeoJSON(geom, 5).label("geojson")).where(
+        admin_areas.c.level.in_(levels),
+        (admin_areas.c.code == district_code) | (admin_areas.c.parent_code == district_code)
+        | admin_areas.c.parent_code.in_(townships.scalar_subquery()))
     public = _public(admin_areas)
     if public is not None:
         areas = areas.where(public)
     places = select(place_names.c.name, place_names.c.category,
                     place_names.c.geometry_accuracy,
-                    func.ST_AsGeoJSON(place_names.c.geom, 6).label("geojson")
+                    func.ST_AsGeoJSON(place_names.c.geom, 5).label("geojson")
                     ).where(place_names.c.category.in_(BACKGROUND_PLACE_CATEGORIES))
     public = _public(place_names)
     if public is not None:
         places = places.where(public)
-    features = (_geojson_rows(conn, areas.order_by(admin_areas.c.level, admin_areas.c.code),
-                              out_crs)
-                + _geojson_rows(conn, places.order_by(place_names.c.name), out_crs))
+    order = (func.array_position(literal(["district", "township", "village"]),
+                                 admin_areas.c.level), admin_areas.c.code)
+    features = _geojson_rows(conn, areas.order_by(*order), out_crs)
+    if detail == "main":
+        features += _geojson_rows(conn, places.order_by(place_names.c.name), out_crs)
+    for feature in features:
+        props = feature["properties"]
+        if props.get("level") == "village":
+            props["short"] = short_area_name(props["name"])
     return {"type": "FeatureCollection", "crs_name": out_crs, "features": features}
+
+
+def background_fingerprint(conn: Connection) -> tuple:
+    """Row count and newest change of the background's tables (any edit changes it)."""
+    parts = [select(func.count(), func.max(t.c.updated_at), func.coalesce(func.sum(t.c.id), 0))
+             for t in (admin_areas, place_names)]
+    return tuple(tuple(conn.execute(union_all(*parts)).all()))
 
 
 def attribution(conn: Connection) -> dict:
@@ -287,6 +359,7 @@ def public_rows(conn: Connection, cat: Category) -> list[dict]:
     table = LAYER_TABLES[cat.layer]
     fields = public_fields(cat.layer)
     query = select(table.c.id, *(table.c[n] for n in fields), table.c.geometry_accuracy,
+                   table.c.updated_at,
                    func.ST_X(table.c.geom).label("lon"), func.ST_Y(table.c.geom).label("lat")
                    ).where(table.c.kind.in_(cat.all_kinds())).order_by(table.c.id)
     public = _public(table)

@@ -27,6 +27,6 @@ def export_map(
     from geo_service.maps.categories import parse_categories
 
     chosen = parse_categories(kinds)
-    path = export_care_map(state().engine(), out, chosen)
+    path = export_care_map(state().engine(), out, chosen, state().settings.data.district_code)
     size = path.stat().st_size / 1024
     Console().print(f"wrote {path} ({size:.0f} KiB; {', '.join(c.title for c in chosen)})")

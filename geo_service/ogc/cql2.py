@@ -1,8 +1,10 @@
 """CQL2 (text and JSON) → SQLAlchemy WHERE clauses with bound parameters.
 
-Parsing is pygeofilter's; compiling is ours, so that every literal is a bound parameter,
-only queryable properties of the caller's view are reachable, types are checked, and
-geometries in the filter CRS are brought to storage coordinates by geo_service.crs.
+Text is parsed by pygeofilter's grammar (extended in cql2_text), JSON by cql2_json; both give
+pygeofilter's AST. Compiling is ours, so that every literal is a bound parameter, only
+queryable properties of the caller's view are reachable, types are checked, and geometries
+in the filter CRS are brought to storage coordinates by geo_service.crs. A filter larger or
+deeper than MAX_NODES / MAX_DEPTH is a 400 naming the limit (nothing recurses unbounded).
 """
 
 from __future__ import annotations
@@ -15,14 +17,15 @@ from typing import Any
 import shapely
 from lark.exceptions import LarkError
 from pygeofilter import ast, values
-from pygeofilter.parsers.cql2_json import parse as parse_json
 from sqlalchemy import (
     ARRAY,
     Boolean,
     Float,
     Integer,
+    Numeric,
     Text,
     and_,
+    cast,
     false,
     func,
     literal,
@@ -36,6 +39,8 @@ from sqlalchemy.sql.elements import ColumnElement
 from geo_service.crs import STORAGE_SRID
 from geo_service.errors import GeoServiceError
 from geo_service.ogc.collections import Property
+from geo_service.ogc.cql2_ast import IntegerDivide, Modulo, Power
+from geo_service.ogc.cql2_json import JSONFilterError, walk
 from geo_service.ogc.cql2_text import parse_text
 from geo_service.ogc.crs_negotiation import CRS84, OgcCRS, geometry_in_storage
 
@@ -44,6 +49,11 @@ CST = timezone(timedelta(hours=8))
 GEOMETRY_NAMES = ("geometry", "geom")
 _NUMERIC = {"int", "float"}
 _TEXT = {"text", "code"}
+# Size limits of one filter: characters of its text, nesting levels (a chain of ANDs or of
+# ORs is one level), and operators + properties + values.
+MAX_CHARS = 100_000
+MAX_DEPTH = 40
+MAX_NODES = 5_000
 
 
 class CQL2Error(GeoServiceError):
@@ -62,28 +72,104 @@ class Typed:
     is_literal: bool = False
 
 
+# filter-lang values: the CQL2 ones, and cql-text, the name GDAL's OAPIF driver recognises
+# (it writes plain comparisons, AND/OR/NOT, LIKE/ILIKE and IS NULL: a subset of CQL2 text).
+FILTER_LANGS = {"cql2-text": "cql2-text", "cql2-json": "cql2-json", "cql-text": "cql2-text"}
+
+
 def filter_lang(lang: str | None) -> str:
     """The filter-lang value (cql2-text by default); 400 for any other language."""
-    value = (lang or "cql2-text").lower()
-    if value not in ("cql2-text", "cql2-json"):
-        raise CQL2Error(f"filter-lang: {lang!r} is not supported; use cql2-text or cql2-json")
+    value = FILTER_LANGS.get((lang or "cql2-text").lower())
+    if value is None:
+        raise CQL2Error(f"filter-lang: {lang!r} is not supported; use "
+                        f"{', '.join(FILTER_LANGS)}")
     return value
 
 
 def parse(expression: str, lang: str | None) -> ast.Node:
-    """Parse a CQL2 text or JSON filter; 400 with the parser's reason when it is malformed."""
+    """Parse a CQL2 text or JSON filter; 400 with the reason when malformed or too large."""
     lang = filter_lang(lang)
+    if len(expression) > MAX_CHARS:
+        raise CQL2Error(f"filter: {len(expression)} characters; the limit is {MAX_CHARS}")
     try:
         if lang == "cql2-json":
-            return parse_json(json.loads(expression))
-        return parse_text(expression)
+            document = json.loads(expression)
+            _check_json_depth(document)
+            node = walk(document)
+        else:
+            node = parse_text(expression)
+    except RecursionError:
+        raise _too_deep() from None
     except json.JSONDecodeError as exc:
         raise CQL2Error(f"filter: not valid JSON ({exc.msg} at character {exc.pos})") from None
     except LarkError as exc:
         first = str(exc).strip().splitlines()[0]
         raise CQL2Error(f"filter: cannot parse CQL2 text: {first}") from None
-    except (ValueError, KeyError, TypeError, AttributeError, IndexError) as exc:
+    except (JSONFilterError, ValueError, KeyError, TypeError, AttributeError,
+            IndexError) as exc:
         raise CQL2Error(f"filter: cannot parse {lang}: {exc}") from None
+    check_size(node)
+    return node
+
+
+def _too_deep() -> CQL2Error:
+    return CQL2Error(f"filter: nested more than {MAX_DEPTH} levels deep (the limit; a chain "
+                     "of ANDs or of ORs counts as one level)")
+
+
+def _check_json_depth(document: Any) -> None:
+    """400 when JSON nests deeper than a filter within MAX_DEPTH can (checked without recursion)."""
+    limit = 2 * MAX_DEPTH + 8  # {"op", "args": [...]} is two levels; coordinates add four
+    stack = [(document, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > limit:
+            raise _too_deep()
+        children = value.values() if isinstance(value, dict) else (
+            value if isinstance(value, list) else ())
+        stack.extend((child, depth + 1) for child in children
+                     if isinstance(child, dict | list))
+
+
+def _children(node: Any) -> list[Any]:
+    if isinstance(node, list):
+        return node
+    if not isinstance(node, ast.Node):
+        return []
+    children = list(node.get_sub_nodes())
+    if isinstance(node, ast.Like):
+        children.append(node.pattern)
+    return children
+
+
+def check_size(root: Any) -> None:
+    """400 naming the limit when a parsed filter exceeds MAX_DEPTH or MAX_NODES (iterative)."""
+    stack = [(root, 1)]
+    nodes = 0
+    while stack:
+        node, depth = stack.pop()
+        nodes += 1
+        if nodes > MAX_NODES:
+            raise CQL2Error(f"filter: more than {MAX_NODES} operators, properties and values "
+                            "(the limit); split the request or use bbox / property=value")
+        if depth > MAX_DEPTH:
+            raise _too_deep()
+        chain = isinstance(node, ast.And | ast.Or)
+        stack.extend((child, depth if chain and type(child) is type(node) else depth + 1)
+                     for child in _children(node))
+
+
+def _chain(node: ast.Combination) -> list[Any]:
+    """The operands of a chain of one boolean operator, in order (without recursion)."""
+    operands: list[Any] = []
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        if type(current) is type(node):
+            stack.extend([current.rhs, current.lhs])
+        else:
+            operands.append(current)
+    return operands
 
 
 class Compiler:
@@ -101,9 +187,9 @@ class Compiler:
         if isinstance(node, ast.Not):
             return not_(self.predicate(node.sub_node))
         if isinstance(node, ast.And):
-            return and_(self.predicate(node.lhs), self.predicate(node.rhs))
+            return and_(*(self.predicate(n) for n in _chain(node)))
         if isinstance(node, ast.Or):
-            return or_(self.predicate(node.lhs), self.predicate(node.rhs))
+            return or_(*(self.predicate(n) for n in _chain(node)))
         if isinstance(node, ast.Comparison):
             return self._comparison(node)
         if isinstance(node, ast.Between):
@@ -235,9 +321,7 @@ class Compiler:
             lhs, rhs = self.expr(node.lhs), self.expr(node.rhs)
             for side in (lhs, rhs):
                 self._need(side, _NUMERIC, node.op.value)
-            ops = {"+": lambda a, b: a + b, "-": lambda a, b: a - b,
-                   "*": lambda a, b: a * b, "/": lambda a, b: a / func.nullif(b, 0)}
-            return Typed(ops[node.op.value](lhs.sql, rhs.sql), "float")
+            return Typed(_arithmetic(node, _number(lhs), _number(rhs)), "float")
         if isinstance(node, ast.Function):
             if node.name.lower() not in ("lower", "upper") or len(node.arguments) != 1:
                 raise CQL2Error(f"filter: function {node.name!r} is not supported "
@@ -268,6 +352,9 @@ class Compiler:
                                 "spatial operators take the property 'geometry'")
             return typed.sql
         if isinstance(node, values.Geometry):
+            if isinstance(node.geometry, dict) and "srid" in node.geometry:
+                raise CQL2Error(f"filter: SRID={node.geometry['srid']} in a geometry is not "
+                                "supported; name the geometry's CRS with filter-crs")
             try:
                 geom = shapely.geometry.shape(node.geometry)
             except (ValueError, TypeError, AttributeError, shapely.errors.ShapelyError) as exc:
@@ -280,13 +367,14 @@ class Compiler:
         raise CQL2Error(f"filter: {_describe(node)} is not a geometry")
 
     def _geom_literal(self, geom: shapely.Geometry) -> Any:
-        if geom.is_empty:
+        if shapely.is_empty(geom):
             raise CQL2Error("filter: empty geometry")
         if not all(-_INF < v < _INF for v in shapely.get_coordinates(geom).flat):
             raise CQL2Error("filter: a geometry coordinate is not a finite number (such as "
                             "1e400 or NaN); give coordinates in degrees or metres")
         stored = geometry_in_storage(geom, self.crs)
-        return func.ST_GeomFromText(literal(stored.wkt, Text), STORAGE_SRID)
+        wkt = shapely.to_wkt(stored, rounding_precision=-1)  # every digit
+        return func.ST_GeomFromText(literal(wkt, Text), STORAGE_SRID)
 
     @staticmethod
     def _need(typed: Typed, allowed: set[str], op: str) -> None:
@@ -295,6 +383,23 @@ class Compiler:
 
 
 _INF = float("inf")
+
+
+def _number(typed: Typed) -> Any:
+    """A numeric operand of arithmetic as SQL (a literal becomes a bound float)."""
+    return bind_literal(typed.literal, "float") if typed.is_literal else typed.sql
+
+
+def _arithmetic(node: ast.Arithmetic, a: Any, b: Any) -> Any:
+    """+ - * / % div ^ in SQL; dividing by zero gives NULL (no row), not an error."""
+    if isinstance(node, Modulo | IntegerDivide):
+        fn = func.mod if isinstance(node, Modulo) else func.div
+        return cast(fn(cast(a, Numeric), func.nullif(cast(b, Numeric), 0)), Float)
+    if isinstance(node, Power):
+        return func.power(cast(a, Float), cast(b, Float))
+    ops = {"+": lambda: a + b, "-": lambda: a - b, "*": lambda: a * b,
+           "/": lambda: cast(a, Float) / func.nullif(cast(b, Float), 0)}
+    return ops[node.op.value]()
 
 
 def _describe(node: Any) -> str:
@@ -313,9 +418,9 @@ def bind_literal(value: Any, type_: str | None) -> Any:
                 raise ValueError
             return literal(float(value), Float)
         if type_ == "bool":
-            if not isinstance(value, bool):
+            if not isinstance(value, bool) and value not in (0, 1):
                 raise ValueError
-            return literal(value, Boolean)
+            return literal(bool(value), Boolean)  # 0/1: GDAL writes booleans as integers
         if type_ in ("datetime", "date"):
             return literal(_instant(value), TIMESTAMP(timezone=True))
         if type_ in _TEXT:
@@ -355,6 +460,8 @@ def _interval(value: Any) -> tuple[datetime | None, datetime | None]:
 def parse_instant(text: str) -> datetime | date:
     """RFC 3339 date-time or date text → datetime/date; ValueError if neither."""
     text = text.strip()
+    if len(text) == 11 and text.endswith("T"):  # GDAL's OAPIF driver writes a date so
+        text = text[:-1]
     if len(text) == 10:
         return date.fromisoformat(text)
     return datetime.fromisoformat(text.replace("Z", "+00:00"))

@@ -133,6 +133,15 @@ def parse_bbox(text: str, crs: OgcCRS, parameter: str = "bbox") -> tuple[float, 
     return box_to_storage((minx, miny, maxx, maxy), crs)
 
 
+def antimeridian_parts(box: tuple[float, ...]) -> list[tuple[float, ...]]:
+    """A lon/lat box whose west edge lies east of its east edge spans the antimeridian
+    (Part 1 allows it): its two parts, west..180 and -180..east; else the box itself."""
+    west, south, east, north = box
+    if west <= east:
+        return [box]
+    return [(west, south, 180.0, north), (-180.0, south, east, north)]
+
+
 def box_to_storage(box: tuple[float, float, float, float], crs: OgcCRS) -> tuple[float, ...]:
     """A projected box (x = easting) → the storage lon/lat box covering it (edges densified)."""
     minx, miny, maxx, maxy = box

@@ -27,6 +27,7 @@ from geo_service.ogc.features import ItemsQuery, feature_json
 from geo_service.spreadsheets import safe_cell
 
 MAX_ROWS = 200_000
+GPKG_VERSION = "1.2"
 FORMATS = {
     "geojson": ("application/geo+json", "geojson"),
     "csv": ("text/csv; charset=utf-8", "csv"),
@@ -77,7 +78,7 @@ def _rows(conn: Connection, query: ItemsQuery, with_wkb: bool, srid: int) -> lis
                     else null())
     stmt = (select(*cols).select_from(table).where(query.where()).order_by(*query.order)
             .limit(MAX_ROWS + 1))
-    rows = conn.execute(stmt).all()
+    rows = list(conn.execute(stmt).all())
     if len(rows) > MAX_ROWS:
         raise DownloadError(f"the selection has more than {MAX_ROWS} features; narrow it with "
                             "bbox, filter or property=value")
@@ -124,14 +125,16 @@ def _gpkg(conn: Connection, query: ItemsQuery, crs: OgcCRS) -> bytes:
     names = ["id", *(p.name for p in query.selected)]
     records = [{n: _gpkg_value(v) for n, v in zip(names, row[:width], strict=True)}
                for row in rows]
-    geoms = shapely.from_wkb([bytes(row[-1]) for row in rows]) if rows else []
-    frame = gpd.GeoDataFrame(records, columns=names, geometry=list(geoms),
+    geoms: list[Any] = list(shapely.from_wkb([bytes(row[-1]) for row in rows])) if rows else []
+    frame = gpd.GeoDataFrame(records, columns=names, geometry=geoms,
                              crs=f"EPSG:{crs.srid}")
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "download.gpkg"
         geometry_type = "Unknown" if query.collection.layer.geometry == "Geometry" else None
+        # GeoPackage 1.2: GDAL 3.12 writes 1.4 by default, which older GDAL (3.6) and
+        # QGIS 3.22 open only with a warning.
         frame.to_file(path, layer=query.collection.id, driver="GPKG", engine="pyogrio",
-                      geometry_type=geometry_type)
+                      geometry_type=geometry_type, dataset_options={"VERSION": GPKG_VERSION})
         return path.read_bytes()
 
 

@@ -14,10 +14,24 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Connection, Text, and_, any_, cast, func, literal, null, select, text
+from sqlalchemy import (
+    JSON,
+    Connection,
+    Text,
+    and_,
+    any_,
+    cast,
+    func,
+    literal,
+    null,
+    or_,
+    select,
+    text,
+)
 from sqlalchemy.sql.elements import ColumnElement
 
 from geo_service.access import Principal
+from geo_service.crs import STORAGE_SRID
 from geo_service.errors import GeoServiceError, NotFoundError
 from geo_service.ingest.rows import parse_yes_no
 from geo_service.ogc import cql2
@@ -25,6 +39,7 @@ from geo_service.ogc.collections import Collection, Property
 from geo_service.ogc.crs_negotiation import (
     CRS84,
     OgcCRS,
+    antimeridian_parts,
     output_geometry,
     parse_bbox,
     parse_ogc_crs,
@@ -114,6 +129,7 @@ def _order(spec: str, props: dict[str, Property], collection: Collection) -> lis
             continue
         desc = part.startswith("-")
         name = part.lstrip("+-").strip()
+        column: ColumnElement[Any]
         if name == "id":
             column = collection.table.c.id
         elif name in props:
@@ -145,9 +161,9 @@ def parse_items(collection: Collection, principal: Principal,
     filter_crs = parse_ogc_crs(params.get("filter-crs"), "filter-crs")
     cql2.filter_lang(params.get("filter-lang"))
     if params.get("bbox"):
-        box = parse_bbox(params["bbox"], bbox_crs)
-        envelope = func.ST_MakeEnvelope(*(literal(v) for v in box), 4490)
-        query.clauses.append(func.ST_Intersects(geometry, envelope))
+        boxes = antimeridian_parts(parse_bbox(params["bbox"], bbox_crs))
+        query.clauses.append(or_(*(func.ST_Intersects(geometry, func.ST_MakeEnvelope(
+            *(literal(v) for v in box), STORAGE_SRID)) for box in boxes)))
     if params.get("datetime"):
         query.clauses.append(cql2.datetime_clause(params["datetime"],
                                                   collection.table.c.updated_at))

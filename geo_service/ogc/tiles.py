@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import Connection, Float, Integer, Text, and_, bindparam, func, literal, select
 
 from geo_service.access import ANONYMOUS, Principal, Role
-from geo_service.crs import transformer
+from geo_service.crs import STORAGE_SRID, transformer
 from geo_service.errors import GeoServiceError, NotFoundError
 from geo_service.ogc.collections import Collection, get_collection
 
@@ -33,6 +33,7 @@ MVT_TYPE = "application/vnd.mapbox-vector-tile"
 _STAFF = Principal("tile-view", Role.planner)  # stands for every staff view (all rows, fields)
 _SCALAR = {"text", "code", "int", "float", "bool"}
 _POLYGONAL = {"MultiPolygon", "Polygon", "Geometry"}
+_SIDES = ("west", "south", "east", "north")
 
 
 class TileError(GeoServiceError):
@@ -63,11 +64,19 @@ def check_tile(z: int, y: int, x: int) -> None:
         raise TileError(f"tile {z}/{y}/{x}: row and column must be within 0..{2**z - 1}")
 
 
-def tile_lonlat_bounds(z: int, y: int, x: int) -> tuple[float, float, float, float]:
-    """The tile's (west, south, east, north) in degrees."""
+def tile_lonlat_bounds(z: int, y: int, x: int,
+                       margin: float = 0.0) -> tuple[float, float, float, float]:
+    """The tile's (west, south, east, north) in degrees, grown by `margin` of its size.
+
+    The grown box is clamped to the world before the transform: at z0–z2 the margin crosses
+    x = ±20037508 m, and a longitude past 180° would wrap to the other side of the world.
+    """
     size = 2 * HALF_WORLD / 2**z
     minx, maxy = -HALF_WORLD + x * size, HALF_WORLD - y * size
-    lon, lat = transformer(3857, 4490).transform([minx, minx + size], [maxy - size, maxy])
+    pad = size * margin
+    xs = [max(-HALF_WORLD, minx - pad), min(HALF_WORLD, minx + size + pad)]
+    ys = [max(-HALF_WORLD, maxy - size - pad), min(HALF_WORLD, maxy + pad)]
+    lon, lat = transformer(3857, 4490).transform(xs, ys)
     return lon[0], lat[0], lon[1], lat[1]
 
 
@@ -96,14 +105,17 @@ def _priority(collection: Collection) -> list[Any]:
 
 
 def layer_sql(layer: TileLayer, principal: Principal, z: int) -> Any:
-    """SELECT ST_AsMVT(...) of one layer at zoom z; tile column/row are the binds x, y."""
+    """SELECT ST_AsMVT(...) of one layer at zoom z.
+
+    Binds: tile column/row x, y, and the search box west, south, east, north (degrees,
+    from search_bounds).
+    """
     collection = layer.collection
     table = collection.table
     zi, xi, yi = literal(z, Integer), bindparam("x", type_=Integer), bindparam("y", type_=Integer)
     envelope = func.ST_TileEnvelope(zi, xi, yi)
-    world = func.ST_MakeEnvelope(-HALF_WORLD, -HALF_WORLD, HALF_WORLD, HALF_WORLD, 3857)
-    margin = literal(BUFFER / EXTENT, Float)
-    search = func.ST_Transform(func.ST_TileEnvelope(zi, xi, yi, world, margin), 4490)
+    search = func.ST_MakeEnvelope(*(bindparam(side, type_=Float) for side in _SIDES),
+                                  STORAGE_SRID)
     geom = func.ST_Transform(collection.geometry, 3857)
     if collection.layer.geometry in _POLYGONAL and z < 14:
         cell = 2 * HALF_WORLD / 2**z / EXTENT
@@ -170,7 +182,8 @@ def render_tile(conn: Connection, layers: list[TileLayer], principal: Principal,
     if not live:
         return b""
     statement = _tile_statement(tuple(layer.name for layer in live), principal.sees_private, z)
-    row = conn.execute(statement, {"x": x, "y": y}).one()
+    search = dict(zip(_SIDES, tile_lonlat_bounds(z, y, x, BUFFER / EXTENT), strict=True))
+    row = conn.execute(statement, {"x": x, "y": y, **search}).one()
     return b"".join(bytes(part) for part in row if part)
 
 

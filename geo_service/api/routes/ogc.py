@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Annotated, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -10,12 +11,12 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import Engine
 
-from geo_service.access import Principal
+from geo_service.access import ANONYMOUS, Principal
 from geo_service.api.deps import get_engine_dep, get_principal
 from geo_service.etags import feature_etag
 from geo_service.ogc import documents, downloads, features, html, openapi30
 from geo_service.ogc.collections import ILLUSTRATIVE_NOTE, get_collection, visible_collections
-from geo_service.ogc.crs_negotiation import content_crs_header, parse_ogc_crs
+from geo_service.ogc.crs_negotiation import CRS84, OgcCRS, content_crs_header, parse_ogc_crs
 from geo_service.ogc.http import (
     base_url,
     cache_headers,
@@ -26,7 +27,7 @@ from geo_service.ogc.http import (
     wants_html,
 )
 
-router = APIRouter(tags=["OGC API – Features"])
+router = APIRouter(tags=["OGC API – Features"], route_class=html.HtmlErrorRoute)
 Caller = Annotated[Principal, Depends(get_principal)]
 Db = Annotated[Engine, Depends(get_engine_dep)]
 Str = Annotated[str | None, Query()]
@@ -51,7 +52,7 @@ def landing_page(request: Request, principal: Caller, f: Str = None) -> Response
 @router.get("/api", summary="OpenAPI 3.0 description of the service (public)")
 def api_definition(request: Request) -> Response:
     """The service's OpenAPI document, in OpenAPI 3.0 form."""
-    return _json(openapi30.ogc_openapi(request.app.openapi()),
+    return _json(openapi30.ogc_openapi(request.app.openapi(), visible_collections(ANONYMOUS)),
                  "application/vnd.oai.openapi+json;version=3.0")
 
 
@@ -129,7 +130,8 @@ def items(
         headers["Content-Crs"] = content_crs_header(query.crs)
         if not_modified(request, state.etag):
             return Response(status_code=304, headers=headers)
-        rows = features.page_features(conn, query)
+        # The page's map is Leaflet on lon/lat: it always gets CRS84, whatever crs= says.
+        rows = features.page_features(conn, replace(query, crs=CRS84) if as_html else query)
     url = f"{base_url(request)}/collections/{found.id}/items"
     links = _page_links(url, params, query, len(rows), state.matched)
     if as_html:
@@ -138,12 +140,17 @@ def items(
         link_of = {link["rel"]: _as_html(link["href"]) for link in links}
         return HTMLResponse(_page(
             request, "items.html", collection=found, features=page, matched=state.matched,
-            offset=query.offset, columns=query.selected,
+            offset=query.offset, columns=query.selected, asked_crs=_asked_crs(query.crs),
             prev=link_of.get("prev"), next=link_of.get("next"),
             features_json=html.script_json({"type": "FeatureCollection", "features": page})),
             headers=headers)
     body = features.feature_collection_text(rows, state, links, now_stamp())
     return Response(body, media_type=GEOJSON, headers=headers)
+
+
+def _asked_crs(crs: OgcCRS) -> str | None:
+    """The crs asked for, when it is not the CRS84 the page's map uses (for a note)."""
+    return None if crs.uri == CRS84.uri else crs.uri
 
 
 def _page(request: Request, template: str, **context: Any) -> str:
@@ -213,7 +220,8 @@ def item(collection_id: str, feature_id: str, request: Request, principal: Calle
     out_crs = parse_ogc_crs(params.get("crs"), "crs")
     as_html = wants_html(request, params)
     with engine.connect() as conn:
-        body, updated = features.fetch_feature(conn, found, principal, feature_id, out_crs)
+        body, updated = features.fetch_feature(conn, found, principal, feature_id,
+                                               CRS84 if as_html else out_crs)
     headers = cache_headers(principal, feature_etag(int(feature_id), updated), updated)
     headers["Content-Crs"] = content_crs_header(out_crs)
     if not_modified(request, headers["ETag"]):
@@ -229,6 +237,7 @@ def item(collection_id: str, feature_id: str, request: Request, principal: Calle
         props = found.properties(principal)
         return HTMLResponse(_page(
             request, "item.html", collection=found, feature=doc, columns=list(props.values()),
-            features_json=html.script_json(doc)), headers=headers)
+            asked_crs=_asked_crs(out_crs), features_json=html.script_json(doc)),
+            headers=headers)
     return _json(doc, GEOJSON, **headers)
 

@@ -11,11 +11,11 @@ from sqlalchemy import Engine
 
 from geo_service.access import Principal
 from geo_service.api.deps import get_engine_dep, get_principal
-from geo_service.ogc import tiles
+from geo_service.ogc import html, tiles
 from geo_service.ogc.collections import get_collection
 from geo_service.ogc.http import base_url, not_modified
 
-router = APIRouter(tags=["OGC API – Tiles"])
+router = APIRouter(tags=["OGC API – Tiles"], route_class=html.HtmlErrorRoute)
 Caller = Annotated[Principal, Depends(get_principal)]
 Db = Annotated[Engine, Depends(get_engine_dep)]
 CARE_MAP_TITLE = "关爱地图:镇街边界和养老、儿童、殡葬服务设施(公开)"
@@ -29,7 +29,7 @@ def _json(doc: Any) -> Response:
 def _tile_response(request: Request, data: bytes, principal: Principal) -> Response:
     scope = "public" if principal.is_anonymous else "private"
     headers = {"Cache-Control": f"{scope}, max-age={TILE_MAX_AGE}",
-               "Vary": "Authorization, Cookie", "Access-Control-Allow-Origin": "*"}
+               "Vary": "Authorization, Cookie"}
     if not data:
         return Response(status_code=204, headers=headers)
     headers["ETag"] = tiles.tile_etag(data)
