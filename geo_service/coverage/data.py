@@ -93,13 +93,16 @@ def load_study(engine: Engine, district_code: str = DEFAULT_DISTRICT_CODE,
     frame = pd.DataFrame(units, columns=["code", "name", "township_code", "lon", "lat",
                                          "population", "population_60plus", "population_0_17",
                                          "figures_source", "geometry_accuracy", "geom"])
-    frame["geom"] = [_geom(g) for g in frame.geom]
+    frame["geom"] = np.array([_geom(g) for g in frame.geom], dtype=object)
     for col in WEIGHT_FIELDS:
         frame[col] = frame[col].fillna(0).astype(np.int64)
     frame["urban"] = classify_urban(frame.name, frame.township_code.map(tname).fillna(""))
     frame["illustrative"] = ((frame.figures_source == "illustrative")
                              | (frame.geometry_accuracy == "illustrative"))
-    study = Study(code, district[0], _geom(district[1]), townships,
+    outline = _geom(district[1])
+    if outline is None:
+        raise GeoServiceError(f"the district {code} has no outline: load admin_areas first")
+    study = Study(code, district[0], outline, townships,
                   frame[[*UNIT_COLUMNS, "geom"]].reset_index(drop=True), sites,
                   data_as_of=max((c for c in changed if c is not None), default=None),
                   engine=engine, speeds=speeds or Speeds())
@@ -135,10 +138,11 @@ def _column(table, name: str):
 def locate_sites(study: Study, sites: pd.DataFrame) -> pd.DataFrame:
     """Add the unit code, township (when missing) and urban flag of each site by position."""
     sites = sites.copy()
-    pts = shapely.points(sites.lon.to_numpy(float), sites.lat.to_numpy(float))
+    pts = np.asarray(shapely.points(sites.lon.to_numpy(float), sites.lat.to_numpy(float)))
     unit_idx = _containing(study.units.geom.to_numpy(), pts)
     inside = unit_idx >= 0
-    sites["unit_code"] = np.where(inside, study.units.code.to_numpy()[unit_idx.clip(0)], None)
+    sites["unit_code"] = np.where(  # type: ignore[assignment]  # numpy stubs: where(…, None)
+        inside, study.units.code.to_numpy()[unit_idx.clip(0)], None)
     town_idx = _containing(study.townships.geom.to_numpy(), pts)
     by_pos = np.where(town_idx >= 0, study.townships.code.to_numpy()[town_idx.clip(0)], None)
     sites["township_code"] = sites.township_code.where(sites.township_code.notna(), by_pos)

@@ -24,7 +24,10 @@ IntArray = NDArray[np.int64]
 class DistanceModel(Protocol):
     """Metric distance between demand points and sites (both given as lon/lat)."""
 
-    name: str
+    @property
+    def name(self) -> str:
+        """What the distances are, for reports."""
+        ...
 
     def project(self, lon: Array, lat: Array) -> tuple[Array, Array]:
         """The model's working coordinates (metres) of lon/lat points."""
@@ -57,7 +60,7 @@ class PlanarDistance:
         n = len(unit_xy)
         if len(site_xy) == 0 or n == 0:
             return np.full(n, -1, dtype=np.int64), np.full(n, np.inf)
-        tree = shapely.STRtree(shapely.points(site_xy))
+        tree = shapely.STRtree(np.asarray(shapely.points(site_xy)))
         (u, s), dist = tree.query_nearest(shapely.points(unit_xy), return_distance=True,
                                           all_matches=False)
         idx = np.full(n, -1, dtype=np.int64)
@@ -74,7 +77,7 @@ class PlanarDistance:
         if len(unit_xy) == 0 or len(keep) == 0:
             empty = np.zeros(0, dtype=np.int64)
             return empty, empty, np.zeros(0)
-        tree = shapely.STRtree(shapely.points(unit_xy))
+        tree = shapely.STRtree(np.asarray(shapely.points(unit_xy)))
         s, u = tree.query(shapely.points(site_xy[keep]), predicate="dwithin",
                           distance=radii[keep])
         s = keep[s]

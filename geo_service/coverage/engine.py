@@ -216,4 +216,4 @@ def two_step(
     ratio = np.divide(np.asarray(capacity, dtype=np.float64), reach,
                       out=np.zeros(m), where=reach > 0)
     access = np.bincount(u, weights=w * ratio[s], minlength=n) * 1000.0
-    return access, ratio
+    return np.asarray(access, dtype=np.float64), ratio

@@ -100,7 +100,8 @@ DISTRICT_ONLY = frozenset({"total_beds"})  # a district-wide target: no per-town
 def _rows(values: dict[str, float | None], township: bool = False) -> list[dict]:
     rows = []
     for i in INDICATORS:
-        value = None if values[i.id] is None else float(values[i.id])
+        given = values[i.id]
+        value = None if given is None else float(given)
         own = Indicator(i.id, i.title, i.unit, None, None, i.definition) if (
             township and i.id in DISTRICT_ONLY) else i
         rows.append({"id": i.id, "title": i.title, "unit": i.unit, "value": value,

@@ -13,6 +13,7 @@ import html
 import folium
 import numpy as np
 import shapely
+from shapely.geometry.base import BaseGeometry
 
 from geo_service import crs
 from geo_service.coverage.labels import metres, weight_title
@@ -29,7 +30,7 @@ LABEL_STYLE = ("font-size:11px;color:#333;font-weight:bold;white-space:nowrap;"
                "text-shadow:0 0 3px #fff,0 0 3px #fff;transform:translate(-50%,-50%)")
 
 
-def _geojson(geom: shapely.Geometry) -> dict:
+def _geojson(geom: BaseGeometry) -> dict:
     return shapely.geometry.mapping(geom)
 
 

@@ -114,8 +114,9 @@ def rules_for(
     out: dict[str, RadiusRule] = {}
     for kind in kinds:
         rule = _BY_KEY.get((layer, kind))
-        if kind in kind_radii or radius_m is not None:
-            value = _check_radius(kind_radii.get(kind, radius_m), f"radius for {kind}")
+        given = kind_radii.get(kind, radius_m)
+        if given is not None:
+            value = _check_radius(given, f"radius for {kind}")
             rule = RadiusRule(layer, kind, "radius", value, value, OVERRIDE)
         if rule is None:
             raise GeoServiceError(

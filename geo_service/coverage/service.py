@@ -221,9 +221,10 @@ def run_coverage(study: Study, req: CoverageRequest, model: DistanceModel | None
     pick = a.nearest.clip(0)
     units["township"] = units.township_code.map(
         dict(zip(study.townships.code, study.townships.name, strict=True)))
-    units["nearest_id"] = np.where(has, sites.id.to_numpy()[pick], None)
-    units["nearest_name"] = np.where(has, sites.name.to_numpy()[pick], None)
-    units["nearest_kind"] = np.where(has, sites.kind.to_numpy()[pick], None)
+    none = np.full(len(units), None, dtype=object)  # "no site in reach"
+    units["nearest_id"] = np.where(has, sites.id.to_numpy()[pick], none)
+    units["nearest_name"] = np.where(has, sites.name.to_numpy()[pick], none)
+    units["nearest_kind"] = np.where(has, sites.kind.to_numpy()[pick], none)
     units["nearest_distance_m"] = np.where(has, np.round(a.distance, 3), np.nan)
     if roads is not None:
         net_cov.route_columns(roads, unit_xy, site_xy, units)

@@ -297,7 +297,7 @@ def solve_highs(mip: Mip, time_limit: float) -> MipResult:
 
 def solve_cbc(mip: Mip, time_limit: float) -> MipResult:
     """Solve with the CBC bundled in PuLP (status read from PuLP's solution status)."""
-    import pulp  # type: ignore[import-untyped]
+    import pulp
 
     model = pulp.LpProblem("m", pulp.LpMaximize if mip.sense == "max" else pulp.LpMinimize)
     xs = [model.add_variable(f"v{j}", 0, 1, "Binary" if i else "Continuous")

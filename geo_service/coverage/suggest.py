@@ -48,7 +48,7 @@ def candidates(study: Study, req: SuggestRequest) -> pd.DataFrame:
     x0, y0, x1, y1 = district.bounds
     s = req.grid_spacing_m
     gx, gy = np.meshgrid(np.arange(x0 + s / 2, x1, s), np.arange(y0 + s / 2, y1, s))
-    pts = shapely.points(gx.ravel(), gy.ravel())
+    pts = np.asarray(shapely.points(gx.ravel(), gy.ravel()))
     shapely.prepare(district)  # 225 000 point-in-polygon tests on the 100 m grid: ~10× faster
     pts = pts[shapely.contains(district, pts)]
     if len(pts) > 200_000:
