@@ -64,9 +64,14 @@ def _plant(engine) -> list[Plant]:
                 external_id = f"HIDDEN-{layer}-{corner}"
                 values: dict = {"external_id": external_id, "name": name, "is_public": False,
                                 "source": "审计测试", "geometry_accuracy": "surveyed"}
+                point = func.ST_SetSRID(func.ST_MakePoint(lon, lat), 4490)
+                if layer == "roads":  # a short road that ends at the planted point
+                    d = -0.002 if step > 0 else 0.002
+                    point = func.ST_Multi(func.ST_MakeLine(
+                        func.ST_SetSRID(func.ST_MakePoint(lon + d, lat + d), 4490), point))
                 if "kind" in table.c:
                     values |= {"kind": conn.execute(select(table.c.kind).limit(1)).scalar(),
-                               "geom": func.ST_SetSRID(func.ST_MakePoint(lon, lat), 4490)}
+                               "geom": point}
                 elif layer == "place_names":
                     like = conn.execute(select(table.c.category, table.c.category_code)
                                         .limit(1)).one()

@@ -67,7 +67,7 @@ def test_nearest_list_and_card_say_walking_minutes(browser, live_server, sample_
                           is_mobile=True, has_touch=True)
     context = page.context
     assert shown and all(WALK.match(t.replace("\n", "")) for t in shown), shown
-    assert "沿道路步行时间" in page.inner_text("#status")
+    assert "沿道路步行时间" in page.inner_text("#results .list-note")  # how it is reckoned
     first = page.locator("#results .row").first
     first_text = shown[0].replace("\n", "")
     first.tap()

@@ -639,7 +639,13 @@
         var first = data.results[0];
         status("最近的是“" + first.name + "”，" +
           (walkText(first) || (data.walk ? "直线距离 " : "") + distanceText(first.distance_m)) +
-          "。下面按距离列出 " + data.results.length + " 处。" + (data.walk ? data.walk.note + "。" : ""));
+          "。下面按距离列出 " + data.results.length + " 处。");
+      }
+      if (data.walk && data.results.length) {  // how walking times are reckoned: after the list
+        var note = document.createElement("li");
+        note.className = "list-note";
+        note.textContent = data.walk.note + "。";
+        $("results").appendChild(note);
       }
     }).catch(function () { status("查找附近设施失败，请稍后再试。", true); });
   }
