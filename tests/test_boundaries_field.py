@@ -23,6 +23,7 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
                  "--no-first-run", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]
 PASSWORD = "界桩-field-pass-2026"
+CONDITIONS = ["完好", "损坏", "丢失"]
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +37,7 @@ def field_db(database_factory) -> Iterator[tuple[str, Engine]]:
     who = Principal("setup", Role.admin)
     lines.derive_and_save(engine, who)
     with engine.begin() as conn:
-        markers.sample_markers(conn, who, lines=2, per_line=2)
+        markers.sample_markers(conn, who, lines=2, per_line=3)
         line = conn.execute(text(
             "SELECT l.side_a_code, l.side_b_code FROM boundary_lines l JOIN boundary_markers m "
             "ON m.line_id = l.id ORDER BY m.id LIMIT 1")).one()
@@ -163,7 +164,7 @@ def test_field_form_works_under_a_reverse_proxy_prefix(field_db):
     from fastapi.testclient import TestClient
 
     from geo_service.api.app import create_app
-    from geo_service.settings import REPO_ROOT
+    from geo_service.resources import package_path
 
     page = "https://gis.example.gov.cn/geo/boundaries/field/"
 
@@ -187,7 +188,7 @@ def test_field_form_works_under_a_reverse_proxy_prefix(field_db):
             path = urlsplit(urljoin(page, link)).path
             assert path.startswith("/geo/"), (link, path)
             assert client.get(path.removeprefix("/geo")).status_code == 200, link
-    script = (REPO_ROOT / "web_map" / "field" / "field.js").read_text(encoding="utf-8")
+    script = (package_path("web_map", "field") / "field.js").read_text(encoding="utf-8")
     assert 'new URL("../../", document.baseURI)' in script  # API base from the page's URL
     assert not re.findall(r"""["'`]/(?:auth|boundaries|vendor|photos)""", script)
 
@@ -284,3 +285,123 @@ def test_a_photo_above_the_limit_is_downscaled_by_the_form(field_db, server, tmp
         ).one()
     assert stored.content_type == "image/jpeg" and stored.size_bytes <= MAX_PHOTO_BYTES
     assert stored.width_px <= side
+
+
+def _wait_for_offline_shell(page) -> None:
+    """The service worker controls the page and has cached the shell."""
+    page.wait_for_function("navigator.serviceWorker.controller !== null", timeout=15_000)
+    page.wait_for_function("""caches.open('geo-field-shell-v1').then(c => c.keys())
+        .then(k => k.length >= 5)""", timeout=15_000)
+
+
+def test_the_form_reopens_offline_and_a_new_inspection_syncs_exactly_once(
+        field_db, server, tmp_path):
+    _, engine = field_db
+    with engine.connect() as conn:
+        line_id = conn.execute(text(
+            "SELECT line_id FROM boundary_markers GROUP BY line_id HAVING count(*) >= 3 "
+            "ORDER BY line_id LIMIT 1")).scalar_one()
+        marker_ids = conn.execute(text(
+            "SELECT id FROM boundary_markers WHERE line_id = :l ORDER BY id LIMIT 3"),
+            {"l": line_id}).scalars().all()
+    round_ = "2026-离线山区"
+    photo = tmp_path / "山里.png"
+    photo.write_bytes(png_bytes(5))
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        context = browser.new_context(viewport={"width": 390, "height": 844},
+                                      locale="zh-CN", is_mobile=True)
+        page = context.new_page()
+        errors: list[str] = []
+        _login(page, server, "officer_g")
+        page.wait_for_function("document.querySelectorAll('#line option').length > 60")
+        _wait_for_offline_shell(page)
+        page.screenshot(path=str(tmp_path / "field-online.png"), full_page=True)
+
+        context.set_offline(True)
+        page.close()                                  # the officer closes the form …
+        page = context.new_page()                     # … and opens it again in the hills
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(f"{server}/boundaries/field/")
+        expect(page.locator("#app")).to_be_visible()
+        expect(page.locator("#net")).to_have_text("离线")
+        expect(page.locator("#who")).to_contain_text("officer_g")
+        page.wait_for_function("document.querySelectorAll('#line option').length > 60")
+        # the network really is gone for the page: a request for fresh data fails
+        assert page.evaluate(f"""fetch('{server}/boundaries/lines?probe=1')
+            .then(() => 'online', () => 'offline')""") == "offline"
+        page.select_option("#line", str(line_id))
+        page.wait_for_function("document.querySelectorAll('#marker option').length > 3")
+        page.select_option("#inspection", "new")
+        page.fill("#round", round_)
+        page.fill("#officers-a", "张伟")
+        page.click("#create-inspection")
+        expect(page.locator("#status")).to_contain_text("离线新建")
+        assert page.input_value("#inspection").startswith("local-")
+        for n, (marker_id, condition) in enumerate(zip(marker_ids, CONDITIONS, strict=True)):
+            page.select_option("#marker", str(marker_id))
+            page.check(f"input[name=condition][value={condition}]")
+            page.fill("#note", f"离线记录 {n + 1}")
+            if n == 1:
+                page.set_input_files("#photo", str(photo))
+            page.click("#save")
+            expect(page.locator("#pending-count")).to_have_text(str(n + 2))
+        expect(page.locator("#pending")).to_contain_text("等联检记录同步后发送")
+        page.screenshot(path=str(tmp_path / "field-offline.png"), full_page=True)
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT count(*) FROM inspections WHERE round = :r"),
+                                {"r": round_}).scalar_one() == 0
+
+        # the first answer to the new record is lost on the way back: the retry must
+        # not create a second record (same client key → the server replays its answer)
+        lost: list[str] = []
+
+        def lose_first_answer(route) -> None:
+            if not lost:
+                route.fetch()                         # the server did the work …
+                lost.append(route.request.url)
+                route.abort()                         # … but the phone never heard back
+            else:
+                route.continue_()
+        page.route("**/boundaries/inspections", lose_first_answer)
+        context.set_offline(False)
+        expect(page.locator("#net")).to_have_text("在线")
+        page.wait_for_function("window.fieldForm.state.syncing === null")
+        assert lost, "the new record was sent"
+        page.evaluate("window.fieldForm.sync()")
+        expect(page.locator("#pending-count")).to_have_text("0", timeout=20_000)
+        expect(page.locator("#findings li.finding")).to_have_count(3)
+        expect(page.locator("#last-sync")).to_contain_text("北京时间")
+        page.evaluate("window.fieldForm.sync()")      # a second sync has nothing to send
+        page.wait_for_timeout(500)
+        assert errors == []
+        browser.close()
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT id, created_by FROM inspections WHERE round = :r"),
+                            {"r": round_}).all()
+        assert len(rows) == 1 and rows[0].created_by == "officer_g"
+        findings = conn.execute(text(
+            "SELECT marker_id, condition FROM inspection_findings WHERE inspection_id = :i "
+            "ORDER BY marker_id"), {"i": rows[0].id}).all()
+        assert [(f.marker_id, f.condition) for f in findings] == list(
+            zip(marker_ids, CONDITIONS, strict=True))
+        assert conn.execute(text("SELECT count(*) FROM photo_attachments WHERE "
+                                 "inspection_id = :i"), {"i": rows[0].id}).scalar_one() == 1
+
+
+@pytest.mark.parametrize("phone_zone", ["UTC", "America/Los_Angeles"])
+def test_the_inspection_date_is_prefilled_in_beijing_time(field_db, server, phone_zone):
+    """2026-11-23 07:30 北京时间 is 2026-11-22 in UTC: the form must say 2026-11-23."""
+    from datetime import datetime, timedelta, timezone
+
+    beijing = timezone(timedelta(hours=8))
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        context = browser.new_context(viewport={"width": 390, "height": 844},
+                                      timezone_id=phone_zone)
+        page = context.new_page()
+        page.clock.install(time=datetime(2026, 11, 23, 7, 30, tzinfo=beijing))
+        _login(page, server, "officer_f")
+        assert page.evaluate("new Date().toISOString().slice(0, 10)") == "2026-11-22"
+        assert page.input_value("#inspected-on") == "2026-11-23"
+        browser.close()

@@ -500,9 +500,14 @@ def field_redirect() -> RedirectResponse:
 @router.get("/field/{asset:path}", summary="The field form for phones (public page shell; its "
             "data needs a boundary officer login)")
 def field_form(asset: str) -> FileResponse:
-    """index.html, field.js, field.css, sw.js — the page itself holds no data."""
+    """index.html, field.js, field.css, sw.js (offline), manifest — the page holds no data."""
     name = asset or "index.html"
     path = (FIELD_DIR / name).resolve()
     if path.parent != FIELD_DIR.resolve() or not path.is_file():
         raise NotFoundError(f"{asset!r} is not part of the field form")
-    return FileResponse(path, headers={"Cache-Control": "no-cache"})
+    media = _FIELD_TYPES.get(path.suffix)
+    return FileResponse(path, media_type=media, headers={"Cache-Control": "no-cache"})
+
+
+_FIELD_TYPES = {".webmanifest": "application/manifest+json", ".js": "text/javascript",
+                ".svg": "image/svg+xml"}
