@@ -226,3 +226,61 @@ def test_upload_export_and_search_by_number_over_http(rengine, client, tmp_path)
                         files={"file": ("成果表.xlsx", xlsx.content)})
     assert again.json()["unchanged"] == 3 and again.json()["updated"] == 0
     assert client.get("/boundaries/markers/export", headers={}).status_code == 401
+
+
+def test_ogr2ogr_reads_boundary_lines_and_staff_read_markers(rengine, tmp_path):
+    """GDAL's OAPIF driver (as QGIS uses it): counts and ids as the database has them."""
+    import httpx
+    import pyogrio
+
+    from geo_service.auth import users
+    from geo_service.devserver import running_service
+
+    line = _line(rengine, 3)
+    survey = tmp_path / "棠香.xlsx"
+    _survey_workbook(survey, line, "棠香", _survey_points(line, 3))
+    with rengine.begin() as conn:
+        registry.import_file(conn, ADMIN, survey)
+        users.add_user(conn, "qgis_planner", "a-long-password-2026", "planner")
+        current = set(conn.execute(text(
+            "SELECT id FROM boundary_lines WHERE status = 'current'")).scalars())
+        marker_ids = set(conn.execute(text("SELECT id FROM boundary_markers")).scalars())
+        damaged = set(conn.execute(text(
+            "UPDATE boundary_markers SET status = '损毁待修' WHERE id = (SELECT min(id) FROM "
+            "boundary_markers) RETURNING id")).scalars())
+    assert len(current) > 60 and marker_ids and damaged
+    url = rengine.url.render_as_string(hide_password=False)
+    with running_service(url, log=tmp_path / "server.log",
+                         GEO_SERVICE_MEDIA_DIR=str(tmp_path / "media")) as base:
+        # staff only (the catalogue): the anonymous sees neither collection
+        anonymous = subprocess.run(["ogrinfo", "-ro", "-q", f"OAPIF:{base}/"],
+                                   capture_output=True, text=True, timeout=60)
+        assert anonymous.returncode == 0, anonymous.stderr
+        assert "boundary_lines" not in anonymous.stdout
+        assert "boundary_markers" not in anonymous.stdout
+        for hidden in ("boundary_lines", "boundary_markers"):
+            assert httpx.get(f"{base}/collections/{hidden}/items").status_code == 404
+        token = httpx.post(f"{base}/auth/token", data={
+            "username": "qgis_planner", "password": "a-long-password-2026"}).json()["access_token"]
+        staff = dict(os.environ, GDAL_HTTP_HEADERS=f"Authorization: Bearer {token}")
+        info = subprocess.run(["ogrinfo", "-ro", "-so", f"OAPIF:{base}/", "boundary_lines"],
+                              capture_output=True, text=True, timeout=120, env=staff)
+        assert info.returncode == 0, info.stderr
+        assert f"Feature Count: {len(current)}" in info.stdout
+        out = tmp_path / "lines.gpkg"
+        copied = subprocess.run(["ogr2ogr", "-f", "GPKG", str(out), f"OAPIF:{base}/",
+                                 "boundary_lines", "-preserve_fid"],
+                                capture_output=True, text=True, timeout=180, env=staff)
+        assert copied.returncode == 0, copied.stderr
+        frame = pyogrio.read_dataframe(out, fid_as_index=True)
+        assert set(frame.index) == current
+        assert {"side_a_name", "side_b_name", "length_m", "level"} <= set(frame.columns)
+        assert frame.geometry.geom_type.isin(["MultiLineString", "LineString"]).all()
+        markers_out = tmp_path / "m.geojson"
+        filtered = subprocess.run(
+            ["ogr2ogr", "-f", "GeoJSON", str(markers_out), f"OAPIF:{base}/",
+             "boundary_markers", "-preserve_fid", "-where", "status = '损毁待修'"],
+            capture_output=True, text=True, timeout=120, env=staff)
+        assert filtered.returncode == 0, filtered.stderr
+        got = pyogrio.read_dataframe(markers_out, fid_as_index=True)
+        assert set(got.index) == damaged and set(got["status"]) == {"损毁待修"}
