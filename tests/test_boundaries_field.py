@@ -405,3 +405,31 @@ def test_the_inspection_date_is_prefilled_in_beijing_time(field_db, server, phon
         assert page.evaluate("new Date().toISOString().slice(0, 10)") == "2026-11-22"
         assert page.input_value("#inspected-on") == "2026-11-23"
         browser.close()
+
+
+def test_find_a_marker_by_number_and_open_one_from_its_qr_link(field_db, server, tmp_path):
+    _, engine = field_db
+    with engine.begin() as conn:
+        marker = conn.execute(text(
+            "UPDATE boundary_markers SET status = '损毁待修' WHERE id = (SELECT max(id) FROM "
+            "boundary_markers) RETURNING id, number, line_id")).one()
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        context = browser.new_context(viewport={"width": 390, "height": 844}, locale="zh-CN")
+        page = context.new_page()
+        _login(page, server, "officer_f")
+        page.wait_for_function("document.querySelectorAll('#line option').length > 60")
+        page.fill("#find", marker.number[-4:])          # part of the number
+        hit = page.locator("#find-results button", has_text=marker.number)
+        expect(hit).to_have_count(1)
+        expect(hit).to_contain_text("损毁待修")
+        hit.click()
+        expect(page.locator("#line")).to_have_value(str(marker.line_id))
+        expect(page.locator("#marker")).to_have_value(str(marker.id))
+        page.fill("#find", "没有这个编号")
+        expect(page.locator("#find-results")).to_contain_text("没有编号含此内容的界桩")
+        page.goto(f"{server}/boundaries/field/?marker={marker.id}")   # what a QR label holds
+        expect(page.locator("#status")).to_contain_text(f"已打开界桩 {marker.number}")
+        expect(page.locator("#marker")).to_have_value(str(marker.id))
+        page.screenshot(path=str(tmp_path / "field-qr-opened.png"), full_page=True)
+        browser.close()

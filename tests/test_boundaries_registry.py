@@ -284,3 +284,41 @@ def test_ogr2ogr_reads_boundary_lines_and_staff_read_markers(rengine, tmp_path):
         assert filtered.returncode == 0, filtered.stderr
         got = pyogrio.read_dataframe(markers_out, fid_as_index=True)
         assert set(got.index) == damaged and set(got["status"]) == {"损毁待修"}
+
+
+def test_qr_label_sheet_opens_each_marker_in_the_field_form(rengine, client, tmp_path):
+    """The A4 sheet, printed by Chromium: OpenCV reads each QR code back as the form's URL."""
+    import cv2
+    from playwright.sync_api import sync_playwright
+
+    from geo_service.boundaries.labels import field_url
+
+    line = _line(rengine, 4)
+    survey = tmp_path / "标签.xlsx"
+    _survey_workbook(survey, line, "中敖", _survey_points(line, 3))
+    with rengine.begin() as conn:
+        registry.import_file(conn, ADMIN, survey)
+        ids = dict(conn.execute(text("SELECT number, id FROM boundary_markers WHERE line_id = :l"),
+                                {"l": line.id}).all())
+    page_html = client.get(f"/boundaries/lines/{line.id}/labels",
+                           headers={"x-test-user": "planner"})
+    assert page_html.status_code == 200 and "界桩二维码标签" in page_html.text
+    assert "<script" not in page_html.text                  # works under script-src 'self'
+    assert client.get(f"/boundaries/lines/{line.id}/labels").status_code == 401
+    html = tmp_path / "labels.html"
+    html.write_text(page_html.text, encoding="utf-8")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium",
+                                    args=["--headless", "--no-sandbox", "--disable-gpu"])
+        page = browser.new_page(viewport={"width": 794, "height": 1123},  # A4 at 96 dpi …
+                                device_scale_factor=3)            # … printed at 288 dpi
+        page.goto(html.as_uri())
+        shot = tmp_path / "labels.png"
+        page.screenshot(path=str(shot), full_page=True)
+        browser.close()
+    image = cv2.imread(str(shot))
+    found, decoded, _, _ = cv2.QRCodeDetector().detectAndDecodeMulti(image)
+    assert found
+    assert sorted(d for d in decoded if d) == sorted(
+        field_url("http://testserver", i) for i in ids.values())
+    assert len(ids) == 3

@@ -24,6 +24,7 @@ from geo_service import crs as crsmod
 from geo_service.access import Principal
 from geo_service.boundaries import markers
 from geo_service.boundaries.geometry import point_of
+from geo_service.boundaries.report import BEIJING, beijing_time
 from geo_service.boundaries.schemas import MarkerIn, MarkerPatch, ReferenceIn
 from geo_service.db.models import boundary_lines, boundary_markers
 from geo_service.errors import GeoServiceError, InputFileError, LoadRejectedError
@@ -531,7 +532,7 @@ def _write_xlsx(rows: list[dict[str, Any]], headers: list[str], path: Path) -> N
     notes = wb.create_sheet("说明")
     for line_text in (
             "界桩成果表 (由 geo_service 导出)",
-            f"导出时间 (北京时间): {datetime.now(beijing_tz()).strftime('%Y-%m-%d %H:%M')}",
+            f"导出时间: {beijing_time(datetime.now(BEIJING))}",
             "坐标系: CGCS2000。经度/纬度为十进制度。",
             "X/Y: CGCS2000 3° 带高斯-克吕格投影, 中央经线 105° (EPSG:4544), 不带带号; "
             "X 为北坐标, Y 为东坐标。",
@@ -541,9 +542,3 @@ def _write_xlsx(rows: list[dict[str, Any]], headers: list[str], path: Path) -> N
     notes.column_dimensions["A"].width = 90
     wb.save(path)
 
-
-def beijing_tz() -> Any:
-    """北京时间 (UTC+8, Asia/Shanghai)."""
-    from zoneinfo import ZoneInfo
-
-    return ZoneInfo("Asia/Shanghai")

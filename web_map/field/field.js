@@ -160,6 +160,41 @@
         `#${f.id} ${f.properties.side_a_name}—${f.properties.side_b_name}`)));
     if (state.lineLayer) { state.lineLayer.clearLayers(); state.lineLayer.addData(data); }
   }
+  // status (在用 …) is the ring's colour; the last signed-off condition fills it
+  const STATUS_COLOURS = { "在用": "#1b4f72", "损毁待修": "#d35400", "已重建": "#1e8449",
+    "已废止": "#7b7d7d" };
+  const markerStyle = (m) => ({ radius: 8, weight: 3, color: STATUS_COLOURS[m.status] || "#1b4f72",
+    fillOpacity: 0.9, fillColor: !m.latest_condition ? "#ffffff"
+      : m.latest_condition === "完好" ? "#58d68d" : "#e74c3c" });
+  const markerLabel = (m) => `${m.number} (${m.marker_type}, ${m.status || "在用"}` +
+    (m.latest_condition ? `, 上次联检 ${m.latest_condition}` : "") + ")";
+
+  /** Markers whose number contains the text (works offline: all markers are on the phone). */
+  function findMarkers(text) {
+    const wanted = text.trim().toLowerCase();
+    const list = $("find-results");
+    list.replaceChildren();
+    if (!wanted) return;
+    const hits = state.allMarkers.filter((m) => m.number.toLowerCase().includes(wanted));
+    for (const m of hits.slice(0, 10)) {
+      const li = document.createElement("li");
+      li.append(button(markerLabel(m), () => openMarker(m).catch((x) => say(x.message))));
+      list.append(li);
+    }
+    if (!hits.length) list.append(Object.assign(document.createElement("li"),
+      { textContent: "没有编号含此内容的界桩" }));
+    else if (hits.length > 10) list.append(Object.assign(document.createElement("li"),
+      { textContent: `另有 ${hits.length - 10} 个, 请输入更多编号` }));
+  }
+  async function openMarker(m) {
+    if (!state.line || state.line.id !== m.line_id) await selectLine(m.line_id);
+    $("marker").value = String(m.id);
+    if (state.map) state.map.setView([m.lat, m.lon], 16);
+    $("find-results").replaceChildren();
+    say(`已打开界桩 ${m.number}`);
+  }
+  $("find").addEventListener("input", (e) => findMarkers(e.target.value));
+
   const localInspections = async () => (await allDrafts())
     .filter((d) => d.kind === "inspection" && mine(d));
   async function selectLine(id, inspectionToShow) {
@@ -171,12 +206,13 @@
     const inspections = await getJson(`${API}/inspections?line_id=${state.line.id}`)
       .catch(() => ({ inspections: [] }));  // offline and never opened: only local records
     $("marker").replaceChildren(option("", "— 选择界桩 —"),
-      ...state.markers.map((m) => option(m.id, `${m.number} (${m.marker_type})`)));
+      ...state.markers.map((m) => option(m.id, markerLabel(m))));
     if (state.markerLayer) {
       state.markerLayer.clearLayers();
       state.markerLayer.addLayer(L.layerGroup(state.markers.map((m) =>
-        L.circleMarker([m.lat, m.lon], { radius: 7, color: "#1b4f72" })
-          .bindTooltip(textNode(m.number)).on("click", () => { $("marker").value = m.id; }))));
+        L.circleMarker([m.lat, m.lon], markerStyle(m))
+          .bindTooltip(textNode(markerLabel(m)))
+          .on("click", () => { $("marker").value = m.id; }))));
     }
     const drafts = inspections.inspections.filter((i) => i.state !== "signed_off");
     const local = (await localInspections()).filter((d) => d.body.line_id === state.line.id);
@@ -581,11 +617,7 @@
     await renderPending();
     const wanted = new URLSearchParams(location.search).get("marker");  // a QR label
     const marker = wanted && state.allMarkers.find((m) => String(m.id) === wanted);
-    if (marker) {
-      await selectLine(marker.line_id);
-      $("marker").value = String(marker.id);
-      say(`已打开界桩 ${marker.number}`);
-    }
+    if (marker) await openMarker(marker);
     sync();
   }
   if ("serviceWorker" in navigator) {

@@ -40,6 +40,7 @@ from geo_service.boundaries import (
     history,
     idempotency,
     inspections,
+    labels,
     lines,
     markers,
     photos,
@@ -549,6 +550,14 @@ def line_report(line_id: int, request: Request, engine: EngineDep, _: Reader,
     """Never a draft: drafts have their own report at /inspections/{id}/report."""
     with engine.connect() as conn:
         return HTMLResponse(report.render(conn, line_id, round, base_url=_base(request)))
+
+
+@router.get("/lines/{line_id}/labels", response_class=HTMLResponse,
+            summary="A4 sheet of QR labels for the line's markers (planner, officer, admin)")
+def marker_labels(line_id: int, request: Request, engine: EngineDep, _: Reader) -> HTMLResponse:
+    """Each QR code opens that marker in the field form; print at 100 % on A4."""
+    with engine.connect() as conn:
+        return HTMLResponse(labels.render(conn, line_id, _base(request)))
 
 
 def _base(request: Request) -> str:
