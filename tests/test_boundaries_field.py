@@ -433,3 +433,66 @@ def test_find_a_marker_by_number_and_open_one_from_its_qr_link(field_db, server,
         expect(page.locator("#marker")).to_have_value(str(marker.id))
         page.screenshot(path=str(tmp_path / "field-qr-opened.png"), full_page=True)
         browser.close()
+
+
+def test_an_offline_edit_that_meets_another_change_shows_both_and_a_refusal_blocks_nothing(
+        field_db, server):
+    from geo_service.boundaries import inspections
+    from geo_service.boundaries.schemas import FindingPatch
+
+    _, engine = field_db
+    with engine.connect() as conn:
+        first, second = conn.execute(text(
+            "SELECT id, line_id FROM boundary_markers WHERE line_id = (SELECT line_id FROM "
+            "boundary_markers ORDER BY id LIMIT 1) ORDER BY id LIMIT 2")).all()
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        context = browser.new_context(viewport={"width": 390, "height": 844}, locale="zh-CN")
+        page = context.new_page()
+        dialogs: list[str] = []
+        page.on("dialog", lambda d: (dialogs.append(d.message), d.accept()))
+        _login(page, server, "officer_g")
+        inspection_id = _new_record_for(page, first, "2026-冲突")
+        page.fill("#note", "桩身裂缝")
+        page.click("#save")
+        expect(page.locator("#findings li.finding")).to_have_count(1, timeout=15_000)
+        context.set_offline(True)
+        page.click("#findings li.finding button")           # 修改, offline
+        expect(page.locator("#save")).to_contain_text("保存对")
+        page.check("input[name=condition][value=丢失]")
+        page.fill("#note", "我这边看已丢失")
+        page.click("#save")
+        expect(page.locator("#pending-count")).to_have_text("1")
+        with engine.begin() as conn:                         # meanwhile the other side edits
+            record = inspections.get(conn, inspection_id)
+            finding_id = record["findings"][0]["id"]
+            inspections.update_finding(conn, Principal("chief", Role.admin), inspection_id,
+                                       finding_id, FindingPatch(condition="完好",
+                                                                note="对方: 已修复"),
+                                       record["etag"])
+        context.set_offline(False)
+        conflict = page.locator("#pending li.conflict")
+        expect(conflict).to_contain_text("他人已改为: 完好 — 对方: 已修复", timeout=15_000)
+        expect(conflict).to_contain_text("我的修改: 丢失 — 我这边看已丢失")
+        conflict.get_by_role("button", name="用我的修改覆盖").click()
+        expect(page.locator("#pending-count")).to_have_text("0", timeout=15_000)
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT condition, note FROM inspection_findings WHERE "
+                                     "id = :f"), {"f": finding_id}).one() == (
+                "丢失", "我这边看已丢失")
+        # a refused draft (a second finding for the same marker) waits with its reason …
+        page.select_option("#marker", str(first.id))
+        page.click("#save")
+        refused = page.locator("#pending li.failed")
+        expect(refused).to_contain_text("未被接受", timeout=15_000)
+        expect(refused.get_by_role("button", name="修改")).to_be_visible()
+        # … and blocks neither another finding nor the signature
+        page.select_option("#marker", str(second.id))
+        page.click("#save")
+        expect(page.locator("#findings li.finding")).to_have_count(2, timeout=15_000)
+        page.click("#sign-a")
+        expect(page.locator("#status")).to_contain_text("已以甲方签字")
+        assert "检查结果 2 条" in dialogs[-1]
+        refused.get_by_role("button", name="删除此条").click()
+        expect(page.locator("#pending li")).to_have_count(0)
+        browser.close()

@@ -384,10 +384,9 @@ def test_photos_are_decoded_polyglots_refused_exif_kept(client, bengine):
 
 def test_one_photo_size_limit_in_server_readme_and_form():
     from geo_service.boundaries.photos import MAX_PHOTO_MB
-    from geo_service.settings import REPO_ROOT
-
-    script = (REPO_ROOT / "web_map" / "field" / "field.js").read_text(encoding="utf-8")
-    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    root = Path(__file__).resolve().parents[1]
+    script = (root / "web_map" / "field" / "field.js").read_text(encoding="utf-8")
+    readme = (root / "README.md").read_text(encoding="utf-8")
     assert f"const MAX_PHOTO_MB = {MAX_PHOTO_MB};" in script
     assert f"≤ {MAX_PHOTO_MB} MB" in readme
 
