@@ -322,3 +322,28 @@ def test_qr_label_sheet_opens_each_marker_in_the_field_form(rengine, client, tmp
     assert sorted(d for d in decoded if d) == sorted(
         field_url("http://testserver", i) for i in ids.values())
     assert len(ids) == 3
+
+
+def test_a_gb18030_csv_with_dms_lon_lat_and_both_sides(rengine, tmp_path):
+    """经度/纬度 in 度分秒, the line given by its two sides (either order), GB18030 text."""
+    line = _line(rengine, 5)
+    (x, y), = _survey_points(line, 1)
+    lon, lat = Transformer.from_crs(4544, 4490, always_xy=True).transform(y, x)
+
+    def dms(value: float) -> str:
+        d = int(value)
+        m = int((value - d) * 60)
+        return f"{d}°{m}′{(value - d - m / 60) * 3600:.4f}″"
+    path = tmp_path / "界桩.csv"
+    path.write_bytes((
+        "界桩编号,类型,甲方,乙方,经度,纬度,方位物1名称,方位物1方位角,方位物1距离,"
+        "方位物2名称,方位物2方位角,方位物2距离,方位物3名称,方位物3方位角,方位物3距离\n"
+        f"龙水-001,双立异号,{line.side_b_name},{line.side_a_name},{dms(lon)},{dms(lat)},"
+        "水塔,12°30′,40,石碑,100,12,桥头,200,30\n").encode("gb18030"))
+    with rengine.begin() as conn:
+        result = registry.import_file(conn, ADMIN, path)
+        row = conn.execute(text(
+            "SELECT line_id, ST_Y(ST_Transform(geom, 4544)) AS x, ST_X(ST_Transform(geom, 4544)) "
+            "AS y FROM boundary_markers WHERE number = '龙水-001'")).one()
+    assert result.created == ["龙水-001"]
+    assert row.line_id == line.id and abs(row.x - x) < 0.01 and abs(row.y - y) < 0.01
