@@ -347,7 +347,9 @@ def test_the_form_reopens_offline_and_a_new_inspection_syncs_exactly_once(
             page.click("#save")
             expect(page.locator("#pending-count")).to_have_text(str(n + 2))
         expect(page.locator("#pending")).to_contain_text("等联检记录同步后发送")
+        expect(page.locator("#outbox-pill")).to_have_text("待同步 4 条")  # always in view
         page.screenshot(path=str(tmp_path / "field-offline.png"), full_page=True)
+        page.screenshot(path=str(tmp_path / "field-offline-phone.png"))  # as the phone shows it
         with engine.connect() as conn:
             assert conn.execute(text("SELECT count(*) FROM inspections WHERE round = :r"),
                                 {"r": round_}).scalar_one() == 0
@@ -372,6 +374,7 @@ def test_the_form_reopens_offline_and_a_new_inspection_syncs_exactly_once(
         expect(page.locator("#pending-count")).to_have_text("0", timeout=20_000)
         expect(page.locator("#findings li.finding")).to_have_count(3)
         expect(page.locator("#last-sync")).to_contain_text("北京时间")
+        expect(page.locator("#outbox-pill")).to_have_text("无待同步")
         page.evaluate("window.fieldForm.sync()")      # a second sync has nothing to send
         page.wait_for_timeout(500)
         assert errors == []

@@ -463,6 +463,9 @@
     $("pending-count").textContent = own.length;
     const last = localStorage.getItem("geo-field-last-sync");
     $("last-sync").textContent = last ? `上次同步 ${beijingTime(last)} (北京时间)` : "尚未同步";
+    $("outbox-pill").textContent = own.length ? `待同步 ${own.length} 条` : "无待同步";
+    $("outbox-pill").classList.toggle("waiting", own.length > 0);
+    $("outbox-pill").title = $("last-sync").textContent;
     $("pending").replaceChildren(...drafts.map((d) => {
       const li = document.createElement("li");
       const owner = mine(d) ? "" : ` — 属于 ${d.user || "未知用户"}, 需其本人登录后同步`;
@@ -555,6 +558,7 @@
   }
   async function syncOnce() {
     let sent = 0;
+    let reached = true;                         // the server answered every draft sent
     try {
       for (const listed of await allDrafts()) {
         const draft = (await allDrafts()).find((d) => d.key === listed.key);
@@ -570,10 +574,10 @@
           if (err.status && err.status < 500 && err.status !== 401 && err.status !== 429) {
             draft.error = err.message;          // refused: keep it, show why
             await putDraft(draft);
-          } else { break; }                      // network or server trouble: retry later
+          } else { reached = false; break; }     // network or server trouble: retry later
         }
       }
-      localStorage.setItem("geo-field-last-sync", new Date().toISOString());
+      if (reached) localStorage.setItem("geo-field-last-sync", new Date().toISOString());
     } finally {
       await renderPending();
       if (sent) {
