@@ -203,6 +203,13 @@ def test_upload_export_and_search_by_number_over_http(rengine, client, tmp_path)
                        headers={"x-test-user": "planner"}).status_code == 403
     assert client.post("/boundaries/markers/import", files={"file": ("a.exe", b"MZ")},
                        headers={"x-test-user": "admin"}).status_code == 415
+    bad = tmp_path / "坏.csv"
+    bad.write_text("界桩编号,类型\n坏-1,单立\n", encoding="utf-8")
+    refused = client.post("/boundaries/markers/import", headers={"x-test-user": "admin"},
+                          files={"file": ("坏.csv", bad.read_bytes())})
+    assert refused.status_code == 422
+    assert refused.json()["detail"]["message"].startswith("坏.csv: 1 处错误, 未导入任何界桩")
+    assert refused.json()["detail"]["problems"][0]["row"] == "第 2 行"
     dry = client.post("/boundaries/markers/import?dry_run=true", files=files,
                       headers={"x-test-user": "admin"})
     assert dry.status_code == 200

@@ -366,7 +366,7 @@ def _changes(current: dict, new: MarkerIn) -> dict[str, Any]:
 
 
 def import_file(conn: Connection, principal: Principal, path: Path,
-                dry_run: bool = False) -> ImportResult:
+                dry_run: bool = False, name: str | None = None) -> ImportResult:
     """Import a marker list: every row checked, all written or none (LoadRejectedError)."""
     table = read_source(path)
     cols, refs = _headers(table)
@@ -406,7 +406,7 @@ def import_file(conn: Connection, principal: Principal, path: Path,
     if problems:
         shown = "; ".join(str(p) for p in problems[:20])
         more = f" (另有 {len(problems) - 20} 处)" if len(problems) > 20 else ""
-        raise LoadRejectedError(f"{path.name}: {len(problems)} 处错误, 未导入任何界桩: "
+        raise LoadRejectedError(f"{name or path.name}: {len(problems)} 处错误, 未导入任何界桩: "
                                 f"{shown}{more}", [p.as_dict() for p in problems])
     return result
 

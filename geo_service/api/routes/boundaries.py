@@ -260,15 +260,20 @@ def import_markers(engine: EngineDep, who: Admin, file: Annotated[UploadFile, Fi
     if suffix not in registry.SUFFIXES:
         raise UnsupportedMediaError(f"file {file.filename!r}: use one of "
                                     f"{', '.join(registry.SUFFIXES)}")
-    data = photos.read_limited(file.file)
+    try:
+        data = photos.read_limited(file.file)
+    except PayloadTooLargeError:
+        raise PayloadTooLargeError(f"marker list larger than {photos.MAX_PHOTO_MB} MB: "
+                                   "refused") from None
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / f"upload{suffix}"
         path.write_bytes(data)
         try:
             with _writing(engine, who) as conn:
-                result = registry.import_file(conn, who, path, dry_run=dry_run)
+                result = registry.import_file(conn, who, path, dry_run=dry_run,
+                                              name=file.filename)
         except LoadRejectedError as exc:
-            raise HTTPException(422, detail={"message": str(exc).replace("upload", "文件"),
+            raise HTTPException(422, detail={"message": str(exc),
                                              "problems": exc.problems}) from None
     return {"dry_run": dry_run, **result.summary(), "created_numbers": result.created,
             "updated_numbers": result.updated}
