@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shapely
 from sqlalchemy import Connection, func, select
+from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.exc import IntegrityError
 
 from geo_service import audit
@@ -94,7 +95,7 @@ def latest_conditions(conn: Connection, marker_ids: list[int]) -> dict[int, dict
         .join(i, i.c.id == f.c.inspection_id)
         .where(f.c.marker_id.in_(marker_ids), i.c.signed_off_at.is_not(None))
         .order_by(f.c.marker_id, i.c.inspected_on.desc(), i.c.signed_off_at.desc())
-        .distinct(f.c.marker_id)).all()
+        .ext(distinct_on(f.c.marker_id))).all()
     return {r.marker_id: {"condition": r.condition, "inspected_on": r.inspected_on.isoformat(),
                           "inspection_id": r.id} for r in rows}
 
