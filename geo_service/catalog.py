@@ -81,6 +81,8 @@ class Catalogue:
 
     layers: dict[str, LayerSpec]
     common_aliases: dict[str, tuple[str, ...]]
+    # boundary lines / markers served as OGC collections: id → (title, description, public)
+    boundary_collections: dict[str, tuple[str, str, bool]] = field(default_factory=dict)
 
     def layer(self, layer_id: str) -> LayerSpec:
         """The layer with this id, or a 404-style error listing the valid ids."""
@@ -132,7 +134,9 @@ def parse_catalogue(path: Path) -> Catalogue:
         )
         layers[spec.id] = spec
     common = {k: tuple(v) for k, v in raw.get("common", {}).get("aliases", {}).items()}
-    return Catalogue(layers=layers, common_aliases=common)
+    boundary = {e["id"]: (e["title"], e.get("description", ""), bool(e.get("public", False)))
+                for e in raw.get("boundary_collections", [])}
+    return Catalogue(layers=layers, common_aliases=common, boundary_collections=boundary)
 
 
 @lru_cache

@@ -389,3 +389,25 @@ def test_one_photo_size_limit_in_server_readme_and_form():
     readme = (REPO / "README.md").read_text(encoding="utf-8")
     assert f"const MAX_PHOTO_MB = {MAX_PHOTO_MB};" in script
     assert f"≤ {MAX_PHOTO_MB} MB" in readme
+
+
+def test_marker_status_and_latest_condition_from_signed_off_records(client, bengine):
+    from geo_service.boundaries import registry
+
+    marker, _ = _signed_off(client, bengine, "JZ-STATUS-1", "status-round")
+    url = f"/boundaries/markers/{marker['id']}"
+    shown = client.get(url, headers=as_("planner")).json()
+    assert shown["status"] == "在用"
+    assert shown["latest_condition"] == "移位" and shown["latest_inspected_on"] == "2026-03-15"
+    draft = new_inspection(client, bengine, "status-draft")     # a draft does not count
+    assert _finding(client, draft["id"], marker["id"], condition="完好").status_code == 201
+    assert client.get(url, headers=as_("planner")).json()["latest_condition"] == "移位"
+    bad = client.patch(url, headers=as_("officer_a", **{"If-Match": shown["etag"]}),
+                       json={"status": "坏了"})
+    assert bad.status_code == 422
+    changed = client.patch(url, headers=as_("officer_a", **{"If-Match": shown["etag"]}),
+                           json={"status": "损毁待修"})
+    assert changed.status_code == 200 and changed.json()["status"] == "损毁待修"
+    with bengine.connect() as conn:
+        row = next(r for r in registry.registry_rows(conn) if r["界桩编号"] == "JZ-STATUS-1")
+    assert (row["状态"], row["最新状况"], row["检查日期"]) == ("损毁待修", "移位", "2026-03-15")

@@ -12,8 +12,8 @@ from rich.console import Console
 from rich.table import Table
 
 from geo_service.access import Principal, Role
-from geo_service.boundaries import lines, markers, report, topology
-from geo_service.errors import GeoServiceError
+from geo_service.boundaries import lines, markers, registry, report, topology
+from geo_service.errors import GeoServiceError, LoadRejectedError
 
 boundary_app = typer.Typer(help="Boundary lines, topology checks, markers and inspection "
                                 "reports (界线联检).", no_args_is_help=True)
@@ -145,3 +145,60 @@ def write_report(
     else:
         output.write_text(html, encoding="utf-8")
     out.print(f"wrote {output}")
+
+
+@boundary_app.command("import-markers")
+def import_markers(
+    file: Annotated[Path, typer.Argument(help="界桩成果表: .xlsx, .csv, .gpkg or .geojson")],
+    dry_run: Annotated[bool, typer.Option(help="check every row, write nothing")] = False,
+) -> None:
+    """Import a marker list (界桩成果表): all rows or none; errors name row and column."""
+    if file.suffix.lower() not in registry.SUFFIXES:
+        raise GeoServiceError(f"{file.name}: 用 {', '.join(registry.SUFFIXES)} 文件")
+    engine = _engine()
+    try:
+        with engine.begin() as conn:
+            result = registry.import_file(conn, _operator(), file, dry_run=dry_run)
+    except LoadRejectedError as exc:
+        table = Table("位置", "列", "问题", title=f"{file.name}: 未导入任何界桩")
+        for p in exc.problems:
+            table.add_row(p["row"], p["column"] or "", p["message"])
+        out.print(table)
+        raise typer.Exit(1) from None
+    table = Table("读入行数", "新登记", "已修改", "未变", title="检查结果 (未写入)" if dry_run
+                  else "界桩导入完成")
+    s = result.summary()
+    table.add_row(*(str(s[k]) for k in ("rows_read", "created", "updated", "unchanged")))
+    out.print(table)
+
+
+@boundary_app.command("export-markers")
+def export_markers(
+    output: Annotated[Path, typer.Option(help=".xlsx (界桩成果表), .gpkg or .geojson")]
+    = Path("界桩成果表.xlsx"),
+    line: Annotated[int | None, typer.Option(help="only the markers of this line")] = None,
+) -> None:
+    """Write the marker registry (界桩成果表) with GK X/Y, lon/lat and latest condition."""
+    engine = _engine()
+    with engine.connect() as conn:
+        count = registry.export(conn, output, line)
+    out.print(f"已写出 {output}: {count} 个界桩")
+
+
+@boundary_app.command("markers")
+def list_markers(
+    number: Annotated[str | None, typer.Option(help="part of the 界桩编号, e.g. 大荣-00")]
+    = None,
+    line: Annotated[int | None, typer.Option(help="only the markers of this line")] = None,
+) -> None:
+    """List markers (search by number): number, type, status, line, latest condition."""
+    engine = _engine()
+    with engine.connect() as conn:
+        found = markers.list_markers(conn, line, number)
+    table = Table("界桩编号", "类型", "状态", "界线", "经度", "纬度", "最新状况", "检查日期")
+    for m in found:
+        table.add_row(m["number"], m["marker_type"], m["status"], str(m["line_id"]),
+                      f"{m['lon']:.6f}", f"{m['lat']:.6f}", m["latest_condition"] or "",
+                      m["latest_inspected_on"] or "")
+    out.print(table)
+    out.print(f"共 {len(found)} 个界桩")

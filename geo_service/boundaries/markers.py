@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shapely
 from sqlalchemy import Connection, func, select
+from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.exc import IntegrityError
 
 from geo_service import audit
@@ -15,7 +16,13 @@ from geo_service.boundaries.parties import require_party
 from geo_service.boundaries.records import check_if_match, etag_of, lock, to_json, touch
 from geo_service.boundaries.schemas import MarkerIn, MarkerPatch, ReferenceIn
 from geo_service.crs import from_metric, to_metric
-from geo_service.db.models import boundary_lines, boundary_markers, marker_references
+from geo_service.db.models import (
+    boundary_lines,
+    boundary_markers,
+    inspection_findings,
+    inspections,
+    marker_references,
+)
 from geo_service.errors import NotFoundError
 
 MAX_OFF_LINE_M = 200.0
@@ -45,6 +52,13 @@ def _write_references(conn: Connection, marker_id: int, refs: list[ReferenceIn])
         {"marker_id": marker_id, **r.model_dump()} for r in refs])
 
 
+def _refused(exc: IntegrityError, number: str | None) -> Exception:
+    """409 for a number taken; 422 for any other rule of the table (named)."""
+    if getattr(exc.orig, "sqlstate", None) == "23505":
+        return ConflictError(f"marker number {number!r} already exists")
+    return BoundaryInputError(f"marker {number}: refused by the database ({exc.orig})")
+
+
 def get(conn: Connection, marker_id: int) -> dict:
     """A marker with its references, photos and ETag."""
     row = conn.execute(select(boundary_markers)
@@ -64,16 +78,38 @@ def _record(conn: Connection, row) -> dict:
                           for r in refs]
     data["photos"] = photos.attached(conn, marker_id=row.id)
     data["version"] = versions.latest_marker_versions(conn, [row.id]).get(row.id)
+    latest = latest_conditions(conn, [row.id]).get(row.id)
+    data["latest_condition"] = latest["condition"] if latest else None
+    data["latest_inspected_on"] = latest["inspected_on"] if latest else None
     data["etag"] = etag_of(row)
     return data
 
 
-def list_markers(conn: Connection, line_id: int | None = None) -> list[dict]:
-    """Markers (optionally of one line) with position and line, ordered by number."""
+def latest_conditions(conn: Connection, marker_ids: list[int]) -> dict[int, dict]:
+    """Each marker's condition in its last signed-off inspection (and that date)."""
+    if not marker_ids:
+        return {}
+    f, i = inspection_findings, inspections
+    rows = conn.execute(
+        select(f.c.marker_id, f.c.condition, i.c.inspected_on, i.c.id)
+        .join(i, i.c.id == f.c.inspection_id)
+        .where(f.c.marker_id.in_(marker_ids), i.c.signed_off_at.is_not(None))
+        .order_by(f.c.marker_id, i.c.inspected_on.desc(), i.c.signed_off_at.desc())
+        .ext(distinct_on(f.c.marker_id))).all()
+    return {r.marker_id: {"condition": r.condition, "inspected_on": r.inspected_on.isoformat(),
+                          "inspection_id": r.id} for r in rows}
+
+
+def list_markers(conn: Connection, line_id: int | None = None,
+                 number: str | None = None) -> list[dict]:
+    """Markers (of one line; whose number contains `number`), ordered by line and number."""
     query = select(boundary_markers).order_by(boundary_markers.c.line_id,
                                               boundary_markers.c.number)
     if line_id is not None:
         query = query.where(boundary_markers.c.line_id == line_id)
+    if number:
+        query = query.where(boundary_markers.c.number.icontains(number.strip(),
+                                                                autoescape=True))
     return [_record(conn, r) for r in conn.execute(query).all()]
 
 
@@ -91,7 +127,7 @@ def create(conn: Connection, principal: Principal, body: MarkerIn,
                 **values, geom=to_db(point), geometry_accuracy=accuracy)
                 .returning(boundary_markers)).one()
     except IntegrityError as exc:
-        raise ConflictError(f"marker number {body.number!r} already exists") from exc
+        raise _refused(exc, body.number) from exc
     _write_references(conn, row.id, body.references)
     versions.record_marker(conn, row.id)
     record = _record(conn, row)
@@ -107,6 +143,8 @@ def update(conn: Connection, principal: Principal, marker_id: int, body: MarkerP
     check_if_match(row, if_match, "marker")
     before = _record(conn, row)
     values = body.model_dump(exclude_unset=True, exclude={"lon", "lat", "references"})
+    if values.get("status", "") is None:
+        raise BoundaryInputError("status: one of 在用, 损毁待修, 已重建, 已废止")
     if body.lon is not None:
         point = point_from(body.lon, body.lat, f"marker {row.number}")
         _check_on_line(_line(conn, row.line_id), point, row.number)
@@ -115,7 +153,7 @@ def update(conn: Connection, principal: Principal, marker_id: int, body: MarkerP
         with conn.begin_nested():
             row = touch(conn, boundary_markers, marker_id, **values)
     except IntegrityError as exc:
-        raise ConflictError(f"marker number {body.number!r} already exists") from exc
+        raise _refused(exc, body.number) from exc
     if body.references is not None:
         _write_references(conn, marker_id, body.references)
     versions.record_marker(conn, marker_id)

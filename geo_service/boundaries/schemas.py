@@ -7,7 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-MarkerType = Literal["单面", "双面", "三面"]
+MarkerType = Literal["单面", "双面", "三面", "单立", "双立同号", "双立异号", "三立同号", "三立异号"]
+MarkerStatus = Literal["在用", "损毁待修", "已重建", "已废止"]
 Condition = Literal["完好", "损坏", "丢失", "移位"]
 NoteCategory = Literal["新建道路", "建筑", "耕作", "河道变迁", "其他"]
 Nature = Literal["土地", "山林", "水资源", "矿产", "其他"]
@@ -41,6 +42,7 @@ class MarkerIn(Body):
     installed_on: date | None = None
     line_id: int
     note: str | None = None
+    status: MarkerStatus = "在用"
     references: list[ReferenceIn] = Field(min_length=3)
 
 
@@ -55,6 +57,7 @@ class MarkerPatch(Body):
     elevation_m: float | None = Field(default=None, ge=-500, le=9000)
     installed_on: date | None = None
     note: str | None = None
+    status: MarkerStatus | None = None
     references: list[ReferenceIn] | None = Field(default=None, min_length=3)
 
     @model_validator(mode="after")

@@ -266,6 +266,7 @@ boundary_markers = Table(
            server_default=func.clock_timestamp()),
     Column("updated_at", DateTime(timezone=True), nullable=False,
            server_default=func.clock_timestamp()),
+    Column("status", Text, nullable=False, server_default=text("'在用'")),  # 0013: lifecycle
 )
 
 marker_references = Table(

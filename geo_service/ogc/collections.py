@@ -158,6 +158,9 @@ def _collections(cat: Catalogue) -> dict[str, Collection]:
         found[sub.id] = Collection(
             sub.id, layer.layer, layer.table, sub.title,
             f"{sub.description}(图层 {layer.id} 的子集)", layer.public and sub.public, sub)
+    from geo_service.boundaries.ogc_collections import boundary_collections
+
+    found.update(boundary_collections(cat))  # boundary_lines, boundary_markers (catalogue)
     return found
 
 

@@ -6,12 +6,24 @@ Anonymous callers get 401 on every endpoint here.
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, File, Form, Header, Query, Request, UploadFile
+from fastapi import (
+    APIRouter,
+    Depends,
+    File,
+    Form,
+    Header,
+    HTTPException,
+    Query,
+    Request,
+    UploadFile,
+)
 from fastapi.responses import (
     FileResponse,
     HTMLResponse,
@@ -28,14 +40,16 @@ from geo_service.boundaries import (
     history,
     idempotency,
     inspections,
+    labels,
     lines,
     markers,
     photos,
+    registry,
     report,
     topology,
     versions,
 )
-from geo_service.boundaries.errors import PayloadTooLargeError
+from geo_service.boundaries.errors import PayloadTooLargeError, UnsupportedMediaError
 from geo_service.boundaries.geometry import as_geojson, from_db
 from geo_service.boundaries.schemas import (
     DisputeIn,
@@ -54,7 +68,7 @@ from geo_service.boundaries.schemas import (
     SignIn,
 )
 from geo_service.db.models import boundary_lines
-from geo_service.errors import NotFoundError
+from geo_service.errors import LoadRejectedError, NotFoundError
 from geo_service.resources import package_path
 
 router = APIRouter(prefix="/boundaries", tags=["boundaries 界线联检"])
@@ -168,10 +182,37 @@ def topology_report(engine: EngineDep, _: Reader) -> dict:
 # --- markers --------------------------------------------------------------------------
 
 @router.get("/markers", summary="Markers 界桩 (planner, officer, admin)")
-def list_markers(engine: EngineDep, _: Reader, line_id: int | None = None) -> dict:
-    """Markers with references and photos, optionally of one line."""
+def list_markers(engine: EngineDep, _: Reader, line_id: int | None = None,
+                 number: Annotated[str | None, Query(
+                     max_length=100, description="part of the number, e.g. 大荣-00")] = None
+                 ) -> dict:
+    """Markers with references, photos, status and latest condition; by line or number."""
     with engine.connect() as conn:
-        return {"markers": markers.list_markers(conn, line_id)}
+        return {"markers": markers.list_markers(conn, line_id, number)}
+
+
+_EXPORT_TYPES = {"xlsx": ("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                          ".xlsx"),
+                 "gpkg": ("application/geopackage+sqlite3", ".gpkg"),
+                 "geojson": ("application/geo+json", ".geojson")}
+
+
+@router.get("/markers/export", summary="The marker registry 界桩成果表 as XLSX, GPKG or "
+            "GeoJSON (planner, officer, admin)")
+def export_markers(engine: EngineDep, _: Reader,
+                   format: Annotated[str, Query(pattern="^(xlsx|gpkg|geojson)$")] = "xlsx",
+                   line_id: int | None = None) -> Response:
+    """Chinese headers, GK X (northing) / Y and lon/lat, references, latest condition."""
+    media, suffix = _EXPORT_TYPES[format]
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / f"markers{suffix}"
+        with engine.connect() as conn:
+            registry.export(conn, path, line_id)
+        data = path.read_bytes()
+    name = quote(f"界桩成果表{suffix}")
+    return Response(data, media_type=media, headers={
+        "Content-Disposition": f"attachment; filename=\"markers{suffix}\"; "
+                               f"filename*=UTF-8''{name}", "Cache-Control": "private, no-store"})
 
 
 @router.get("/markers/{marker_id}", summary="One marker (planner, officer, admin)")
@@ -217,6 +258,35 @@ def _check_length(request: Request) -> None:
     length = request.headers.get("content-length")
     if length and length.isdigit() and int(length) > photos.MAX_PHOTO_BYTES + 64 * 1024:
         raise PayloadTooLargeError(f"upload larger than {photos.MAX_PHOTO_MB} MB: refused")
+
+
+@router.post("/markers/import", summary="Import a marker list 界桩成果表 (admin): all rows or "
+             "none; 422 lists every bad row and column",
+             dependencies=[Depends(_check_length)])
+def import_markers(engine: EngineDep, who: Admin, file: Annotated[UploadFile, File()],
+                   dry_run: bool = False) -> dict:
+    """XLSX, CSV, GPKG or GeoJSON up to 15 MB; X is the northing (EPSG:4544) or 经度/纬度."""
+    suffix = Path(file.filename or "").suffix.lower()
+    if suffix not in registry.SUFFIXES:
+        raise UnsupportedMediaError(f"file {file.filename!r}: use one of "
+                                    f"{', '.join(registry.SUFFIXES)}")
+    try:
+        data = photos.read_limited(file.file)
+    except PayloadTooLargeError:
+        raise PayloadTooLargeError(f"marker list larger than {photos.MAX_PHOTO_MB} MB: "
+                                   "refused") from None
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / f"upload{suffix}"
+        path.write_bytes(data)
+        try:
+            with _writing(engine, who) as conn:
+                result = registry.import_file(conn, who, path, dry_run=dry_run,
+                                              name=file.filename)
+        except LoadRejectedError as exc:
+            raise HTTPException(422, detail={"message": str(exc),
+                                             "problems": exc.problems}) from None
+    return {"dry_run": dry_run, **result.summary(), "created_numbers": result.created,
+            "updated_numbers": result.updated}
 
 
 @router.post("/photos", status_code=201, summary="Upload a photo (officer, admin)",
@@ -498,6 +568,14 @@ def line_report(line_id: int, request: Request, engine: EngineDep, _: Reader,
         return HTMLResponse(report.render(conn, line_id, round, base_url=_base(request)))
 
 
+@router.get("/lines/{line_id}/labels", response_class=HTMLResponse,
+            summary="A4 sheet of QR labels for the line's markers (planner, officer, admin)")
+def marker_labels(line_id: int, request: Request, engine: EngineDep, _: Reader) -> HTMLResponse:
+    """Each QR code opens that marker in the field form; print at 100 % on A4."""
+    with engine.connect() as conn:
+        return HTMLResponse(labels.render(conn, line_id, _base(request)))
+
+
 def _base(request: Request) -> str:
     """The service's public base URL as the caller reached it (proxy prefix included)."""
     return str(request.base_url).rstrip("/")
@@ -512,9 +590,14 @@ def field_redirect() -> RedirectResponse:
 @router.get("/field/{asset:path}", summary="The field form for phones (public page shell; its "
             "data needs a boundary officer login)")
 def field_form(asset: str) -> FileResponse:
-    """index.html, field.js, field.css, sw.js — the page itself holds no data."""
+    """index.html, field.js, field.css, sw.js (offline), manifest — the page holds no data."""
     name = asset or "index.html"
     path = (FIELD_DIR / name).resolve()
     if path.parent != FIELD_DIR.resolve() or not path.is_file():
         raise NotFoundError(f"{asset!r} is not part of the field form")
-    return FileResponse(path, headers={"Cache-Control": "no-cache"})
+    media = _FIELD_TYPES.get(path.suffix)
+    return FileResponse(path, media_type=media, headers={"Cache-Control": "no-cache"})
+
+
+_FIELD_TYPES = {".webmanifest": "application/manifest+json", ".js": "text/javascript",
+                ".svg": "image/svg+xml"}
