@@ -151,6 +151,11 @@ def workloads(ours: str, cold: str, tipg: str, n: int
 
 
 TILES_COLD, TILES_WARM = "tiles z10-z14 cold", "tiles z10-z14 warm"
+
+
+def spread(urls: list[str], n: int = 20) -> list[str]:
+    """`n` URLs from across the list (a warm-up that meets every zoom of the tiles)."""
+    return urls[::max(1, len(urls) // n)][:n]
 Result = dict[str, float]
 
 
@@ -163,14 +168,14 @@ def measure(urls: dict[str, tuple[list[str], list[str]]], concurrency: int, with
         if name == TILES_WARM:  # fill every worker's tile cache (each keeps its own)
             for _ in range(2 * workers):
                 asyncio.run(run(our_urls, concurrency))
-        else:
-            asyncio.run(run(our_urls[:20], 4))  # warm-up (connections, statements)
+        else:  # warm-up (connections, statements of every zoom), spread over the list
+            asyncio.run(run(spread(our_urls), 4))
         mine = asyncio.run(run(our_urls, concurrency))
         theirs = None
         if with_tipg and name == TILES_WARM and tipg_tiles is not None:
             theirs = tipg_tiles
         elif with_tipg:
-            asyncio.run(run(tipg_urls[:20], 4))
+            asyncio.run(run(spread(tipg_urls), 4))
             theirs = asyncio.run(run(tipg_urls, concurrency))
             tipg_tiles = theirs if name == TILES_COLD else tipg_tiles
         results[name] = (mine, theirs)
