@@ -176,3 +176,28 @@ def test_every_change_of_a_layer_bumps_its_version(engine):
     with pytest.raises(Exception, match="violates"), engine.begin() as conn:
         conn.execute(text("UPDATE child_sites SET capacity = -1"))  # rolled back: no bump
     assert versions() == after
+
+
+def test_a_re_created_version_table_never_matches_old_tiles(engine, client):
+    """A restore brings back counters a running worker may have cached tiles under."""
+    fid, lon, lat = _one(engine, "SELECT id, ST_X(geom), ST_Y(geom) FROM funeral_sites "
+                                 "WHERE is_public ORDER BY id LIMIT 1")
+    row, col = _tile_of(lon, lat, 14)
+    url = f"/collections/funeral_sites/tiles/WebMercatorQuad/14/{row}/{col}"
+    before = client.get(url)
+    old_version = _one(engine, "SELECT version FROM layer_versions "
+                               "WHERE layer = 'funeral_sites'")[0]
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE funeral_sites SET name = name || '(恢复后)' WHERE id = :i"),
+                     {"i": fid})
+        conn.execute(text("CREATE TEMP TABLE saved ON COMMIT DROP AS "
+                          "SELECT * FROM layer_versions"))
+        conn.execute(text("DROP TABLE layer_versions"))
+        conn.execute(text("CREATE TABLE layer_versions (layer text PRIMARY KEY, "
+                          "version bigint NOT NULL DEFAULT 0)"))
+        conn.execute(text("INSERT INTO layer_versions SELECT * FROM saved"))
+        conn.execute(text("UPDATE layer_versions SET version = :v "
+                          "WHERE layer = 'funeral_sites'"), {"v": old_version})
+    after = client.get(url)
+    assert _names(after.content, "funeral_sites")[fid] == (
+        _names(before.content, "funeral_sites")[fid] + "(恢复后)")

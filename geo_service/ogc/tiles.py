@@ -159,13 +159,16 @@ def _tile_statement(names: tuple[str, ...], sees_private: bool, z: int) -> Any:
                     for name in names))
 
 
-_VERSIONS = text("SELECT layer, version FROM layer_versions")
+# '' carries the table's oid: a restored or re-created database starts a new series
+_VERSIONS = text("SELECT layer, version FROM layer_versions UNION ALL "
+                 "SELECT '', 'layer_versions'::regclass::oid::bigint")
 # extent of the rows a view sees, per (database, collection, sees_private): (version, extent)
-_extents: dict[tuple[str, str, bool], tuple[int, tuple[float, ...] | None]] = {}
+_extents: dict[tuple[str, str, bool], tuple[tuple[int, int], tuple[float, ...] | None]] = {}
 
 
 def layer_versions(conn: Connection) -> dict[str, int]:
-    """Each layer table's version (migration 0011: bumped by every row change)."""
+    """Each layer table's version (migration 0011: bumped by every row change); '' = the
+    version table's oid."""
     return {layer: int(version) for layer, version in conn.execute(_VERSIONS)}
 
 
@@ -174,8 +177,9 @@ def _data_extent(conn: Connection, collection: Collection, principal: Principal 
     """Extent of the rows the caller may see (staff: every row), kept until a row changes."""
     url = conn.engine.url
     key = (f"{url.host}:{url.port}/{url.database}", collection.id, principal.sees_private)
-    version = (layer_versions(conn) if versions is None else versions).get(
-        collection.table.name)
+    versions = layer_versions(conn) if versions is None else versions
+    of_table = versions.get(collection.table.name)
+    version = None if of_table is None else (versions[""], of_table)
     cached = _extents.get(key)
     if cached is not None and version is not None and cached[0] == version:
         return cached[1]
@@ -216,13 +220,14 @@ def cached_tile(conn: Connection, cache: TileCache, tileset: str, layers: list[T
                 principal: Principal, z: int, y: int, x: int) -> EncodedTile:
     """Tile z/y/x of a tileset from the cache, else rendered (and kept).
 
-    The layer versions are read before the rows, so a tile kept under a version holds rows
-    at least that new; a table without a version row is never cached.
+    Give a connection in REPEATABLE READ (the route does): versions and rows then come from
+    one snapshot, so a kept tile is exactly the rows of its versions. A table without a
+    version row is never cached.
     """
     check_tile(z, y, x)
     versions = layer_versions(conn)
-    stamp = tuple(versions.get(name, -1)
-                  for name in sorted({layer.collection.table.name for layer in layers}))
+    stamp = (versions[""], *(versions.get(name, -1) for name in
+                             sorted({layer.collection.table.name for layer in layers})))
     key = (tileset, z, x, y, view_of(principal), stamp)
     cacheable = -1 not in stamp
     if cacheable and (hit := cache.get(key)) is not None:

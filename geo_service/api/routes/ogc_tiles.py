@@ -30,9 +30,10 @@ def _tile_response(request: Request, engine: Engine, tileset: str,
                    layers: list[tiles.TileLayer], principal: Principal, z: int, y: int,
                    x: int) -> Response:
     """The tile (from this worker's tile cache when its layers have not changed)."""
-    with engine.connect() as conn:
-        tile = tiles.cached_tile(conn, request.app.state.tile_cache, tileset, layers,
-                                 principal, z, y, x)
+    with engine.connect() as conn:  # one snapshot for the layer versions and the rows
+        tile = tiles.cached_tile(conn.execution_options(isolation_level="REPEATABLE READ"),
+                                 request.app.state.tile_cache, tileset, layers, principal,
+                                 z, y, x)
     scope = "public" if principal.is_anonymous else "private"
     headers = {"Cache-Control": f"{scope}, max-age={TILE_MAX_AGE}",
                "Vary": "Authorization, Cookie"}
