@@ -1,14 +1,18 @@
 """Benchmark: this service's OGC API against tipg on the same PostGIS database.
 
     .venv/bin/python bench/bench_ogc_vs_tipg.py [--database-url URL] [--requests 400]
-                                                [--concurrency 8]
+                                                [--concurrency 8] [--workers 1 2]
 
 Without --database-url a throwaway database with the 大足 sample is created on the
 configured server and dropped afterwards. tipg (PyPI) is installed into its own virtualenv
-bench/.venv-tipg on first run; nothing else is installed. Both servers run as one uvicorn
-worker on loopback. Workloads: items as GeoJSON, 100 per page, without and with a bbox;
-Mapbox vector tiles z10–z14 covering the district (eldercare_sites). Prints requests per
-second, p50 and p95 latency for each, and the ratios (this service / tipg).
+bench/.venv-tipg on first run; nothing else is installed. For each --workers N both servers
+run N worker processes on loopback (this service with its anonymous rate limit off).
+Workloads: items as GeoJSON, 100 per page, without and with a bbox; Mapbox vector tiles
+z10–z14 covering the district (eldercare_sites), cold (a second instance of this service
+with its tile cache off, so every tile is rendered) and warm (the tile cache filled by one
+pass over the same tiles first). Prints requests per second, p50 and p95 latency for each,
+and the ratios (this service / tipg; tipg has no tile cache, so one tipg run serves both
+tile rows). `--no-tipg` times this service alone (cold/warm ratio only), e.g. for a smoke run.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ import subprocess
 import sys
 import time
 import uuid
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import httpx
@@ -58,8 +62,9 @@ def sample_database(url: str | None):
     from geo_service.db import migrate
     from geo_service.db.engine import make_engine, resolve_url
     from geo_service.sample import load_sample
+    from geo_service.settings import Settings
 
-    server = resolve_url()
+    server = resolve_url(Settings().database)
     name = f"geo_bench_{uuid.uuid4().hex[:8]}"
     admin = make_url(server).set(drivername="postgresql", database="postgres")
     admin_info = admin.render_as_string(hide_password=False)
@@ -124,23 +129,83 @@ async def run(urls: list[str], concurrency: int) -> dict[str, float]:
             "p95": latencies[int(len(latencies) * 0.95) - 1] * 1000, "errors": errors}
 
 
-def workloads(ours: str, tipg: str, n: int) -> dict[str, tuple[list[str], list[str]]]:
+def workloads(ours: str, cold: str, tipg: str, n: int
+              ) -> dict[str, tuple[list[str], list[str]]]:
     """Per workload: the URL list for this service and for tipg (same requests)."""
     box = ",".join(str(v) for v in BBOX)
     offsets = [(i * 100) % 400 for i in range(n)]
     tiles = tiles_over_district()
     tile_seq = [tiles[i % len(tiles)] for i in range(n)]
     ours_c, tipg_c = f"{ours}/collections/{COLLECTION}", f"{tipg}/collections/public.{COLLECTION}"
+    tile_path = f"/collections/{COLLECTION}/tiles/WebMercatorQuad"
+    tipg_tiles = [f"{tipg_c}/tiles/WebMercatorQuad/{z}/{x}/{y}" for z, x, y in tile_seq]
     return {
         "items 100/page": ([f"{ours_c}/items?limit=100&offset={o}" for o in offsets],
                            [f"{tipg_c}/items?limit=100&offset={o}" for o in offsets]),
         "items 100/page + bbox": (
             [f"{ours_c}/items?limit=100&bbox={box}" for _ in offsets],
             [f"{tipg_c}/items?limit=100&bbox={box}" for _ in offsets]),
-        "tiles z10-z14": (
-            [f"{ours_c}/tiles/WebMercatorQuad/{z}/{y}/{x}" for z, x, y in tile_seq],
-            [f"{tipg_c}/tiles/WebMercatorQuad/{z}/{x}/{y}" for z, x, y in tile_seq]),
+        TILES_COLD: ([f"{cold}{tile_path}/{z}/{y}/{x}" for z, x, y in tile_seq], tipg_tiles),
+        TILES_WARM: ([f"{ours}{tile_path}/{z}/{y}/{x}" for z, x, y in tile_seq], tipg_tiles),
     }
+
+
+TILES_COLD, TILES_WARM = "tiles z10-z14 cold", "tiles z10-z14 warm"
+
+
+def spread(urls: list[str], n: int = 20) -> list[str]:
+    """`n` URLs from across the list (a warm-up that meets every zoom of the tiles)."""
+    return urls[::max(1, len(urls) // n)][:n]
+Result = dict[str, float]
+
+
+def measure(urls: dict[str, tuple[list[str], list[str]]], concurrency: int, with_tipg: bool,
+            workers: int) -> dict[str, tuple[Result, Result | None]]:
+    """Time every workload: ours, then tipg (its tile run shared by the cold and warm rows)."""
+    results: dict[str, tuple[Result, Result | None]] = {}
+    tipg_tiles: Result | None = None
+    for name, (our_urls, tipg_urls) in urls.items():
+        if name == TILES_WARM:  # fill every worker's tile cache (each keeps its own)
+            for _ in range(2 * workers):
+                asyncio.run(run(our_urls, concurrency))
+        else:  # warm-up (connections, statements of every zoom), spread over the list
+            asyncio.run(run(spread(our_urls), 4))
+        mine = asyncio.run(run(our_urls, concurrency))
+        theirs = None
+        if with_tipg and name == TILES_WARM and tipg_tiles is not None:
+            theirs = tipg_tiles
+        elif with_tipg:
+            asyncio.run(run(spread(tipg_urls), 4))
+            theirs = asyncio.run(run(tipg_urls, concurrency))
+            tipg_tiles = theirs if name == TILES_COLD else tipg_tiles
+        results[name] = (mine, theirs)
+    return results
+
+
+def report(results: dict[str, tuple[Result, Result | None]], workers: int) -> None:
+    """Print the figures and the ratios of one worker count."""
+    print(f"\n--- {workers} worker process(es) each ---")
+    print(f"{'workload':24} {'':6} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'errors':>6}")
+    for name, (mine, theirs) in results.items():
+        for label, r in (("ours", mine), ("tipg", theirs)):
+            if r is not None:
+                print(f"{name:24} {label:6} {r['rps']:8.1f} {r['p50']:8.1f} {r['p95']:8.1f} "
+                      f"{r['errors']:6d}")
+        if theirs is not None:
+            print(f"{'':24} {'ratio':6} {mine['rps'] / theirs['rps']:7.2f}x "
+                  f"{theirs['p50'] / mine['p50']:7.2f}x {theirs['p95'] / mine['p95']:7.2f}x "
+                  "(throughput ours/tipg; latency tipg/ours: >1 = ours faster)")
+    cold, warm = results[TILES_COLD][0], results[TILES_WARM][0]
+    print(f"tiles warm/cold (ours): throughput {warm['rps'] / cold['rps']:.2f}x, "
+          f"p95 {cold['p95'] / warm['p95']:.2f}x faster")
+    tipg = results[TILES_COLD][1]
+    if tipg is not None:
+        print(f"goals: cold tiles {cold['rps'] / tipg['rps']:.2f}x tipg (goal >= 1, p95 "
+              f"{cold['p95']:.1f} vs {tipg['p95']:.1f} ms, goal <=); warm tiles "
+              f"{warm['rps'] / tipg['rps']:.2f}x (goal >= 3); items "
+              + ", ".join(f"{results[n][0]['rps'] / r['rps']:.2f}x" for n in results
+                          if n.startswith("items") and (r := results[n][1]) is not None)
+              + " (goal >= 2)")
 
 
 def main() -> None:
@@ -148,38 +213,46 @@ def main() -> None:
     parser.add_argument("--database-url", help="PostGIS with the sample (default: throwaway)")
     parser.add_argument("--requests", type=int, default=400, help="requests per workload")
     parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--workers", type=int, nargs="+", default=[1],
+                        help="worker processes of each server; one run per count (e.g. 1 2)")
+    parser.add_argument("--no-tipg", action="store_true", help="time this service alone")
     args = parser.parse_args()
-    tipg_uvicorn = ensure_tipg()
+    tipg_uvicorn = None if args.no_tipg else ensure_tipg()
     logs = REPO / "bench" / "results"
     logs.mkdir(exist_ok=True)
-    with sample_database(args.database_url) as url:
-        ours_port, tipg_port = free_port(), free_port()
-        ours, tipg = f"http://127.0.0.1:{ours_port}", f"http://127.0.0.1:{tipg_port}"
-        ours_env = {**os.environ, "GEO_SERVICE_DATABASE_URL": url}
-        tipg_env = {**os.environ, "DATABASE_URL": url, "TIPG_DB_SCHEMAS": '["public"]',
-                    "TIPG_MAX_FEATURES_PER_QUERY": "10000"}
-        with running_server([sys.executable, "-m", "geo_service.cli", "serve", "--port",
-                             str(ours_port)], ours_env, f"{ours}/health",
-                            log=logs / "ours.log", cwd=REPO), \
-             running_server([str(tipg_uvicorn), "tipg.main:app", "--port", str(tipg_port),
-                             "--log-level", "warning"], tipg_env, f"{tipg}/collections",
-                            log=logs / "tipg.log", cwd=REPO):
-            results = {}
-            for name, (our_urls, tipg_urls) in workloads(ours, tipg, args.requests).items():
-                asyncio.run(run(our_urls[:20], 4))  # warm-up
-                asyncio.run(run(tipg_urls[:20], 4))
-                results[name] = (asyncio.run(run(our_urls, args.concurrency)),
-                                 asyncio.run(run(tipg_urls, args.concurrency)))
     print(f"{args.requests} requests per workload, concurrency {args.concurrency}, "
-          f"collection {COLLECTION}\n")
-    print(f"{'workload':24} {'':6} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'errors':>6}")
-    for name, (mine, theirs) in results.items():
-        for label, r in (("ours", mine), ("tipg", theirs)):
-            print(f"{name:24} {label:6} {r['rps']:8.1f} {r['p50']:8.1f} {r['p95']:8.1f} "
-                  f"{r['errors']:6d}")
-        print(f"{'':24} {'ratio':6} {mine['rps'] / theirs['rps']:7.2f}x "
-              f"{theirs['p50'] / mine['p50']:7.2f}x {theirs['p95'] / mine['p95']:7.2f}x "
-              "(throughput ours/tipg; latency tipg/ours: >1 = ours faster)")
+          f"collection {COLLECTION}, {os.cpu_count()} cores, load average "
+          f"{' '.join(f'{v:.2f}' for v in os.getloadavg())}, {time.strftime('%Y-%m-%d %H:%M')}")
+    with sample_database(args.database_url) as url:
+        for workers in args.workers:
+            report(serve_and_measure(url, workers, tipg_uvicorn, args, logs), workers)
+
+
+def serve_and_measure(url: str, workers: int, tipg_uvicorn: Path | None,
+                      args: argparse.Namespace, logs: Path
+                      ) -> dict[str, tuple[Result, Result | None]]:
+    """Start this service (cached and cache-off) and tipg with `workers` each; measure."""
+    ports = [free_port() for _ in range(3)]
+    ours, cold, tipg = (f"http://127.0.0.1:{p}" for p in ports)
+    ours_env = {**os.environ, "GEO_SERVICE_DATABASE_URL": url, "GEO_SERVICE_WORKERS": str(workers),
+                "GEO_SERVICE_RATE_LIMIT_PER_S": "0"}
+    serve = [sys.executable, "-m", "geo_service.cli", "serve", "--workers", str(workers),
+             "--port"]
+    with ExitStack() as stack:
+        stack.enter_context(running_server([*serve, str(ports[0])], ours_env, f"{ours}/health",
+                                           log=logs / "ours.log", cwd=REPO))
+        stack.enter_context(running_server(
+            [*serve, str(ports[1])], {**ours_env, "GEO_SERVICE_TILE_CACHE_MB": "0"},
+            f"{cold}/health", log=logs / "ours-cold.log", cwd=REPO))
+        if tipg_uvicorn is not None:
+            tipg_env = {**os.environ, "DATABASE_URL": url, "TIPG_DB_SCHEMAS": '["public"]',
+                        "TIPG_MAX_FEATURES_PER_QUERY": "10000"}
+            stack.enter_context(running_server(
+                [str(tipg_uvicorn), "tipg.main:app", "--port", str(ports[2]), "--workers",
+                 str(workers), "--log-level", "warning"], tipg_env, f"{tipg}/collections",
+                log=logs / "tipg.log", cwd=REPO))
+        return measure(workloads(ours, cold, tipg, args.requests), args.concurrency,
+                       tipg_uvicorn is not None, workers)
 
 
 if __name__ == "__main__":

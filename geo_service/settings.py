@@ -77,6 +77,10 @@ class ServerSettings(BaseSettings):
                                      "sets it for its workers, each of which allows "
                                      "1/workers of the anonymous rate limit)")
 
+    tile_cache_mb: int = Field(
+        default=64, ge=0, description="encoded vector tiles kept in memory by each worker "
+                                      "(MiB; 0 = no tile cache)")
+
     def worker_count(self) -> int:
         """The number of worker processes (`workers`, or one per core when 0)."""
         return self.workers or os.cpu_count() or 1

@@ -549,3 +549,9 @@ place_search_pending = Table(
     Column("source_table", Text, primary_key=True),
     Column("source_id", BigInteger, primary_key=True),
 )
+
+layer_versions = Table(  # 0011: bumped by a statement trigger on every change of a layer
+    "layer_versions", metadata,
+    Column("layer", Text, primary_key=True),
+    Column("version", BigInteger, nullable=False, server_default=text("0")),
+)

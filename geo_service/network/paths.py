@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import shapely
-from scipy.sparse import csr_matrix  # type: ignore[import-untyped]
-from scipy.sparse.csgraph import dijkstra  # type: ignore[import-untyped]
+from scipy.sparse import csr_matrix
+from scipy.sparse.csgraph import dijkstra
 
 from geo_service.network.graph import Array, BoolArray, IntArray, RoadGraph
 from geo_service.network.speeds import Mode, Speeds

@@ -28,8 +28,8 @@ from typing import Any
 import numpy as np
 import shapely
 import shapely.ops
-from scipy.sparse import coo_matrix  # type: ignore[import-untyped]
-from scipy.sparse.csgraph import minimum_spanning_tree  # type: ignore[import-untyped]
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import minimum_spanning_tree
 from shapely.geometry import LineString
 from shapely.geometry.base import BaseGeometry
 

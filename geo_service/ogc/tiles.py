@@ -2,23 +2,35 @@
 
 Rules (documented in README): point layers are capped per tile at low zoom (the largest
 sites first), polygons are simplified to one tile-grid cell below z14, villages appear
-from z10, and a tile outside the data's extent is answered 204 without a query.
+from z10, and a tile outside the data's extent is answered 204 without a query. Encoded
+tiles are kept in a bounded per-worker cache keyed by view and layer versions (tile_cache).
 """
 
 from __future__ import annotations
 
 import hashlib
-import time
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Connection, Float, Integer, Text, and_, bindparam, func, literal, select
+from sqlalchemy import (
+    Connection,
+    Float,
+    Integer,
+    Text,
+    and_,
+    bindparam,
+    func,
+    literal,
+    select,
+    text,
+)
 
 from geo_service.access import ANONYMOUS, Principal, Role
 from geo_service.crs import STORAGE_SRID, transformer
 from geo_service.errors import GeoServiceError, NotFoundError
 from geo_service.ogc.collections import Collection, get_collection
+from geo_service.ogc.tile_cache import EncodedTile, TileCache, view_of
 
 TMS_ID = "WebMercatorQuad"
 TMS_URI = "http://www.opengis.net/def/tilematrixset/OGC/1.0/WebMercatorQuad"
@@ -147,22 +159,37 @@ def _tile_statement(names: tuple[str, ...], sees_private: bool, z: int) -> Any:
                     for name in names))
 
 
-_extents: dict[tuple[str, bool], tuple[tuple[float, float, float, float] | None, float]] = {}
+# '' carries the table's oid: a restored or re-created database starts a new series
+_VERSIONS = text("SELECT layer, version FROM layer_versions UNION ALL "
+                 "SELECT '', 'layer_versions'::regclass::oid::bigint")
+# extent of the rows a view sees, per (database, collection, sees_private): (version, extent)
+_extents: dict[tuple[str, str, bool], tuple[tuple[int, int], tuple[float, ...] | None]] = {}
 
 
-def _data_extent(conn: Connection, collection: Collection,
-                 principal: Principal = _STAFF) -> tuple[float, ...] | None:
-    """Extent of the rows the caller may see (staff: every row), cached for a minute."""
-    key = (collection.id, principal.sees_private)
+def layer_versions(conn: Connection) -> dict[str, int]:
+    """Each layer table's version (migration 0011: bumped by every row change); '' = the
+    version table's oid."""
+    return {layer: int(version) for layer, version in conn.execute(_VERSIONS)}
+
+
+def _data_extent(conn: Connection, collection: Collection, principal: Principal = _STAFF,
+                 versions: dict[str, int] | None = None) -> tuple[float, ...] | None:
+    """Extent of the rows the caller may see (staff: every row), kept until a row changes."""
+    url = conn.engine.url
+    key = (f"{url.host}:{url.port}/{url.database}", collection.id, principal.sees_private)
+    versions = layer_versions(conn) if versions is None else versions
+    of_table = versions.get(collection.table.name)
+    version = None if of_table is None else (versions[""], of_table)
     cached = _extents.get(key)
-    if cached and cached[1] > time.monotonic():
-        return cached[0]
+    if cached is not None and version is not None and cached[0] == version:
+        return cached[1]
     extent = func.ST_Extent(collection.geometry)
     row = conn.execute(select(func.ST_XMin(extent), func.ST_YMin(extent), func.ST_XMax(extent),
                               func.ST_YMax(extent)).select_from(collection.table)
                        .where(*collection.where(principal))).one()
     value = None if row[0] is None else (row[0], row[1], row[2], row[3])
-    _extents[key] = (value, time.monotonic() + 60)
+    if version is not None:
+        _extents[key] = (version, value)
     return value
 
 
@@ -173,18 +200,43 @@ def _touches(a: tuple[float, ...], b: tuple[float, ...]) -> bool:
 
 
 def render_tile(conn: Connection, layers: list[TileLayer], principal: Principal,
-                z: int, y: int, x: int) -> bytes:
+                z: int, y: int, x: int, versions: dict[str, int] | None = None) -> bytes:
     """The MVT bytes of tile z/y/x (b'' when empty; layers outside the tile cost no query)."""
     check_tile(z, y, x)
+    versions = layer_versions(conn) if versions is None else versions
     bounds = tile_lonlat_bounds(z, y, x)
     live = [layer for layer in layers
-            if (ext := _data_extent(conn, layer.collection)) and _touches(ext, bounds)]
+            if (ext := _data_extent(conn, layer.collection, versions=versions))
+            and _touches(ext, bounds)]
     if not live:
         return b""
     statement = _tile_statement(tuple(layer.name for layer in live), principal.sees_private, z)
     search = dict(zip(_SIDES, tile_lonlat_bounds(z, y, x, BUFFER / EXTENT), strict=True))
     row = conn.execute(statement, {"x": x, "y": y, **search}).one()
     return b"".join(bytes(part) for part in row if part)
+
+
+def cached_tile(conn: Connection, cache: TileCache, tileset: str, layers: list[TileLayer],
+                principal: Principal, z: int, y: int, x: int) -> EncodedTile:
+    """Tile z/y/x of a tileset from the cache, else rendered (and kept).
+
+    Give a connection in REPEATABLE READ (the route does): versions and rows then come from
+    one snapshot, so a kept tile is exactly the rows of its versions. A table without a
+    version row is never cached.
+    """
+    check_tile(z, y, x)
+    versions = layer_versions(conn)
+    stamp = (versions[""], *(versions.get(name, -1) for name in
+                             sorted({layer.collection.table.name for layer in layers})))
+    key = (tileset, z, x, y, view_of(principal), stamp)
+    cacheable = -1 not in stamp
+    if cacheable and (hit := cache.get(key)) is not None:
+        return hit
+    data = render_tile(conn, layers, principal, z, y, x, versions)
+    tile = EncodedTile(data, tile_etag(data) if data else "")
+    if cacheable:
+        cache.put(key, tile)
+    return tile
 
 
 def collection_layers(collection_id: str, principal: Principal) -> list[TileLayer]:
@@ -264,7 +316,9 @@ def tilejson(base: str, path: str, title: str, layers: list[TileLayer],
 def union_bounds(conn: Connection, layers: list[TileLayer],
                  principal: Principal) -> list[float] | None:
     """The combined extent of the layers' rows the caller may see (lon/lat)."""
-    boxes = [b for layer in layers if (b := _data_extent(conn, layer.collection, principal))]
+    versions = layer_versions(conn)
+    boxes = [b for layer in layers
+             if (b := _data_extent(conn, layer.collection, principal, versions))]
     if not boxes:
         return None
     return [min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes),

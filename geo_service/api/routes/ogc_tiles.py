@@ -26,16 +26,23 @@ def _json(doc: Any) -> Response:
     return Response(json.dumps(doc, ensure_ascii=False), media_type="application/json")
 
 
-def _tile_response(request: Request, data: bytes, principal: Principal) -> Response:
+def _tile_response(request: Request, engine: Engine, tileset: str,
+                   layers: list[tiles.TileLayer], principal: Principal, z: int, y: int,
+                   x: int) -> Response:
+    """The tile (from this worker's tile cache when its layers have not changed)."""
+    with engine.connect() as conn:  # one snapshot for the layer versions and the rows
+        tile = tiles.cached_tile(conn.execution_options(isolation_level="REPEATABLE READ"),
+                                 request.app.state.tile_cache, tileset, layers, principal,
+                                 z, y, x)
     scope = "public" if principal.is_anonymous else "private"
     headers = {"Cache-Control": f"{scope}, max-age={TILE_MAX_AGE}",
                "Vary": "Authorization, Cookie"}
-    if not data:
+    if not tile.data:
         return Response(status_code=204, headers=headers)
-    headers["ETag"] = tiles.tile_etag(data)
-    if not_modified(request, headers["ETag"]):
+    headers["ETag"] = tile.etag
+    if not_modified(request, tile.etag):
         return Response(status_code=304, headers=headers)
-    return Response(data, media_type=tiles.MVT_TYPE, headers=headers)
+    return Response(tile.data, media_type=tiles.MVT_TYPE, headers=headers)
 
 
 @router.get("/tileMatrixSets", summary="Tile matrix sets offered (public)")
@@ -83,9 +90,8 @@ def dataset_tile(tms: str, z: int, y: int, x: int, request: Request, principal: 
                  engine: Db) -> Response:
     """Layers townships, eldercare_sites, child_sites, funeral_sites in one MVT."""
     tiles.require_tms(tms)
-    with engine.connect() as conn:
-        data = tiles.render_tile(conn, tiles.care_map_layers(principal), principal, z, y, x)
-    return _tile_response(request, data, principal)
+    return _tile_response(request, engine, tiles.CARE_MAP, tiles.care_map_layers(principal),
+                          principal, z, y, x)
 
 
 @router.get("/collections/{collection_id}/tiles", summary="A collection's tilesets (public)")
@@ -127,6 +133,5 @@ def collection_tile(collection_id: str, tms: str, z: int, y: int, x: int, reques
     """One MVT tile with the layer named by the collection id."""
     tiles.require_tms(tms)
     layers = tiles.collection_layers(collection_id, principal)
-    with engine.connect() as conn:
-        data = tiles.render_tile(conn, layers, principal, z, y, x)
-    return _tile_response(request, data, principal)
+    return _tile_response(request, engine, f"collections/{collection_id}", layers, principal,
+                          z, y, x)
