@@ -291,8 +291,8 @@ def test_a_photo_above_the_limit_is_downscaled_by_the_form(field_db, server, tmp
 
 def _wait_for_offline_shell(page) -> None:
     """The service worker controls the page and has cached the shell."""
-    page.wait_for_function("navigator.serviceWorker.controller !== null", timeout=15_000)
-    page.wait_for_function("""caches.open('geo-field-shell-v1').then(c => c.keys())
+    page.wait_for_function("() => navigator.serviceWorker.controller !== null", timeout=15_000)
+    page.wait_for_function("""() => caches.open('geo-field-shell-v1').then(c => c.keys())
         .then(k => k.length >= 5)""", timeout=15_000)
 
 
@@ -316,7 +316,7 @@ def test_the_form_reopens_offline_and_a_new_inspection_syncs_exactly_once(
         page = context.new_page()
         errors: list[str] = []
         _login(page, server, "officer_g")
-        page.wait_for_function("document.querySelectorAll('#line option').length > 60")
+        page.wait_for_function("() => document.querySelectorAll('#line option').length > 60")
         _wait_for_offline_shell(page)
         page.screenshot(path=str(tmp_path / "field-online.png"), full_page=True)
 
@@ -328,12 +328,12 @@ def test_the_form_reopens_offline_and_a_new_inspection_syncs_exactly_once(
         expect(page.locator("#app")).to_be_visible()
         expect(page.locator("#net")).to_have_text("离线")
         expect(page.locator("#who")).to_contain_text("officer_g")
-        page.wait_for_function("document.querySelectorAll('#line option').length > 60")
+        page.wait_for_function("() => document.querySelectorAll('#line option').length > 60")
         # the network really is gone for the page: a request for fresh data fails
         assert page.evaluate(f"""fetch('{server}/boundaries/lines?probe=1')
             .then(() => 'online', () => 'offline')""") == "offline"
         page.select_option("#line", str(line_id))
-        page.wait_for_function("document.querySelectorAll('#marker option').length > 3")
+        page.wait_for_function("() => document.querySelectorAll('#marker option').length > 3")
         page.select_option("#inspection", "new")
         page.fill("#round", round_)
         page.fill("#officers-a", "张伟")
@@ -370,7 +370,7 @@ def test_the_form_reopens_offline_and_a_new_inspection_syncs_exactly_once(
         page.route("**/boundaries/inspections", lose_first_answer)
         context.set_offline(False)
         expect(page.locator("#net")).to_have_text("在线")
-        page.wait_for_function("window.fieldForm.state.syncing === null")
+        page.wait_for_function("() => window.fieldForm.state.syncing === null")
         assert lost, "the new record was sent"
         page.evaluate("window.fieldForm.sync()")
         expect(page.locator("#pending-count")).to_have_text("0", timeout=20_000)
@@ -423,7 +423,7 @@ def test_find_a_marker_by_number_and_open_one_from_its_qr_link(field_db, server,
         context = browser.new_context(viewport={"width": 390, "height": 844}, locale="zh-CN")
         page = context.new_page()
         _login(page, server, "officer_f")
-        page.wait_for_function("document.querySelectorAll('#line option').length > 60")
+        page.wait_for_function("() => document.querySelectorAll('#line option').length > 60")
         page.fill("#find", marker.number[-4:])          # part of the number
         hit = page.locator("#find-results button", has_text=marker.number)
         expect(hit).to_have_count(1)

@@ -165,6 +165,7 @@ def test_elder_mode_reaches_the_map_text_and_hit_areas(browser, live_server, siz
     for view in ("#10/29.70/105.72", "#12/29.69/105.70", "#14/29.706/105.71", "#16/29.70/105.72"):
         page.evaluate("(h) => { const [z, y, x] = h.slice(1).split('/').map(Number);"
                       " careMap.map.setView([y, x], z, {animate: false}); }", view)
+        page.locator("#map").scroll_into_view_if_needed()  # the open card may sit below it
         page.wait_for_timeout(500)
         small = [t for t in page.evaluate(TEXT_SIZES_JS) if t["size"] < 18]
         assert not small, (view, small[:10])
