@@ -256,7 +256,13 @@ def test_background_has_named_villages_with_label_points_inside(api, sample_engi
     assert {f["properties"].get("level") for f in main} == {"district", "township", None}
     features = api.get("/map/api/background", params={"detail": "villages"}).json()["features"]
     villages = [f for f in features if f["properties"].get("level") == "village"]
-    assert len(villages) == len(features)
+    road_lines = [f for f in features if f["properties"].get("road")]
+    assert len(villages) + len(road_lines) == len(features)
+    with sample_engine.connect() as conn:  # the roads to orient by: every public road, no other
+        public_roads = conn.execute(text("SELECT count(*) FROM roads WHERE is_public")
+                                    ).scalar_one()
+    assert len(road_lines) == public_roads > 100
+    assert all(f["geometry"]["type"] in {"LineString", "MultiLineString"} for f in road_lines)
     bad = api.get("/map/api/background", params={"detail": "roads"})
     assert bad.status_code == 400 and "detail" in bad.json()["detail"]
     with sample_engine.connect() as conn:

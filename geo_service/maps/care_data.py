@@ -18,7 +18,7 @@ from geo_service import crs as crs_mod
 from geo_service.access import ANONYMOUS, hidden_fields, public_source, row_filter
 from geo_service.catalog import catalogue
 from geo_service.crs import STORAGE_SRID
-from geo_service.db.models import LAYER_TABLES, admin_areas, place_names
+from geo_service.db.models import LAYER_TABLES, admin_areas, place_names, roads
 from geo_service.errors import GeoServiceError, NotFoundError
 from geo_service.maps.categories import CATEGORIES, FACILITY_LAYERS, Category, category_of
 from geo_service.settings import DEFAULT_DISTRICT_CODE
@@ -272,7 +272,8 @@ BACKGROUND_DETAILS = ("main", "villages")
 def background(conn: Connection, out_crs: str = "EPSG:4490", detail: str = "main",
                district_code: str = DEFAULT_DISTRICT_CODE) -> dict:
     """The default background: district, townships and landmarks ("main"), or the
-    villages/communities ("villages", loaded by the page after it is ready).
+    villages/communities and, when a road layer is loaded, the roads ("villages", loaded by
+    the page after it is ready).
 
     Areas carry a label point inside them (ST_PointOnSurface) and are simplified to about
     10 m (a background, not a boundary record) to keep the page light on a phone.
@@ -306,6 +307,8 @@ def background(conn: Connection, out_crs: str = "EPSG:4490", detail: str = "main
     features = _geojson_rows(conn, areas.order_by(*order), out_crs)
     if detail == "main":
         features += _geojson_rows(conn, places.order_by(place_names.c.name), out_crs)
+    else:
+        features += _geojson_rows(conn, _background_roads(), out_crs)
     for feature in features:
         props = feature["properties"]
         if props.get("level") == "village":
@@ -313,10 +316,19 @@ def background(conn: Connection, out_crs: str = "EPSG:4490", detail: str = "main
     return {"type": "FeatureCollection", "crs_name": out_crs, "features": features}
 
 
+def _background_roads() -> Select:
+    """Public roads, simplified to about 10 m, as thin lines to orient by (`road`: true)."""
+    query = select(roads.c.name, roads.c.kind, literal(True).label("road"),
+                   func.ST_AsGeoJSON(func.ST_SimplifyPreserveTopology(roads.c.geom, 0.0001),
+                                     5).label("geojson")).order_by(roads.c.id)
+    public = _public(roads)
+    return query if public is None else query.where(public)
+
+
 def background_fingerprint(conn: Connection) -> tuple:
     """Row count and newest change of the background's tables (any edit changes it)."""
     parts = [select(func.count(), func.max(t.c.updated_at), func.coalesce(func.sum(t.c.id), 0))
-             for t in (admin_areas, place_names)]
+             for t in (admin_areas, place_names, roads)]
     return tuple(tuple(conn.execute(union_all(*parts)).all()))
 
 

@@ -276,6 +276,7 @@
     var map = state.map;
     var areaStyle = function (f) {
       var level = f.properties.level;
+      if (f.properties.road) return { color: "#c9b98f", weight: 2, opacity: 0.9, fill: false };
       if (level === "district") return { color: "#333", weight: 3, fill: false };
       if (level === "township") return { color: "#6b6b6b", weight: 1.5, fillColor: "#fbfaf6", fillOpacity: 1 };
       return { color: "#a59d8f", weight: 1, dashArray: "4 3", fill: false };
@@ -308,8 +309,8 @@
   }
 
   function labelItems(fc) {
-    return fc.features.filter(function (f) {
-      return f.properties.level !== "district";
+    return fc.features.filter(function (f) {  // roads orient by their lines, unlabelled
+      return f.properties.level !== "district" && !f.properties.road;
     }).map(function (f) {
       var p = f.properties, kind = p.level || "landmark", g = f.geometry;
       var at = p.label || (g && g.type === "Point" ? g.coordinates : null);
