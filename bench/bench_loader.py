@@ -41,6 +41,7 @@ from geo_service.db import migrate
 from geo_service.db.engine import make_engine, resolve_url
 from geo_service.ingest.loader import load_file
 from geo_service.sample import load_admin_areas
+from geo_service.settings import Settings
 
 
 def _admin(url: str) -> str:
@@ -103,7 +104,7 @@ def main() -> int:
     parser.add_argument("--changed", type=float, default=0.01)
     parser.add_argument("--keep", action="store_true", help="keep the throwaway database")
     args = parser.parse_args()
-    server = resolve_url()
+    server = resolve_url(Settings().database)
     name = f"geo_bench_loader_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(_admin(server), autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))

@@ -46,8 +46,9 @@ def scratch_database() -> Iterator[Engine]:
     from geo_service.db import migrate
     from geo_service.db.engine import make_engine, resolve_url
     from geo_service.sample import load_sample
+    from geo_service.settings import Settings
 
-    server = resolve_url()
+    server = resolve_url(Settings().database)
     name = f"geo_hostile_{uuid.uuid4().hex[:8]}"
     admin = make_url(server).set(drivername="postgresql", database="postgres")
     conninfo = admin.render_as_string(hide_password=False)
