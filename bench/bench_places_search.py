@@ -24,6 +24,7 @@ from geo_service.db.engine import make_engine, resolve_url
 from geo_service.gazetteer.index import refresh_search_index
 from geo_service.gazetteer.pinyin import search_keys
 from geo_service.gazetteer.search import SearchQuery, search
+from geo_service.settings import Settings
 
 CHARS = ("龙岗棠香滩双路通桥智凤水宝顶中敖三驱兴玉石马拾万回金山古国梁雍溪珠铁高升季家坪"
          "邮亭铺巴岳濑东西南北上下大小新老白黑青红黄花林竹松柏桃李杨柳河湾坝沟坡岩洞井塘堰")
@@ -73,7 +74,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=200)
     parser.add_argument("--keep", action="store_true", help="keep the database (prints its URL)")
     args = parser.parse_args()
-    server = resolve_url()
+    server = resolve_url(Settings().database)
     name = f"geo_bench_places_{uuid.uuid4().hex[:8]}"
     admin = make_url(server).set(drivername="postgresql", database="postgres").render_as_string(
         hide_password=False)
