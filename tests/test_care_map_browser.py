@@ -105,8 +105,18 @@ def test_page_loads_offline_with_every_category(browser, live_server) -> None:
         page.context.close()
 
 
-def test_near_me_lists_facilities_by_geodesic_distance(browser, live_server,
-                                                       sample_engine) -> None:
+@pytest.fixture
+def without_roads(sample_engine) -> Iterator[None]:
+    """The sample with its road layer hidden: the care map falls back to straight lines."""
+    with sample_engine.begin() as conn:
+        conn.execute(text("UPDATE roads SET is_public = false"))
+    yield
+    with sample_engine.begin() as conn:
+        conn.execute(text("UPDATE roads SET is_public = true"))
+
+
+def test_near_me_lists_facilities_by_geodesic_distance(browser, live_server, sample_engine,
+                                                       without_roads) -> None:
     page, _ = open_map(browser, live_server, geolocation=HERE)
     page.click("#near-me")
     page.wait_for_selector('#results[data-kind="nearest"] .row')

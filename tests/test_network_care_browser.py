@@ -67,6 +67,9 @@ def test_nearest_list_and_card_say_walking_minutes(browser, live_server, sample_
                           is_mobile=True, has_touch=True)
     context = page.context
     assert shown and all(WALK.match(t.replace("\n", "")) for t in shown), shown
+    minutes = [int(WALK.match(t.replace("\n", "")).group(1)) for t in shown]  # type: ignore[union-attr]
+    assert minutes == sorted(minutes), shown  # ranked by walking time, not by the line
+    assert "按步行时间由近到远" in page.inner_text("#results-title")
     assert "沿道路步行时间" in page.inner_text("#results .list-note")  # how it is reckoned
     first = page.locator("#results .row").first
     first_text = shown[0].replace("\n", "")
@@ -87,6 +90,7 @@ def test_without_roads_the_list_shows_straight_distance(browser, live_server, sa
         page, shown = near_me(browser, live_server, viewport={"width": 1200, "height": 800})
         assert shown and not any("步行" in t for t in shown)
         assert all(re.fullmatch(r"\d+ 米|\d+(\.\d)? 公里", t) for t in shown), shown
+        assert "步行" not in page.inner_text("#results-title")
         page.context.close()
     finally:
         with sample_engine.begin() as conn:

@@ -612,7 +612,7 @@
     var f = filters(), filtered = filtersActive();
     // with filters: the nearest 50, keeping the first 10 that pass
     var url = ROOT + "/map/api/nearest?lon=" + lon + "&lat=" + lat + "&limit=" + (filtered ? 50 : 10) + "&categories=" +
-      chosen.join(",") + "&crs=" + state.crs + "&point_crs=" + pointCrs;
+      chosen.join(",") + "&crs=" + state.crs + "&point_crs=" + pointCrs + "&order=walk";
     return getJSON(url).then(function (data) {
       if (filtered) {
         data.results = data.results.filter(function (r) {
@@ -624,14 +624,16 @@
       state.walk = {};
       if (opts.mark) showHere(here, label, opts.accuracy);
       fitAnswer(here, data.results);
-      renderResults(label + "附近的设施(" + (filtered ? "符合筛选条件，" : "") + "由近到远)", data.results.map(function (r) {
+      var byWalk = data.order === "walk";  // with a road layer: ranked by walking time
+      renderResults(label + "附近的设施(" + (filtered ? "符合筛选条件，" : "") +
+        (byWalk ? "按步行时间由近到远)" : "由近到远)"), data.results.map(function (r) {
         var cat = catById(r.cat);
         var meta = r.kind && r.kind !== cat.title ? cat.title + " · " + r.kind : cat.title;
         var walk = walkText(r);
         if (walk) state.walk[r.id] = walk;
         return { id: r.id, name: r.name, meta: meta, cat: cat,
           right: walk || (data.walk ? "直线距离 " : "") + distanceText(r.distance_m),
-          distance: r.distance_m, walk: !!walk };
+          distance: r.distance_m, minutes: r.walk_minutes, walk: !!walk };
       }), "nearest");
       if (!data.results.length) {
         status(filtered ? "附近没有符合筛选条件的设施。可以少选几项筛选条件再试。"
@@ -640,7 +642,7 @@
         var first = data.results[0];
         status("最近的是“" + first.name + "”，" +
           (walkText(first) || (data.walk ? "直线距离 " : "") + distanceText(first.distance_m)) +
-          "。下面按距离列出 " + data.results.length + " 处。");
+          "。下面按" + (byWalk ? "步行时间" : "距离") + "列出 " + data.results.length + " 处。");
       }
       if (data.walk && data.results.length) {  // how walking times are reckoned: after the list
         var note = document.createElement("li");
@@ -664,6 +666,7 @@
       b.className = "row";
       if (it.id) b.dataset.id = it.id;
       if (it.distance != null) b.dataset.distance = it.distance;
+      if (it.minutes != null) b.dataset.minutes = it.minutes;
       b.innerHTML = (it.cat ? symbolHtml(it.cat) : '<span class="sym shape-circle" style="background:#4a4a4a" aria-hidden="true"><b>地</b></span>') +
         '<span><span class="name">' + esc(it.name) + '</span><span class="meta">' + esc(it.meta) + "</span></span>" +
         (it.right ? '<span class="dist' + (it.walk ? " walk" : "") + '">' + esc(it.right) + "</span>" : "");
