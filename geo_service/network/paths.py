@@ -12,11 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import shapely
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import dijkstra
 
 from geo_service.network.graph import Array, BoolArray, IntArray, RoadGraph
+from geo_service.network.snapping import EdgeIndex
 from geo_service.network.speeds import Mode, Speeds
 
 END_TOLERANCE_M = 1e-3  # a snap this close to an edge's end uses the end node
@@ -52,7 +52,7 @@ class ModeNetwork:
         self.speeds = speeds
         self.fwd, self.back = graph.costs(mode, speeds)
         self.usable = np.flatnonzero(np.isfinite(self.fwd) | np.isfinite(self.back))
-        self.tree = shapely.STRtree(graph.geom[self.usable]) if len(self.usable) else None
+        self.index = EdgeIndex(graph.geom[self.usable])
         self._snap_cache: dict[bytes, Snapped] = {}
 
     def snap(self, xy: Array) -> Snapped:
@@ -61,17 +61,8 @@ class ModeNetwork:
         key = xy.tobytes()
         if key in self._snap_cache:
             return self._snap_cache[key]
-        n = len(xy)
-        edge = np.full(n, -1, dtype=np.int64)
-        along = np.zeros(n)
-        dist = np.full(n, np.inf)
-        if n and self.tree is not None:
-            pts = np.asarray(shapely.points(xy), dtype=object)
-            hits, d = self.tree.query_nearest(pts, return_distance=True, all_matches=False)
-            p, e = np.asarray(hits)
-            edge[p] = self.usable[e]
-            dist[p] = d
-            along[p] = shapely.line_locate_point(self.graph.geom[edge[p]], pts[p])
+        found, dist, along = self.index.nearest(xy)
+        edge = np.where(found >= 0, self.usable[found.clip(0)], -1)
         out = Snapped(edge, along, dist)
         if len(self._snap_cache) > 8:
             self._snap_cache.clear()
