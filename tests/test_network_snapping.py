@@ -26,7 +26,7 @@ def test_nearest_edge_distance_and_position_equal_strtree(seed: int) -> None:
                     shapely.get_coordinates(geoms)[:500]])  # exactly on vertices
     edge, dist, along = EdgeIndex(geoms).nearest(xy)
     points = shapely.points(xy)
-    (p, e), d = shapely.STRtree(geoms).query_nearest(points, return_distance=True,
+    (p, _), d = shapely.STRtree(geoms).query_nearest(points, return_distance=True,
                                                      all_matches=False)
     assert np.array_equal(p, np.arange(len(xy)))
     np.testing.assert_allclose(dist, d, atol=1e-9)
@@ -51,7 +51,7 @@ def test_a_crowded_spot_beyond_the_candidate_rounds_is_still_exact() -> None:
     geoms = np.array([shapely.LineString([(-5000, 900), (5000, 900)])] * 400 + stubs,
                      dtype=object)
     xy = rng.normal(0, 30, (200, 2))
-    edge, dist, _ = EdgeIndex(geoms).nearest(xy)
+    _, dist, _ = EdgeIndex(geoms).nearest(xy)
     _, d = shapely.STRtree(geoms).query_nearest(shapely.points(xy), return_distance=True,
                                                 all_matches=False)
     np.testing.assert_allclose(dist, d, atol=1e-9)

@@ -59,7 +59,7 @@ class EdgeIndex:
             middle = middle[order]
         self.tree = cKDTree(middle) if len(seg) else None
 
-    def _z_order(self, xy: Array) -> IntArray:
+    def _z_order(self, xy: Array) -> np.ndarray:
         """Morton code of points on a 65 536² grid over the pieces' extent."""
         q = np.clip((xy - self.lo) * self.scale, 0, 65535).astype(np.uint64)
         code = np.zeros(len(xy), dtype=np.uint64)
