@@ -126,17 +126,7 @@
 
   // ---- login -----------------------------------------------------------------------
   function showLogin() { $("login").hidden = false; $("app").hidden = true; }
-  $("login-form").addEventListener("submit", async (event) => {
-    event.preventDefault();
-    $("login-error").textContent = "";
-    try {
-      const response = await fetch(`${ROOT}auth/login`, { method: "POST",
-        body: new FormData(event.target), credentials: "same-origin" });
-      if (response.status === 429) throw new Error("登录失败次数太多, 请稍后再试");
-      if (!response.ok) throw new Error("用户名或密码不对, 或账号已停用");
-      await start();
-    } catch (err) { $("login-error").textContent = err.message; }
-  });
+  window.staffLogin(ROOT, () => start());
 
   // ---- map and pickers -------------------------------------------------------------
   function initMap() {

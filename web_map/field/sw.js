@@ -2,10 +2,10 @@
    cached, so the form opens and reloads with no network. Data (lines, markers, records)
    is cached by the page itself (field.js, Cache API) and writes go to its outbox. */
 "use strict";
-const SHELL = "geo-field-shell-v1";
+const SHELL = "geo-field-shell-v2";
 const SCOPE = new URL("./", self.registration.scope);
 const ASSETS = ["./", "field.js", "field.css", "manifest.webmanifest", "icon.svg",
-  "../../vendor/leaflet/dist/leaflet.js", "../../vendor/leaflet/dist/leaflet.css"]
+  "../../map/static/staff-login.js", "../../vendor/leaflet/dist/leaflet.js", "../../vendor/leaflet/dist/leaflet.css"]
   .map((a) => new URL(a, SCOPE).href);
 const NETWORK_WAIT_MS = 4000;   // weak signal in the hills: fall back to the copy after this
 
