@@ -80,6 +80,11 @@ class ServerSettings(BaseSettings):
     tile_cache_mb: int = Field(
         default=64, ge=0, description="encoded vector tiles kept in memory by each worker "
                                       "(MiB; 0 = no tile cache)")
+    tile_version_ttl_s: float = Field(
+        default=1.0, ge=0, le=60,
+        description="seconds each worker trusts its last read of the layer versions, so a "
+                    "cached tile is answered without a database round trip; a row change "
+                    "reaches tiles within this time (0 = read them for every tile)")
 
     def worker_count(self) -> int:
         """The number of worker processes (`workers`, or one per core when 0)."""

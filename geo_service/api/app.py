@@ -27,7 +27,7 @@ from geo_service.auth.throttle import LoginThrottle
 from geo_service.errors import GeoServiceError
 from geo_service.maps import vendor
 from geo_service.ogc.cors import CorsPolicy, OgcCors, origin_list
-from geo_service.ogc.tile_cache import TileCache
+from geo_service.ogc.tile_cache import LayerVersionCache, TileCache
 from geo_service.ops import logs, roles_doc
 from geo_service.ops.errors import (
     database_error,
@@ -83,6 +83,7 @@ def create_app(engine: Engine | None = None, settings: Settings | None = None) -
     app.state.rate_buckets = TokenBuckets(limits.rate_limit_per_s / workers,
                                           max(1, limits.rate_limit_burst // workers))
     app.state.tile_cache = TileCache(settings.server.tile_cache_mb * 2**20)  # per worker
+    app.state.layer_versions = LayerVersionCache(settings.server.tile_version_ttl_s)
     app.state.login_throttle = LoginThrottle(settings.auth.login_max_failures,
                                              settings.auth.login_window_s,
                                              settings.auth.login_lockout_s)
