@@ -103,11 +103,13 @@ def create_app(engine: Engine | None = None, settings: Settings | None = None) -
     app.add_middleware(OgcCors, policy=cors,  # outermost: answers preflights first
                        cookie_name=settings.auth.cookie_name)
     app.add_middleware(GZipMiddleware, minimum_size=1024)  # pages, JSON, JS, CSS on phones
-    for router in (ops.router, auth.router, admin.router, edit.router,  # /ready, accounts, edits
+    # the busiest first (routes are matched in order): tiles share no path with any other;
+    # the OGC GETs come after the edit routes (same paths, other methods: 405s unchanged)
+    for router in (ogc_tiles_routes.router,  # OGC API – Tiles: /tiles, /tileMatrixSets
+                   ops.router, auth.router, admin.router, edit.router,  # /ready, accounts, edits
+                   ogc_routes.router,  # OGC API – Features: /, /collections, ...
                    health.router, docs_routes.router,  # /docs: Swagger UI, vendored
                    layers.router,
-                   ogc_routes.router,  # OGC API – Features: /, /collections, ...
-                   ogc_tiles_routes.router,  # OGC API – Tiles: /tiles, /tileMatrixSets
                    places_routes.router,  # the gazetteer: /places/...
                    care_map_routes.router,  # /map, /vendor, /map/api (public care map)
                    coverage_routes.router,  # /coverage, /indicators (planners)
