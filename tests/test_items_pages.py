@@ -101,3 +101,14 @@ def test_a_row_change_reaches_an_items_page_at_once(writable):
         assert back.json()["numberMatched"] == first.json()["numberMatched"]
         assert [f["id"] for f in back.json()["features"]] == [
             f["id"] for f in first.json()["features"]]
+
+
+def test_a_large_page_is_gzipped_for_clients_that_ask(sample_engine):
+    with TestClient(unlimited_app(sample_engine)) as client:
+        url = "/collections/eldercare_sites/items?limit=100"
+        zipped = client.get(url, headers={"Accept-Encoding": "gzip"})
+        plain = client.get(url, headers={"Accept-Encoding": "identity"})
+    assert zipped.headers["content-encoding"] == "gzip"
+    assert "content-encoding" not in plain.headers
+    assert int(zipped.headers["content-length"]) < len(plain.content) / 4
+    assert zipped.json()["features"] == plain.json()["features"]

@@ -102,7 +102,8 @@ def create_app(engine: Engine | None = None, settings: Settings | None = None) -
                       origin_list(settings.server.cors_credential_origins))
     app.add_middleware(OgcCors, policy=cors,  # outermost: answers preflights first
                        cookie_name=settings.auth.cookie_name)
-    app.add_middleware(GZipMiddleware, minimum_size=1024)  # pages, JSON, JS, CSS on phones
+    # pages, JSON, JS, CSS on phones; level 6: a quarter of level 9's CPU, ~5% larger
+    app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=6)
     # the busiest first (routes are matched in order): tiles share no path with any other;
     # the OGC GETs come after the edit routes (same paths, other methods: 405s unchanged)
     for router in (ogc_tiles_routes.router,  # OGC API – Tiles: /tiles, /tileMatrixSets
