@@ -39,7 +39,10 @@ class DatabaseSettings(BaseSettings):
     local_port: int = Field(default=54329, description="Port of the embedded cluster (loopback)")
     local_database: str = "geo_service"
     statement_timeout_ms: int = Field(default=30_000, description="Per-statement time limit")
-    pool_size: int = 5
+    pool_size: int = Field(
+        default=10, ge=1, description="database connections each process keeps open; a "
+        "request beyond them opens one that is closed again after use (and loses its "
+        "prepared statements), so keep it at the concurrent requests a worker serves")
 
 
 class DataSettings(BaseSettings):

@@ -51,3 +51,20 @@ def test_an_idle_connection_is_pinged_and_a_dead_one_replaced(pooled, monkeypatc
     second = _pid(engine)  # no error: the ping found it dead and the pool reconnected
     assert second != first
     assert pings
+
+
+def test_eight_concurrent_requests_keep_their_connections(pooled):
+    """The bench's concurrency: no connection is closed after use and opened again."""
+    engine, _ = pooled
+
+    def pids() -> set[int]:
+        conns = [engine.connect() for _ in range(8)]
+        try:
+            return {int(c.execute(text("SELECT pg_backend_pid()")).scalar_one()) for c in conns}
+        finally:
+            for c in conns:
+                c.close()
+
+    first = pids()
+    assert len(first) == 8
+    assert pids() == first
