@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import Engine, text
 
 from geo_service.db import engine as engine_module
-from geo_service.db.engine import make_engine
+from geo_service.db.engine import fill_pool, make_engine
 
 
 @pytest.fixture
@@ -68,3 +68,20 @@ def test_eight_concurrent_requests_keep_their_connections(pooled):
     first = pids()
     assert len(first) == 8
     assert pids() == first
+
+
+def test_a_filled_pool_answers_a_burst_with_the_connections_it_opened(pooled):
+    engine, _ = pooled
+    fill_pool(engine, 8)
+    assert engine.pool.checkedin() == 8
+    opened = {int(r[0]) for r in _pids_of(engine, 8)}
+    assert len(opened) == 8 and engine.pool.checkedin() == 8  # none opened, none closed
+
+
+def _pids_of(engine: Engine, count: int) -> list[tuple[int]]:
+    conns = [engine.connect() for _ in range(count)]
+    try:
+        return [(int(c.execute(text("SELECT pg_backend_pid()")).scalar_one()),) for c in conns]
+    finally:
+        for c in conns:
+            c.close()

@@ -45,12 +45,13 @@ from geo_service.settings import Settings
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Open the configured database engine for the app's lifetime (unless one was given)."""
     from geo_service.auth.dbrole import configured_role, use_app_role
-    from geo_service.db.engine import open_engine
+    from geo_service.db.engine import fill_pool, open_engine
 
     settings: Settings = app.state.settings
     if getattr(app.state, "engine", None) is None:
         app.state.engine = open_engine(settings.database)
         use_app_role(app.state.engine, configured_role(settings))
+        fill_pool(app.state.engine, settings.database.pool_size)
     yield
     app.state.engine.dispose()
 

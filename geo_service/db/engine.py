@@ -78,6 +78,17 @@ def ping_after_idle(engine: Engine) -> None:
             raise DisconnectionError(f"pooled connection died while idle: {exc}") from exc
 
 
+def fill_pool(engine: Engine, count: int) -> None:
+    """Open `count` pooled connections now (a server's first busy second then opens none)."""
+    opened = []
+    try:
+        for _ in range(count):
+            opened.append(engine.connect())
+    finally:
+        for conn in opened:
+            conn.close()
+
+
 def open_engine(settings: DatabaseSettings) -> Engine:
     """An engine on the configured database (the local cluster started if it is that)."""
     return make_engine(resolve_url(settings), settings)
