@@ -30,10 +30,10 @@ def _json(doc: Any) -> Response:
     return Response(json.dumps(doc, ensure_ascii=False), media_type="application/json")
 
 
-async def _tile_response(request: Request, engine: Engine, tileset: str,
-                         layers: list[tiles.TileLayer], principal: Principal, z: int, y: int,
-                         x: int) -> Response:
-    """The tile: a cache hit under recently read layer versions costs no thread and no query."""
+async def _tile_response(request: Request, tileset: str, layers: list[tiles.TileLayer],
+                         principal: Principal, z: int, y: int, x: int) -> Response:
+    """The tile: a cache hit under recently read layer versions costs no thread and no query
+    (the engine is read from app state, not a dependency, to keep the hit path short)."""
     tiles.check_tile(z, y, x)
     state = request.app.state
     versions: LayerVersionCache = state.layer_versions
@@ -42,7 +42,7 @@ async def _tile_response(request: Request, engine: Engine, tileset: str,
     cache: TileCache = state.tile_cache
     tile: EncodedTile | None = cache.get(key) if key else None
     if tile is None:
-        tile = await run_in_threadpool(_render, engine, cache, versions, tileset,
+        tile = await run_in_threadpool(_render, state.engine, cache, versions, tileset,
                                        layers, principal, z, y, x)
     headers = dict(_PUBLIC if principal.is_anonymous else _PRIVATE)
     if not tile.data:
@@ -113,10 +113,10 @@ def dataset_tilejson(tms: str, request: Request, principal: Caller, engine: Db) 
 
 @router.get("/tiles/{tms}/{z}/{y}/{x}", summary="Care-map vector tile (MVT; 204 when empty)")
 async def dataset_tile(tms: str, z: int, y: int, x: int, request: Request,
-                       principal: Caller, engine: Db) -> Response:
+                       principal: Caller) -> Response:
     """Layers townships, eldercare_sites, child_sites, funeral_sites in one MVT."""
     tiles.require_tms(tms)
-    return await _tile_response(request, engine, tiles.CARE_MAP, tiles.care_map_layers(principal),
+    return await _tile_response(request, tiles.CARE_MAP, tiles.care_map_layers(principal),
                           principal, z, y, x)
 
 
@@ -155,9 +155,9 @@ def collection_tilejson(collection_id: str, tms: str, request: Request, principa
 @router.get("/collections/{collection_id}/tiles/{tms}/{z}/{y}/{x}",
             summary="A collection's vector tile (MVT; 204 when empty) (public)")
 async def collection_tile(collection_id: str, tms: str, z: int, y: int, x: int,
-                          request: Request, principal: Caller, engine: Db) -> Response:
+                          request: Request, principal: Caller) -> Response:
     """One MVT tile with the layer named by the collection id."""
     tiles.require_tms(tms)
     layers = tiles.collection_layers(collection_id, principal)
-    return await _tile_response(request, engine, f"collections/{collection_id}", layers, principal,
+    return await _tile_response(request, f"collections/{collection_id}", layers, principal,
                           z, y, x)
