@@ -39,7 +39,10 @@ class DatabaseSettings(BaseSettings):
     local_port: int = Field(default=54329, description="Port of the embedded cluster (loopback)")
     local_database: str = "geo_service"
     statement_timeout_ms: int = Field(default=30_000, description="Per-statement time limit")
-    pool_size: int = 5
+    pool_size: int = Field(
+        default=10, ge=1, description="database connections each process keeps open; a "
+        "request beyond them opens one that is closed again after use (and loses its "
+        "prepared statements), so keep it at the concurrent requests a worker serves")
 
 
 class DataSettings(BaseSettings):
@@ -80,6 +83,11 @@ class ServerSettings(BaseSettings):
     tile_cache_mb: int = Field(
         default=64, ge=0, description="encoded vector tiles kept in memory by each worker "
                                       "(MiB; 0 = no tile cache)")
+    tile_version_ttl_s: float = Field(
+        default=1.0, ge=0, le=60,
+        description="seconds each worker trusts its last read of the layer versions, so a "
+                    "cached tile is answered without a database round trip; a row change "
+                    "reaches tiles within this time (0 = read them for every tile)")
 
     def worker_count(self) -> int:
         """The number of worker processes (`workers`, or one per core when 0)."""

@@ -1,19 +1,26 @@
 """The encoded-tile cache: byte-identical to a cold tile, invalidated by any row change of
-its layers, keyed by the caller's view, and bounded."""
+its layers (at once with GEO_SERVICE_TILE_VERSION_TTL_S=0, once the version TTL has passed
+otherwise), keyed by the caller's view, and bounded; a hit costs no database query."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import mapbox_vector_tile
 import pytest
 from accounts_helpers import add_users, login, unlimited_app, writable_sample
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, event, text
 
 from geo_service.crs import transformer
 from geo_service.ogc import tiles
-from geo_service.ogc.tile_cache import ENTRY_OVERHEAD, EncodedTile, TileCache
+from geo_service.ogc.tile_cache import (
+    ENTRY_OVERHEAD,
+    EncodedTile,
+    LayerVersionCache,
+    TileCache,
+)
 
 HALF = 20037508.342789244
 
@@ -33,10 +40,31 @@ def engine(database_factory) -> Iterator[Engine]:
     engine.dispose()
 
 
-@pytest.fixture
-def client(engine: Engine) -> Iterator[TestClient]:
+class Clock:
+    """A monotonic clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture(params=[0.0, 1.0], ids=["exact", "ttl"])
+def client(engine: Engine, request, monkeypatch) -> Iterator[TestClient]:
+    """The app with the version read per tile (exact) or trusted for 1 s (a hand clock)."""
+    monkeypatch.setenv("GEO_SERVICE_TILE_VERSION_TTL_S", str(request.param))
     with TestClient(unlimited_app(engine)) as c:
+        versions: LayerVersionCache = c.app.state.layer_versions
+        assert versions.ttl_s == request.param
+        versions.clock = Clock()
         yield c
+
+
+def _after_change(client: TestClient) -> None:
+    """Let the worker's version TTL pass (a no-op when it reads versions per tile)."""
+    versions: LayerVersionCache = client.app.state.layer_versions
+    versions.clock.now += versions.ttl_s  # type: ignore[attr-defined]
 
 
 def _one(engine: Engine, sql: str, **params: object) -> tuple:
@@ -100,6 +128,7 @@ def test_a_row_change_invalidates_the_cached_tile(engine, client):
     with engine.begin() as conn:
         conn.execute(text("UPDATE eldercare_sites SET name = name || '(新址)' WHERE id = :i"),
                      {"i": fid})
+    _after_change(client)
     renamed = client.get(url)
     assert _names(renamed.content, "eldercare_sites")[fid] == old_name + "(新址)"
     assert renamed.headers["etag"] != before.headers["etag"]
@@ -107,6 +136,7 @@ def test_a_row_change_invalidates_the_cached_tile(engine, client):
     with engine.begin() as conn:
         conn.execute(text("UPDATE eldercare_sites SET geom = ST_SetSRID(ST_Point(106.31, 29.61),"
                           " 4490) WHERE id = :i"), {"i": fid})
+    _after_change(client)
     gone = client.get(url)
     assert gone.status_code == 204 or fid not in _names(gone.content, "eldercare_sites")
     far_row, far_col = _tile_of(106.31, 29.61, 14)
@@ -114,6 +144,7 @@ def test_a_row_change_invalidates_the_cached_tile(engine, client):
     assert far.status_code == 200 and fid in _names(far.content, "eldercare_sites")
     with engine.begin() as conn:  # a delete invalidates too
         conn.execute(text("DELETE FROM eldercare_sites WHERE id = :i"), {"i": fid})
+    _after_change(client)
     after = client.get(f"/collections/eldercare_sites/tiles/WebMercatorQuad/14/{far_row}/{far_col}")
     assert after.status_code == 204
 
@@ -198,6 +229,66 @@ def test_a_re_created_version_table_never_matches_old_tiles(engine, client):
         conn.execute(text("INSERT INTO layer_versions SELECT * FROM saved"))
         conn.execute(text("UPDATE layer_versions SET version = :v "
                           "WHERE layer = 'funeral_sites'"), {"v": old_version})
+    _after_change(client)
     after = client.get(url)
     assert _names(after.content, "funeral_sites")[fid] == (
         _names(before.content, "funeral_sites")[fid] + "(恢复后)")
+
+
+@contextmanager
+def _queries(engine: Engine) -> Iterator[list[str]]:
+    """Every statement `engine` sends inside the block."""
+    sent: list[str] = []
+
+    def note(_conn: object, _cursor: object, statement: str, *_rest: object) -> None:
+        sent.append(statement)
+
+    event.listen(engine, "before_cursor_execute", note)
+    try:
+        yield sent
+    finally:
+        event.remove(engine, "before_cursor_execute", note)
+
+
+def test_a_hit_within_the_ttl_sends_no_query_and_a_change_shows_after_it(engine, client):
+    versions: LayerVersionCache = client.app.state.layer_versions
+    fid, lon, lat = _one(engine, "SELECT id, ST_X(geom), ST_Y(geom) FROM eldercare_sites "
+                                 "WHERE is_public ORDER BY id DESC LIMIT 1")
+    row, col = _tile_of(lon, lat, 13)
+    url = f"/collections/eldercare_sites/tiles/WebMercatorQuad/13/{row}/{col}"
+    before = client.get(url)
+    with _queries(engine) as sent:
+        again = client.get(url)
+        assert again.content == before.content
+        assert (sent == []) == (versions.ttl_s > 0)  # exact mode reads the versions
+        with engine.begin() as conn:
+            conn.execute(text("UPDATE eldercare_sites SET name = name || '(改)' "
+                              "WHERE id = :i"), {"i": fid})
+        sent.clear()
+        within = client.get(url)
+        if versions.ttl_s > 0:  # still inside the TTL: the kept tile, no query
+            assert within.content == before.content and sent == []
+            versions.clock.now += versions.ttl_s - 0.01  # type: ignore[attr-defined]
+            assert client.get(url).content == before.content
+            versions.clock.now += 0.01  # type: ignore[attr-defined]
+        changed = client.get(url)
+        assert _names(changed.content, "eldercare_sites")[fid] == (
+            _names(before.content, "eldercare_sites")[fid] + "(改)")
+        assert changed.headers["etag"] != before.headers["etag"]
+
+
+def test_the_version_cache_trusts_a_read_only_for_its_ttl():
+    clock = Clock()
+    cache = LayerVersionCache(2.0, clock)
+    assert cache.fresh() is None
+    cache.store({"eldercare_sites": 3}, clock())
+    assert cache.fresh() == {"eldercare_sites": 3}
+    clock.now += 1.99
+    assert cache.fresh() == {"eldercare_sites": 3}
+    cache.store({"eldercare_sites": 2}, clock() - 5)  # an older read never replaces it
+    assert cache.fresh() == {"eldercare_sites": 3}
+    clock.now += 0.01
+    assert cache.fresh() is None
+    off = LayerVersionCache(0.0, clock)
+    off.store({"eldercare_sites": 3}, clock())
+    assert off.fresh() is None

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from fastapi import Depends, HTTPException, Request
 from sqlalchemy import Engine
+from starlette.concurrency import run_in_threadpool
 
 from geo_service.access import ANONYMOUS, Principal, Role
 from geo_service.settings import Settings
 
 
-def get_engine_dep(request: Request) -> Engine:
-    """The app's database engine."""
+async def get_engine_dep(request: Request) -> Engine:
+    """The app's database engine (async: no worker thread for a lookup)."""
     return request.app.state.engine
 
 
@@ -32,15 +33,24 @@ def bearer_token(request: Request) -> tuple[str | None, str]:
     return (cookie, "cookie") if cookie else (None, "")
 
 
-def get_principal(request: Request) -> Principal:
+async def get_principal(request: Request) -> Principal:
     """The caller: the user of a live bearer token or session cookie, else anonymous.
 
     A bearer token that is unknown, expired or revoked is a 401 (so clients know to log in
-    again); a stale cookie simply browses as the public.
+    again); a stale cookie simply browses as the public. Anonymous callers cost no worker
+    thread; a token is looked up in the database on one.
     """
     cached = getattr(request.state, "principal", None)
     if cached is not None:
         return cached
+    token, _ = bearer_token(request)
+    principal = await run_in_threadpool(_principal_of, request) if token else ANONYMOUS
+    request.state.principal = principal
+    return principal
+
+
+def _principal_of(request: Request) -> Principal:
+    """The user of the request's token (database look-up), or anonymous for a stale cookie."""
     token, source = bearer_token(request)
     principal = ANONYMOUS
     if token:
@@ -59,15 +69,15 @@ def get_principal(request: Request) -> Principal:
             if len(verified) > 10_000:
                 verified.clear()
             verified[token_key(token)] = time.monotonic()
-    request.state.principal = principal
     return principal
 
 
-def require(*roles: Role) -> Callable[..., Principal]:
+def require(*roles: Role) -> Callable[..., Awaitable[Principal]]:
     """A dependency admitting callers with one of `roles` (admin always): 401 / 403 otherwise."""
     names = ", ".join(r.value for r in roles) or "admin"
 
-    def dependency(principal: Principal = Depends(get_principal)) -> Principal:  # noqa: B008
+    async def dependency(principal: Principal = Depends(get_principal)  # noqa: B008
+                         ) -> Principal:
         if principal.is_anonymous:
             raise HTTPException(401, f"log in first: this needs the role {names}",
                                 headers={"WWW-Authenticate": "Bearer"})

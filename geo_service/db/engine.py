@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Engine, create_engine
+import time
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DisconnectionError
 
 from geo_service.db.cluster import LocalCluster
 from geo_service.errors import DatabaseUnavailableError
@@ -37,16 +41,52 @@ def resolve_url(settings: DatabaseSettings, *, start: bool = True) -> str:
     return cluster.url()
 
 
+# A pooled connection idle longer than this is pinged before use (a restarted database is
+# then met by a fresh connection); one in steady use is not, which saves a round trip.
+PING_AFTER_IDLE_S = 5.0
+
+
 def make_engine(url: str, settings: DatabaseSettings | None = None) -> Engine:
     """A pooled engine with the statement timeout and an application name set."""
     settings = settings or DatabaseSettings.model_construct()  # library defaults, no env
     options = f"-c statement_timeout={int(settings.statement_timeout_ms)}"
-    return create_engine(
+    engine = create_engine(
         url,
         pool_size=settings.pool_size,
-        pool_pre_ping=True,
         connect_args={"options": options, "application_name": "geo_service", "connect_timeout": 10},
     )
+    ping_after_idle(engine)
+    return engine
+
+
+def ping_after_idle(engine: Engine) -> None:
+    """Ping a pooled connection on checkout when it has been idle PING_AFTER_IDLE_S or more;
+    a dead one is replaced by a new connection (the pool retries)."""
+
+    @event.listens_for(engine, "checkin")
+    def _idle_from(_dbapi: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _ping_if_idle(dbapi: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.get("idle_since")
+        if since is None or time.monotonic() - since < PING_AFTER_IDLE_S:
+            return
+        try:
+            engine.dialect.do_ping(dbapi)
+        except Exception as exc:  # the server went away: let the pool reconnect
+            raise DisconnectionError(f"pooled connection died while idle: {exc}") from exc
+
+
+def fill_pool(engine: Engine, count: int) -> None:
+    """Open `count` pooled connections now (a server's first busy second then opens none)."""
+    opened = []
+    try:
+        for _ in range(count):
+            opened.append(engine.connect())
+    finally:
+        for conn in opened:
+            conn.close()
 
 
 def open_engine(settings: DatabaseSettings) -> Engine:

@@ -1,7 +1,9 @@
 """Items and single features: parameters → one SQL query whose rows are GeoJSON text.
 
-GeoJSON is built by PostGIS (json_build_object + ST_AsGeoJSON), so a page costs two
-round trips (counts, then features) and no per-row Python work beyond joining strings.
+GeoJSON is built by PostGIS (json_build_object + ST_AsGeoJSON) and joined there, so a
+JSON page is one round trip (the layer's version, the matched count and the features'
+text) with no per-row Python work; the visible rows' count and newest change are kept per
+layer version and read again only after a row change.
 """
 
 from __future__ import annotations
@@ -21,12 +23,16 @@ from sqlalchemy import (
     and_,
     any_,
     cast,
+    column,
     func,
     literal,
+    literal_column,
     null,
     or_,
     select,
+    table,
     text,
+    true,
 )
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -240,14 +246,31 @@ def page_state(conn: Connection, query: ItemsQuery) -> PageState:
         last, n_total, n_matched = row[0], row[1], row[2]
     else:
         last, n_total, n_matched = conn.execute(select(newest)).scalar(), None, None
+    return PageState(n_total, last, n_matched, _page_etag(query, last, n_total))
+
+
+def _page_etag(query: ItemsQuery, last: datetime | None, total: int | None) -> str:
+    """Weak ETag of a page: the caller, the visible rows' newest change and count, the query."""
     key = "|".join(str(p) for p in (query.collection.id, query.principal.role,
-                                    query.principal.username, last, n_total, query.canonical))
-    return PageState(n_total, last, n_matched,
-                     f'W/"{hashlib.sha256(key.encode()).hexdigest()[:32]}"')
+                                    query.principal.username, last, total, query.canonical))
+    return f'W/"{hashlib.sha256(key.encode()).hexdigest()[:32]}"'
 
 
-def page_features(conn: Connection, query: ItemsQuery) -> list[str]:
-    """The page's features as GeoJSON text, in order.
+# (database, collection, sees_private) → (version stamp, newest change, visible rows)
+_totals: dict[tuple[str, str, bool], tuple[str, datetime | None, int]] = {}
+# the layer's version and the version table's oid (a restored table starts a new series)
+_VERSIONS = table("layer_versions", column("layer", Text), column("version"))
+
+
+def _stamp(layer: str) -> Any:
+    """SQL for the layer's version stamp, 'oid:version' (NULL for a table without one)."""
+    return (select(func.concat(literal_column("'layer_versions'::regclass::oid"), ":",
+                               _VERSIONS.c.version))
+            .where(_VERSIONS.c.layer == literal(layer, Text)).scalar_subquery())
+
+
+def _page_rows(query: ItemsQuery) -> Any:
+    """SELECT of the page's features as GeoJSON text, in order.
 
     Past the first page the page's ids are chosen first and only those rows are turned into
     GeoJSON: PostgreSQL would otherwise build the text of every row the offset skips."""
@@ -256,21 +279,58 @@ def page_features(conn: Connection, query: ItemsQuery) -> list[str]:
     if query.offset:
         ids = (select(table.c.id).where(query.where()).order_by(*query.order)
                .limit(query.limit).offset(query.offset))
-        stmt = stmt.where(table.c.id.in_(ids.scalar_subquery())).order_by(*query.order)
+        return stmt.where(table.c.id.in_(ids.scalar_subquery())).order_by(*query.order)
+    return stmt.where(query.where()).order_by(*query.order).limit(query.limit)
+
+
+def page_json(conn: Connection, query: ItemsQuery) -> tuple[PageState, str, int]:
+    """The page's state, its features joined as GeoJSON text, and how many.
+
+    One round trip while the layer is unchanged; the visible rows' count and newest change
+    (the ETag's parts) are read again after any row change (its layer_versions bump).
+    """
+    table = query.collection.table
+    if _estimated_rows(conn, table.name) > EXACT_COUNT_MAX_ROWS:
+        state = page_state(conn, query)
+        features = page_features(conn, query)
+        return state, ",".join(features), len(features)
+    matched: Any = (select(func.count()).select_from(table).where(query.where())
+                    .scalar_subquery() if query.filtered else null())
+    stamp, n_matched, page = conn.execute(
+        select(_stamp(table.name), matched, func.array(_page_rows(query).scalar_subquery()))
+    ).one()
+    url = conn.engine.url
+    key = (f"{url.host}:{url.port}/{url.database}", query.collection.id,
+           query.principal.sees_private)
+    cached = _totals.get(key)
+    if stamp is not None and cached is not None and cached[0] == stamp:
+        last, n_total = cached[1], cached[2]
     else:
-        stmt = stmt.where(query.where()).order_by(*query.order).limit(query.limit)
-    return list(conn.execute(stmt).scalars().all())
+        visible = and_(true(), *query.collection.where(query.principal))
+        now, last, n_total = conn.execute(select(
+            _stamp(table.name),
+            select(func.max(table.c.updated_at)).where(visible).scalar_subquery(),
+            select(func.count()).select_from(table).where(visible).scalar_subquery())).one()
+        if now is not None:
+            _totals[key] = (now, last, n_total)
+    state = PageState(n_total, last, n_total if n_matched is None else n_matched,
+                      _page_etag(query, last, n_total))
+    return state, ",".join(page), len(page)
 
 
-def feature_collection_text(features: list[str], state: PageState, links: list[dict],
+def page_features(conn: Connection, query: ItemsQuery) -> list[str]:
+    """The page's features as GeoJSON text, in order."""
+    return list(conn.execute(_page_rows(query)).scalars().all())
+
+
+def feature_collection_text(features: str, returned: int, state: PageState, links: list[dict],
                             stamp: str) -> str:
-    """The FeatureCollection body, assembled around the features' text."""
-    meta: dict[str, Any] = {"numberReturned": len(features), "timeStamp": stamp,
-                            "links": links}
+    """The FeatureCollection body around the features' joined text (`returned` of them)."""
+    meta: dict[str, Any] = {"numberReturned": returned, "timeStamp": stamp, "links": links}
     if state.matched is not None:
         meta["numberMatched"] = state.matched
     tail = json.dumps(meta, ensure_ascii=False)[1:]
-    return '{"type":"FeatureCollection","features":[' + ",".join(features) + "]," + tail
+    return '{"type":"FeatureCollection","features":[' + features + "]," + tail
 
 
 def fetch_feature(conn: Connection, collection: Collection, principal: Principal,

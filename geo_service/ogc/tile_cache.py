@@ -5,12 +5,18 @@ versions of the layer tables the tile draws from (`layer_versions`, bumped by a 
 every row change), so a change of any row makes the old entries unreachable and a staff
 tile can never answer an anonymous caller. Least recently used entries go first once the
 entries' bytes (tile + a fixed overhead per entry) would pass `max_bytes`.
+
+`LayerVersionCache` keeps the last read of `layer_versions` for `ttl_s` seconds, so a cache
+hit needs no database round trip; a row change then reaches tiles within `ttl_s` (0 = read
+the versions on every request, in the tile's own snapshot).
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from geo_service.access import Principal
@@ -87,3 +93,28 @@ class TileCache:
         with self._lock:
             self._entries.clear()
             self._bytes = 0
+
+
+class LayerVersionCache:
+    """The layer tables' versions as last read, trusted for `ttl_s` seconds (0 = never)."""
+
+    def __init__(self, ttl_s: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.ttl_s = ttl_s
+        self.clock = clock
+        self._read: tuple[float, dict[str, int]] | None = None
+
+    def fresh(self) -> dict[str, int] | None:
+        """The versions if read less than `ttl_s` ago, else None."""
+        read = self._read
+        if read is None or self.ttl_s <= 0 or self.clock() - read[0] >= self.ttl_s:
+            return None
+        return read[1]
+
+    def store(self, versions: dict[str, int], read_at: float) -> None:
+        """Remember versions read at `read_at` (a `clock()` value taken before the read)."""
+        if self.ttl_s > 0 and (self._read is None or read_at >= self._read[0]):
+            self._read = (read_at, versions)
+
+    def clear(self) -> None:
+        """Forget the versions (the next tile reads them)."""
+        self._read = None

@@ -30,7 +30,7 @@ from geo_service.access import ANONYMOUS, Principal, Role
 from geo_service.crs import STORAGE_SRID, transformer
 from geo_service.errors import GeoServiceError, NotFoundError
 from geo_service.ogc.collections import Collection, get_collection
-from geo_service.ogc.tile_cache import EncodedTile, TileCache, view_of
+from geo_service.ogc.tile_cache import EncodedTile, TileCache, TileKey, view_of
 
 TMS_ID = "WebMercatorQuad"
 TMS_URI = "http://www.opengis.net/def/tilematrixset/OGC/1.0/WebMercatorQuad"
@@ -216,25 +216,32 @@ def render_tile(conn: Connection, layers: list[TileLayer], principal: Principal,
     return b"".join(bytes(part) for part in row if part)
 
 
+def tile_key(tileset: str, layers: list[TileLayer], principal: Principal, z: int, y: int,
+             x: int, versions: dict[str, int]) -> TileKey | None:
+    """The cache key of a tile under these layer versions (None: a table has no version)."""
+    stamp = (versions.get("", -1), *(versions.get(name, -1) for name in
+                                     sorted({layer.collection.table.name for layer in layers})))
+    return None if -1 in stamp else (tileset, z, x, y, view_of(principal), stamp)
+
+
 def cached_tile(conn: Connection, cache: TileCache, tileset: str, layers: list[TileLayer],
-                principal: Principal, z: int, y: int, x: int) -> EncodedTile:
+                principal: Principal, z: int, y: int, x: int,
+                versions: dict[str, int] | None = None) -> EncodedTile:
     """Tile z/y/x of a tileset from the cache, else rendered (and kept).
 
-    Give a connection in REPEATABLE READ (the route does): versions and rows then come from
-    one snapshot, so a kept tile is exactly the rows of its versions. A table without a
-    version row is never cached.
+    Without `versions`, give a connection in REPEATABLE READ: versions and rows then come
+    from one snapshot, so a kept tile is exactly the rows of its versions. Given `versions`
+    read earlier (LayerVersionCache), the rows are as new or newer than the key says. A
+    table without a version row is never cached.
     """
     check_tile(z, y, x)
-    versions = layer_versions(conn)
-    stamp = (versions[""], *(versions.get(name, -1) for name in
-                             sorted({layer.collection.table.name for layer in layers})))
-    key = (tileset, z, x, y, view_of(principal), stamp)
-    cacheable = -1 not in stamp
-    if cacheable and (hit := cache.get(key)) is not None:
+    versions = layer_versions(conn) if versions is None else versions
+    key = tile_key(tileset, layers, principal, z, y, x, versions)
+    if key is not None and (hit := cache.get(key)) is not None:
         return hit
     data = render_tile(conn, layers, principal, z, y, x, versions)
     tile = EncodedTile(data, tile_etag(data) if data else "")
-    if cacheable:
+    if key is not None:
         cache.put(key, tile)
     return tile
 

@@ -124,28 +124,42 @@ def items(
     params = single_params(request)
     as_html = wants_html(request, params)
     query = features.parse_items(found, principal, params)
+    url = f"{base_url(request)}/collections/{found.id}/items"
+    if not as_html:  # one round trip: counts and the features' text joined by PostGIS
+        with engine.connect() as conn:
+            state, joined, returned = features.page_json(
+                conn.execution_options(isolation_level="AUTOCOMMIT"), query)
+        headers = _items_headers(principal, state, query)
+        if not_modified(request, state.etag):
+            return Response(status_code=304, headers=headers)
+        links = _page_links(url, params, query, returned, state.matched)
+        body = features.feature_collection_text(joined, returned, state, links, now_stamp())
+        return Response(body, media_type=GEOJSON, headers=headers)
     with engine.connect() as conn:
         state = features.page_state(conn, query)
-        headers = cache_headers(principal, state.etag, state.last_modified)
-        headers["Content-Crs"] = content_crs_header(query.crs)
+        headers = _items_headers(principal, state, query)
         if not_modified(request, state.etag):
             return Response(status_code=304, headers=headers)
         # The page's map is Leaflet on lon/lat: it always gets CRS84, whatever crs= says.
-        rows = features.page_features(conn, replace(query, crs=CRS84) if as_html else query)
-    url = f"{base_url(request)}/collections/{found.id}/items"
+        rows = features.page_features(conn, replace(query, crs=CRS84))
     links = _page_links(url, params, query, len(rows), state.matched)
-    if as_html:
-        page = [json.loads(r) for r in rows]
-        # the page's own paging links stay HTML, so a shared link opens as a page
-        link_of = {link["rel"]: _as_html(link["href"]) for link in links}
-        return HTMLResponse(_page(
-            request, "items.html", collection=found, features=page, matched=state.matched,
-            offset=query.offset, columns=query.selected, asked_crs=_asked_crs(query.crs),
-            prev=link_of.get("prev"), next=link_of.get("next"),
-            features_json=html.script_json({"type": "FeatureCollection", "features": page})),
-            headers=headers)
-    body = features.feature_collection_text(rows, state, links, now_stamp())
-    return Response(body, media_type=GEOJSON, headers=headers)
+    page = [json.loads(r) for r in rows]
+    # the page's own paging links stay HTML, so a shared link opens as a page
+    link_of = {link["rel"]: _as_html(link["href"]) for link in links}
+    return HTMLResponse(_page(
+        request, "items.html", collection=found, features=page, matched=state.matched,
+        offset=query.offset, columns=query.selected, asked_crs=_asked_crs(query.crs),
+        prev=link_of.get("prev"), next=link_of.get("next"),
+        features_json=html.script_json({"type": "FeatureCollection", "features": page})),
+        headers=headers)
+
+
+def _items_headers(principal: Principal, state: features.PageState,
+                   query: features.ItemsQuery) -> dict[str, str]:
+    """ETag, Last-Modified, caching and Content-Crs of an items page."""
+    headers = cache_headers(principal, state.etag, state.last_modified)
+    headers["Content-Crs"] = content_crs_header(query.crs)
+    return headers
 
 
 def _asked_crs(crs: OgcCRS) -> str | None:
