@@ -27,6 +27,9 @@ from geo_service.errors import DatabaseUnavailableError
 from geo_service.settings import DatabaseSettings
 
 SUPERUSER = "geo_service"
+# Room for `serve --workers N`: each worker keeps pool_size connections and may open 10 more
+# in a burst (SQLAlchemy's max_overflow), so 8 workers at the default pool need 160.
+MAX_CONNECTIONS = 300
 _PG_ROOT = Path("/usr/lib/postgresql")
 _SHARE_ROOT = Path("/usr/share/postgresql")
 
@@ -95,6 +98,7 @@ class LocalCluster:
             )
         options = (
             f"-c listen_addresses=127.0.0.1 -c port={self.port} -c unix_socket_directories=''"
+            f" -c max_connections={MAX_CONNECTIONS}"
         )
         result = _run_as_owner(
             [str(pg_bindir() / "pg_ctl"), "start", "-D", str(self.data_dir), "-w", "-t", "60",
