@@ -32,13 +32,25 @@ from sqlalchemy import Connection, Engine, text
 
 from geo_service.access import ANONYMOUS, Principal
 from geo_service.errors import GeoServiceError
-from geo_service.gazetteer.index import FACILITY_TABLES, has_pending, refresh_search_index
+from geo_service.gazetteer.index import FACILITY_TABLES, refresh_search_index
 from geo_service.gazetteer.pinyin import search_keys, to_simplified, toneless
 
 EXACT, PREFIX, PINYIN_EXACT, PINYIN_PREFIX, ALIAS_EXACT, ALIAS_PREFIX, INSIDE, FUZZY = range(8)
 TYPES = ("place", "facility")
 MAX_LIMIT = 100
 MAX_RADIUS_M = 200_000
+# pg_trgm similarity a fuzzy hit needs: Chinese one character wrong (宝家杨寺 ~ 东家杨寺 is 0.43)
+# needs the default 0.3; a pinyin key with one letter wrong, missing or swapped scores 0.45 or
+# more, and the tighter bound keeps the trigram index's candidate set small (see README).
+CHINESE_SIMILARITY = 0.3
+PINYIN_SIMILARITY = 0.45
+# Per-transaction settings and the pending-queue check in one round trip. Custom plans keep
+# LIKE 'prefix%' on the btree; small look-ups need no parallel workers.
+_PREPARE_SQL = text(
+    "SELECT set_config('plan_cache_mode', 'force_custom_plan', true),"
+    " set_config('max_parallel_workers_per_gather', '0', true),"
+    " set_config('pg_trgm.similarity_threshold', :similarity, true),"
+    " EXISTS (SELECT 1 FROM place_search_pending) AS pending")
 _HAN_RE = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\U00020000-\U0003134f]")
 _PINYIN_JUNK = re.compile(r"[\s'’`\-·.]+")
 _TONE_NUMBERS = re.compile(r"^(?:[a-z]+[0-5]?)+$")
@@ -379,13 +391,10 @@ def search(engine: Engine, query: SearchQuery, principal: Principal = ANONYMOUS)
     """Ranked matches for a query, with the caller's visibility applied."""
     _validate(query)
     norm = normalise(query.q)
+    similarity = PINYIN_SIMILARITY if norm.pinyin else CHINESE_SIMILARITY
     with engine.begin() as conn:
-        if has_pending(conn):
+        if conn.execute(_PREPARE_SQL, {"similarity": str(similarity)}).one().pending:
             refresh_search_index(conn)
-    with engine.begin() as conn:
-        # Custom plans keep LIKE 'prefix%' on the btree; small look-ups need no workers.
-        conn.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
-        conn.execute(text("SET LOCAL max_parallel_workers_per_gather = 0"))
         where, filter_params = _filters(conn, query, principal)
         rows = _run(conn, norm, query, where, filter_params, fuzzy=False)
         # Fuzzy Chinese tops up the strict matches; fuzzy pinyin is for typos (no strict hit).
