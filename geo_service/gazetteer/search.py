@@ -215,7 +215,7 @@ def _check_categories(conn: Connection, categories: tuple[str, ...], tables: lis
                               f"; categories are: {', '.join(names)}")
 
 
-def _filters(conn: Connection, query: SearchQuery, principal: Principal) -> tuple[str, dict]:
+def search_filters(conn: Connection, query: SearchQuery, principal: Principal) -> tuple[str, dict]:
     """WHERE clauses over place_search s, from the query's filters (values bound)."""
     clauses: list[str] = []
     params: dict = {}
@@ -369,12 +369,12 @@ def _result(row, norm: Normalised) -> dict:
     return result
 
 
-def _run(conn: Connection, norm: Normalised, query: SearchQuery, where: str,
-         filter_params: dict, *, fuzzy: bool) -> list:
-    """One ranked look-up (strict or fuzzy) with the filters applied."""
+def search_statement(norm: Normalised, query: SearchQuery, where: str, filter_params: dict,
+                     *, fuzzy: bool) -> tuple[str, dict] | None:
+    """The SQL and bound parameters of one ranked look-up (None if nothing to look up)."""
     hits, params = _hits_sql(norm, fuzzy=fuzzy)
     if not hits:
-        return []
+        return None
     params |= filter_params | {"limit": query.limit}
     distance = "NULL::float8"
     if query.near:
@@ -384,18 +384,32 @@ def _run(conn: Connection, norm: Normalised, query: SearchQuery, where: str,
     sql = _SEARCH_SQL.format(hits=hits, where=where, distance=distance,
                              geojson="ST_AsGeoJSON(b.geom, 7)::json",
                              similarity=_similarity_sql(norm))
-    return list(conn.execute(text(sql), params).all())
+    return sql, params
+
+
+def _run(conn: Connection, norm: Normalised, query: SearchQuery, where: str,
+         filter_params: dict, *, fuzzy: bool) -> list:
+    """One ranked look-up (strict or fuzzy) with the filters applied."""
+    statement = search_statement(norm, query, where, filter_params, fuzzy=fuzzy)
+    if statement is None:
+        return []
+    return list(conn.execute(text(statement[0]), statement[1]).all())
+
+
+def prepare(conn: Connection, norm: Normalised) -> None:
+    """Set the transaction's planner and similarity settings; refresh the index if rows wait."""
+    similarity = PINYIN_SIMILARITY if norm.pinyin else CHINESE_SIMILARITY
+    if conn.execute(_PREPARE_SQL, {"similarity": str(similarity)}).one().pending:
+        refresh_search_index(conn)
 
 
 def search(engine: Engine, query: SearchQuery, principal: Principal = ANONYMOUS) -> dict:
     """Ranked matches for a query, with the caller's visibility applied."""
     _validate(query)
     norm = normalise(query.q)
-    similarity = PINYIN_SIMILARITY if norm.pinyin else CHINESE_SIMILARITY
     with engine.begin() as conn:
-        if conn.execute(_PREPARE_SQL, {"similarity": str(similarity)}).one().pending:
-            refresh_search_index(conn)
-        where, filter_params = _filters(conn, query, principal)
+        prepare(conn, norm)
+        where, filter_params = search_filters(conn, query, principal)
         rows = _run(conn, norm, query, where, filter_params, fuzzy=False)
         # Fuzzy Chinese tops up the strict matches; fuzzy pinyin is for typos (no strict hit).
         if len(rows) < query.limit and (norm.pinyin is None or not rows):

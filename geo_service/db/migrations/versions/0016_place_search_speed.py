@@ -1,4 +1,4 @@
-"""Faster fuzzy place search: a trigram index on the initials, small GIN pending lists.
+"""Faster place search: trigram index on initials, facility-kind index, small GIN pending lists.
 
 Revision ID: 0016
 Revises: 0003
@@ -14,7 +14,7 @@ depends_on = None
 
 
 def upgrade() -> None:
-    """Create the index and set the limits."""
+    """Create the indexes and set the limits."""
     run_sql_file(__file__, "up")
 
 
