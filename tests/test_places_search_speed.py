@@ -76,6 +76,19 @@ def test_the_similarity_bound_holds_for_the_search_transaction_only(sample_engin
         assert conn.execute(show).scalar() == default
 
 
+@pytest.mark.parametrize("q", ["宝顶", "邮亭", "北山", "龙岗", "棠香"])
+def test_one_or_two_characters_still_find_every_trigram_match(sample_engine, q) -> None:
+    # The fuzzy look-up skips pg_trgm for them: what it would match is a prefix or substring.
+    with sample_engine.connect() as conn:
+        alike = set(conn.execute(text(
+            "SELECT name FROM place_search WHERE is_public AND similarity(term, :q) >= :bound"),
+            {"q": q, "bound": CHINESE_SIMILARITY}).scalars())
+    found = search(sample_engine, SearchQuery(q, types=("place", "facility"), limit=100))
+    assert alike and found["count"] < 100  # every match fits in one answer
+    assert alike <= {r["name"] for r in found["results"]}, alike - {r["name"] for r in
+                                                                    found["results"]}
+
+
 @pytest.mark.parametrize("q", EVERY_KIND)
 def test_every_lookup_stays_on_an_index(sample_engine, q) -> None:
     """With sequential scans priced out, no statement may still read place_search in full."""

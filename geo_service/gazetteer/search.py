@@ -52,6 +52,7 @@ _PREPARE_SQL = text(
     " set_config('pg_trgm.similarity_threshold', :similarity, true),"
     " EXISTS (SELECT 1 FROM place_search_pending) AS pending")
 _HAN_RE = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\U00020000-\U0003134f]")
+_HAN_ONLY_RE = re.compile(f"(?:{_HAN_RE.pattern})+")
 _PINYIN_JUNK = re.compile(r"[\s'’`\-·.]+")
 _TONE_NUMBERS = re.compile(r"^(?:[a-z]+[0-5]?)+$")
 # what people type for a kind of facility → the catalogue kinds it means
@@ -129,7 +130,10 @@ def _hits_sql(norm: Normalised, *, fuzzy: bool) -> tuple[str, dict]:
     if fuzzy:
         parts = []
         if norm.pinyin is None:
-            parts.append(f"SELECT id, {FUZZY} FROM place_search WHERE term % :t")
+            # One or two Chinese characters are at most 3 trigrams: a name alike enough at 0.3
+            # starts with or contains them, which the prefix and grams look-ups already find.
+            if len(norm.text) > 2 or not _HAN_ONLY_RE.fullmatch(norm.text):
+                parts.append(f"SELECT id, {FUZZY} FROM place_search WHERE term % :t")
             if len(norm.text) <= 2:  # substring: the grams index, else pg_trgm
                 parts.append(f"SELECT id, {FUZZY} FROM place_search "
                              "WHERE grams @> ARRAY[CAST(:t AS text)]")
