@@ -123,8 +123,23 @@ def _homophone_key(han: str) -> str | None:
     return full if re.fullmatch(r"[a-z0-9]{4,}", full) else None
 
 
+_HIT_COLUMNS = ("id, source_table, source_id, name, term, term_type, from_year, to_year, "
+                "pinyin_full, pinyin_initials, category, category_code, importance, "
+                "township_code, is_public, geom")
+
+
+def _union(parts: list[str]) -> str:
+    """The look-ups ('SELECT id, rank …') as one UNION ALL of whole index rows and their rank.
+
+    The rows come straight from the look-ups' own index scans: joining thousands of hits
+    (a short pinyin prefix such as sh) back to place_search by id cost a scan of the table.
+    """
+    return "\nUNION ALL\n".join(
+        part.replace("SELECT id, ", f"SELECT {_HIT_COLUMNS}, ", 1) for part in parts)
+
+
 def _hits_sql(norm: Normalised, *, fuzzy: bool) -> tuple[str, dict]:
-    """UNION ALL of index look-ups, each yielding (id, rank): strict ones, or fuzzy ones."""
+    """UNION ALL of index look-ups, each yielding index rows and a rank: strict or fuzzy ones."""
     alias = "CASE WHEN term_type IN ('alias', 'former') THEN {alias} ELSE {name} END"
     params: dict = {"t": norm.text, "t_prefix": _like_prefix(norm.text)}
     if fuzzy:
@@ -157,7 +172,7 @@ def _hits_sql(norm: Normalised, *, fuzzy: bool) -> tuple[str, dict]:
                 if len(norm.pinyin) >= 4:
                     parts.append(f"SELECT id, {INSIDE} FROM place_search WHERE pinyin_full "
                                  "LIKE :k_any ESCAPE '\\'")
-        return "\nUNION ALL\n".join(parts), params
+        return _union(parts), params
     kinds = category_kinds(norm.text)
     parts = []
     if kinds:  # "老年食堂", "养老院": every facility of that kind (nearest first with a point)
@@ -179,7 +194,7 @@ def _hits_sql(norm: Normalised, *, fuzzy: bool) -> tuple[str, dict]:
             + " FROM place_search WHERE pinyin_full LIKE :k_prefix ESCAPE '\\'"
             " OR pinyin_initials LIKE :k_prefix ESCAPE '\\'",
         ]
-    return "\nUNION ALL\n".join(parts), params
+    return _union(parts), params
 
 
 def category_kinds(word: str) -> tuple[str, ...]:
@@ -271,16 +286,18 @@ def _validate(query: SearchQuery) -> None:
 
 
 _SEARCH_SQL = """
-WITH hits (id, match_rank) AS (
+WITH hits (id, source_table, source_id, name, term, term_type, from_year, to_year,
+           pinyin_full, pinyin_initials, category, category_code, importance, township_code,
+           is_public, geom, match_rank) AS (
 {hits}
 ), best AS (
     SELECT DISTINCT ON (s.source_table, s.source_id)
            s.id, s.source_table, s.source_id, s.name, s.term, s.term_type, s.from_year,
            s.to_year, s.pinyin_full, s.pinyin_initials, s.category, s.category_code,
-           s.importance, s.township_code, s.geom, h.match_rank
-    FROM hits h JOIN place_search s ON s.id = h.id
+           s.importance, s.township_code, s.geom, s.match_rank
+    FROM hits s
     WHERE {where}
-    ORDER BY s.source_table, s.source_id, h.match_rank, s.term_type <> 'name', char_length(s.term)
+    ORDER BY s.source_table, s.source_id, s.match_rank, s.term_type <> 'name', char_length(s.term)
 ), ranked AS (
     SELECT b.*, {distance} AS distance_m, {similarity} AS similarity
     FROM best b
