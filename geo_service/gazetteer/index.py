@@ -14,11 +14,7 @@ from collections.abc import Iterable
 
 from sqlalchemy import Connection, Table, delete, select, text
 
-from geo_service.db.models import (
-    LAYER_TABLES,
-    place_search,
-    place_search_pending,
-)
+from geo_service.db.models import LAYER_TABLES, place_search
 from geo_service.gazetteer.pinyin import search_keys
 
 FACILITY_TABLES: tuple[str, ...] = ("eldercare_sites", "funeral_sites", "child_sites")
@@ -180,7 +176,3 @@ def rebuild_search_index(conn: Connection) -> int:
         ))
     return refresh_search_index(conn)
 
-
-def has_pending(conn: Connection) -> bool:
-    """True if some records wait for their index rows."""
-    return conn.execute(select(place_search_pending.c.source_id).limit(1)).first() is not None

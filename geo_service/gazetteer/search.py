@@ -32,14 +32,27 @@ from sqlalchemy import Connection, Engine, text
 
 from geo_service.access import ANONYMOUS, Principal
 from geo_service.errors import GeoServiceError
-from geo_service.gazetteer.index import FACILITY_TABLES, has_pending, refresh_search_index
+from geo_service.gazetteer.index import FACILITY_TABLES, refresh_search_index
 from geo_service.gazetteer.pinyin import search_keys, to_simplified, toneless
 
 EXACT, PREFIX, PINYIN_EXACT, PINYIN_PREFIX, ALIAS_EXACT, ALIAS_PREFIX, INSIDE, FUZZY = range(8)
 TYPES = ("place", "facility")
 MAX_LIMIT = 100
 MAX_RADIUS_M = 200_000
+# pg_trgm similarity a fuzzy hit needs: Chinese one character wrong (宝家杨寺 ~ 东家杨寺 is 0.43)
+# needs the default 0.3; a pinyin key with one letter wrong, missing or swapped scores 0.45 or
+# more, and the tighter bound keeps the trigram index's candidate set small (see README).
+CHINESE_SIMILARITY = 0.3
+PINYIN_SIMILARITY = 0.45
+# Per-transaction settings and the pending-queue check in one round trip. Custom plans keep
+# LIKE 'prefix%' on the btree; small look-ups need no parallel workers.
+_PREPARE_SQL = text(
+    "SELECT set_config('plan_cache_mode', 'force_custom_plan', true),"
+    " set_config('max_parallel_workers_per_gather', '0', true),"
+    " set_config('pg_trgm.similarity_threshold', :similarity, true),"
+    " EXISTS (SELECT 1 FROM place_search_pending) AS pending")
 _HAN_RE = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\U00020000-\U0003134f]")
+_HAN_ONLY_RE = re.compile(f"(?:{_HAN_RE.pattern})+")
 _PINYIN_JUNK = re.compile(r"[\s'’`\-·.]+")
 _TONE_NUMBERS = re.compile(r"^(?:[a-z]+[0-5]?)+$")
 # what people type for a kind of facility → the catalogue kinds it means
@@ -110,14 +123,32 @@ def _homophone_key(han: str) -> str | None:
     return full if re.fullmatch(r"[a-z0-9]{4,}", full) else None
 
 
+_HIT_COLUMNS = ("id, source_table, source_id, name, term, term_type, from_year, to_year, "
+                "pinyin_full, pinyin_initials, category, category_code, importance, "
+                "township_code, is_public, geom")
+
+
+def _union(parts: list[str]) -> str:
+    """The look-ups ('SELECT id, rank …') as one UNION ALL of whole index rows and their rank.
+
+    The rows come straight from the look-ups' own index scans: joining thousands of hits
+    (a short pinyin prefix such as sh) back to place_search by id cost a scan of the table.
+    """
+    return "\nUNION ALL\n".join(
+        part.replace("SELECT id, ", f"SELECT {_HIT_COLUMNS}, ", 1) for part in parts)
+
+
 def _hits_sql(norm: Normalised, *, fuzzy: bool) -> tuple[str, dict]:
-    """UNION ALL of index look-ups, each yielding (id, rank): strict ones, or fuzzy ones."""
+    """UNION ALL of index look-ups, each yielding index rows and a rank: strict or fuzzy ones."""
     alias = "CASE WHEN term_type IN ('alias', 'former') THEN {alias} ELSE {name} END"
     params: dict = {"t": norm.text, "t_prefix": _like_prefix(norm.text)}
     if fuzzy:
         parts = []
         if norm.pinyin is None:
-            parts.append(f"SELECT id, {FUZZY} FROM place_search WHERE term % :t")
+            # One or two Chinese characters are at most 3 trigrams: a name alike enough at 0.3
+            # starts with or contains them, which the prefix and grams look-ups already find.
+            if len(norm.text) > 2 or not _HAN_ONLY_RE.fullmatch(norm.text):
+                parts.append(f"SELECT id, {FUZZY} FROM place_search WHERE term % :t")
             if len(norm.text) <= 2:  # substring: the grams index, else pg_trgm
                 parts.append(f"SELECT id, {FUZZY} FROM place_search "
                              "WHERE grams @> ARRAY[CAST(:t AS text)]")
@@ -141,7 +172,7 @@ def _hits_sql(norm: Normalised, *, fuzzy: bool) -> tuple[str, dict]:
                 if len(norm.pinyin) >= 4:
                     parts.append(f"SELECT id, {INSIDE} FROM place_search WHERE pinyin_full "
                                  "LIKE :k_any ESCAPE '\\'")
-        return "\nUNION ALL\n".join(parts), params
+        return _union(parts), params
     kinds = category_kinds(norm.text)
     parts = []
     if kinds:  # "老年食堂", "养老院": every facility of that kind (nearest first with a point)
@@ -163,7 +194,7 @@ def _hits_sql(norm: Normalised, *, fuzzy: bool) -> tuple[str, dict]:
             + " FROM place_search WHERE pinyin_full LIKE :k_prefix ESCAPE '\\'"
             " OR pinyin_initials LIKE :k_prefix ESCAPE '\\'",
         ]
-    return "\nUNION ALL\n".join(parts), params
+    return _union(parts), params
 
 
 def category_kinds(word: str) -> tuple[str, ...]:
@@ -203,7 +234,7 @@ def _check_categories(conn: Connection, categories: tuple[str, ...], tables: lis
                               f"; categories are: {', '.join(names)}")
 
 
-def _filters(conn: Connection, query: SearchQuery, principal: Principal) -> tuple[str, dict]:
+def search_filters(conn: Connection, query: SearchQuery, principal: Principal) -> tuple[str, dict]:
     """WHERE clauses over place_search s, from the query's filters (values bound)."""
     clauses: list[str] = []
     params: dict = {}
@@ -255,16 +286,18 @@ def _validate(query: SearchQuery) -> None:
 
 
 _SEARCH_SQL = """
-WITH hits (id, match_rank) AS (
+WITH hits (id, source_table, source_id, name, term, term_type, from_year, to_year,
+           pinyin_full, pinyin_initials, category, category_code, importance, township_code,
+           is_public, geom, match_rank) AS (
 {hits}
 ), best AS (
     SELECT DISTINCT ON (s.source_table, s.source_id)
            s.id, s.source_table, s.source_id, s.name, s.term, s.term_type, s.from_year,
            s.to_year, s.pinyin_full, s.pinyin_initials, s.category, s.category_code,
-           s.importance, s.township_code, s.geom, h.match_rank
-    FROM hits h JOIN place_search s ON s.id = h.id
+           s.importance, s.township_code, s.geom, s.match_rank
+    FROM hits s
     WHERE {where}
-    ORDER BY s.source_table, s.source_id, h.match_rank, s.term_type <> 'name', char_length(s.term)
+    ORDER BY s.source_table, s.source_id, s.match_rank, s.term_type <> 'name', char_length(s.term)
 ), ranked AS (
     SELECT b.*, {distance} AS distance_m, {similarity} AS similarity
     FROM best b
@@ -357,12 +390,12 @@ def _result(row, norm: Normalised) -> dict:
     return result
 
 
-def _run(conn: Connection, norm: Normalised, query: SearchQuery, where: str,
-         filter_params: dict, *, fuzzy: bool) -> list:
-    """One ranked look-up (strict or fuzzy) with the filters applied."""
+def search_statement(norm: Normalised, query: SearchQuery, where: str, filter_params: dict,
+                     *, fuzzy: bool) -> tuple[str, dict] | None:
+    """The SQL and bound parameters of one ranked look-up (None if nothing to look up)."""
     hits, params = _hits_sql(norm, fuzzy=fuzzy)
     if not hits:
-        return []
+        return None
     params |= filter_params | {"limit": query.limit}
     distance = "NULL::float8"
     if query.near:
@@ -372,7 +405,23 @@ def _run(conn: Connection, norm: Normalised, query: SearchQuery, where: str,
     sql = _SEARCH_SQL.format(hits=hits, where=where, distance=distance,
                              geojson="ST_AsGeoJSON(b.geom, 7)::json",
                              similarity=_similarity_sql(norm))
-    return list(conn.execute(text(sql), params).all())
+    return sql, params
+
+
+def _run(conn: Connection, norm: Normalised, query: SearchQuery, where: str,
+         filter_params: dict, *, fuzzy: bool) -> list:
+    """One ranked look-up (strict or fuzzy) with the filters applied."""
+    statement = search_statement(norm, query, where, filter_params, fuzzy=fuzzy)
+    if statement is None:
+        return []
+    return list(conn.execute(text(statement[0]), statement[1]).all())
+
+
+def prepare(conn: Connection, norm: Normalised) -> None:
+    """Set the transaction's planner and similarity settings; refresh the index if rows wait."""
+    similarity = PINYIN_SIMILARITY if norm.pinyin else CHINESE_SIMILARITY
+    if conn.execute(_PREPARE_SQL, {"similarity": str(similarity)}).one().pending:
+        refresh_search_index(conn)
 
 
 def search(engine: Engine, query: SearchQuery, principal: Principal = ANONYMOUS) -> dict:
@@ -380,13 +429,8 @@ def search(engine: Engine, query: SearchQuery, principal: Principal = ANONYMOUS)
     _validate(query)
     norm = normalise(query.q)
     with engine.begin() as conn:
-        if has_pending(conn):
-            refresh_search_index(conn)
-    with engine.begin() as conn:
-        # Custom plans keep LIKE 'prefix%' on the btree; small look-ups need no workers.
-        conn.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
-        conn.execute(text("SET LOCAL max_parallel_workers_per_gather = 0"))
-        where, filter_params = _filters(conn, query, principal)
+        prepare(conn, norm)
+        where, filter_params = search_filters(conn, query, principal)
         rows = _run(conn, norm, query, where, filter_params, fuzzy=False)
         # Fuzzy Chinese tops up the strict matches; fuzzy pinyin is for typos (no strict hit).
         if len(rows) < query.limit and (norm.pinyin is None or not rows):
