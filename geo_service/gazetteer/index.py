@@ -13,7 +13,18 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator
 
 from psycopg import sql
-from sqlalchemy import Connection, Table, delete, select, text
+from sqlalchemy import (
+    ARRAY,
+    BigInteger,
+    ColumnElement,
+    Connection,
+    Table,
+    any_,
+    bindparam,
+    delete,
+    select,
+    text,
+)
 
 from geo_service.db.models import (
     LAYER_TABLES,
@@ -109,13 +120,18 @@ _TERM_COLUMNS: tuple[str, ...] = (
 _TERM_ROW_KEYS = _TERM_COLUMNS[4:9]
 
 
+def _any(ids: list[int]) -> ColumnElement:
+    """`= ANY(array)` with the ids as one parameter (not one parameter each)."""
+    return any_(bindparam("ids", ids, type_=ARRAY(BigInteger)))
+
+
 def _place_terms(conn: Connection, ids: list[int]) -> Iterator[tuple]:
     """Term rows (as _TERM_COLUMNS minus seq) of place names."""
     table = LAYER_TABLES["place_names"]
     result = conn.execute(
         select(table.c.id, table.c.name, table.c.aliases, table.c.category,
                table.c.category_code, table.c.admin_code, table.c.historic_list)
-        .where(table.c.id.in_(ids)).order_by(table.c.id)
+        .where(table.c.id == _any(ids)).order_by(table.c.id)
     )
     for row in result:
         common = (row.category, row.category_code,
@@ -131,7 +147,7 @@ def _facility_terms(conn: Connection, layer: str, ids: list[int]) -> Iterator[tu
     table: Table = LAYER_TABLES[layer]
     result = conn.execute(
         select(table.c.id, table.c.name, table.c.kind, table.c.address, table.c.township_code)
-        .where(table.c.id.in_(ids)).order_by(table.c.id)
+        .where(table.c.id == _any(ids)).order_by(table.c.id)
     )
     for row in result:
         common = (row.kind, None, FACILITY, row.township_code)
@@ -192,7 +208,7 @@ def refresh_search_index(conn: Connection) -> int:
             by_table[table_name].append(source_id)
         for table_name, ids in sorted(by_table.items()):
             conn.execute(delete(place_search).where(
-                place_search.c.source_table == table_name, place_search.c.source_id.in_(ids)))
+                place_search.c.source_table == table_name, place_search.c.source_id == _any(ids)))
             if table_name == "place_names":
                 _write_terms(conn, table_name, _place_terms(conn, ids))
             elif table_name in FACILITY_TABLES:

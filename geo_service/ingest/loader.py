@@ -297,14 +297,15 @@ def _stored_rows(conn: Connection, table: Table, keys: list[str], columns: list[
         f'SELECT id, external_id{", " + select_cols if select_cols else ""} '
         f'FROM "{table.name}" WHERE external_id = ANY(:keys)'), {"keys": keys}).all()
     names = ["id", "external_id", *wanted]
-    out = {}
-    for row in rows:
-        values = dict(zip(names, row, strict=True))
-        for c in wanted:
-            if c in _GEOMETRY_COLUMNS and values[c] is not None:
-                values[c] = shapely.from_wkb(bytes(values[c]))
-        out[values["external_id"]] = values
-    return out
+    columns_of = list(zip(*rows, strict=True)) if rows else [() for _ in names]
+    values_of = dict(zip(names, map(list, columns_of), strict=True))
+    for c in wanted:  # geometries parsed in one vectorised call per column
+        if c in _GEOMETRY_COLUMNS:
+            values_of[c] = list(shapely.from_wkb(
+                [None if v is None else bytes(v) for v in values_of[c]]))
+    return {values["external_id"]: values
+            for values in (dict(zip(names, row, strict=True))
+                           for row in zip(*values_of.values(), strict=True))}
 
 
 def _same(old: object, new: object) -> bool:
