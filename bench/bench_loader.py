@@ -133,7 +133,7 @@ def _timed_load(engine, path: Path, profile: bool) -> LoadReport:
         return load_file(engine, "eldercare_sites", path, input_crs="gcj02")
     profiler = cProfile.Profile()
     report = profiler.runcall(load_file, engine, "eldercare_sites", path, input_crs="gcj02")
-    pstats.Stats(profiler).sort_stats("cumulative").print_stats(25)
+    pstats.Stats(profiler).sort_stats(os.environ.get("BENCH_SORT", "cumulative")).print_stats(25)
     return report
 
 

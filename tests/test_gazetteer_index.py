@@ -18,7 +18,7 @@ from geo_service.api.app import create_app
 from geo_service.db import migrate
 from geo_service.db.engine import make_engine
 from geo_service.gazetteer.census import CENSUS_COLUMNS, export_rows, write_xlsx
-from geo_service.gazetteer.index import grams, rebuild_search_index
+from geo_service.gazetteer.index import grams, rebuild_search_index, refresh_search_index
 from geo_service.gazetteer.pinyin import index_keys, search_keys
 from geo_service.gazetteer.search import SearchQuery, search
 from geo_service.ingest.loader import load_file
@@ -112,6 +112,18 @@ def test_edits_are_followed(own_engine):
         left = conn.execute(text(
             "SELECT count(*) FROM place_search WHERE name = '玉皇山'")).scalar()
     assert left == 0 and "玉皇山" not in names(own_engine, "玉皇山", STAFF)
+
+
+def test_grams_with_quotes_braces_and_backslashes_are_stored_whole(own_engine):
+    """Grams travel to the index as quoted array text: awkward characters come back intact."""
+    odd = '幸福"院\\{东,区} 1'
+    with own_engine.begin() as conn:
+        conn.execute(text("UPDATE eldercare_sites SET address = :a WHERE id = "
+                          "(SELECT min(id) FROM eldercare_sites)"), {"a": odd})
+        refresh_search_index(conn)
+        stored = conn.execute(text("SELECT term, grams FROM place_search "
+                                   "WHERE term_type = 'address' AND term = :a"), {"a": odd}).one()
+    assert stored.grams == grams(odd) and '"' in stored.grams and "\\" in stored.grams
 
 
 def test_loads_refresh_the_index(own_engine, tmp_path):

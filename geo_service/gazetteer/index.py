@@ -159,6 +159,12 @@ def _facility_terms(conn: Connection, layer: str, ids: list[int]) -> Iterator[tu
             yield (row.id, address, "address", None, None, None, None, grams(address), *common)
 
 
+def _array_text(items: list[str]) -> str:
+    """A text[] literal with every element quoted (cheaper than adapting a list per row)."""
+    return "{" + ",".join(
+        '"' + item.replace("\\", "\\\\").replace('"', '\\"') + '"' for item in items) + "}"
+
+
 def _write_terms(conn: Connection, table_name: str, terms: Iterable[tuple]) -> None:
     """COPY the term rows into a temporary table, then add them to place_search with the
     record's name, visibility and geometry, in the order they were derived."""
@@ -168,20 +174,20 @@ def _write_terms(conn: Connection, table_name: str, terms: Iterable[tuple]) -> N
         cursor.execute(
             "CREATE TEMP TABLE IF NOT EXISTS search_terms ("
             " seq integer, source_id bigint, term text, term_type text, from_year integer,"
-            " to_year integer, pinyin_full text, pinyin_initials text, grams text[],"
+            " to_year integer, pinyin_full text, pinyin_initials text, grams text,"
             " category text, category_code text, importance smallint, township_code text)"
             " ON COMMIT DROP")
         cursor.execute("TRUNCATE search_terms")
         columns = sql.SQL(", ").join(map(sql.Identifier, _TERM_COLUMNS))
         with cursor.copy(sql.SQL("COPY search_terms ({}) FROM STDIN").format(columns)) as copy:
             for seq, term in enumerate(rows):
-                copy.write_row((seq, *term))
+                copy.write_row((seq, *term[:7], _array_text(term[7]), *term[8:]))
         cursor.execute(sql.SQL(
             "INSERT INTO place_search (source_table, source_id, name, term, term_type,"
             " from_year, to_year, pinyin_full, pinyin_initials, grams, category, category_code,"
             " importance, township_code, is_public, geom)"
             " SELECT %s, t.source_id, r.name, t.term, t.term_type, t.from_year, t.to_year,"
-            " t.pinyin_full, t.pinyin_initials, t.grams, t.category, t.category_code,"
+            " t.pinyin_full, t.pinyin_initials, t.grams::text[], t.category, t.category_code,"
             " t.importance, t.township_code, r.is_public, r.geom"
             " FROM search_terms t JOIN {} r ON r.id = t.source_id ORDER BY t.seq"
         ).format(sql.Identifier(table_name)), (table_name,))

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from pathlib import Path
 
+import numpy as np
 import psycopg
 import shapely
 from psycopg import sql
@@ -423,6 +424,14 @@ def _copy_value(column: str, value: object) -> object:
     return value
 
 
+def _ewkb_hex(values: list) -> list:
+    """Geometries (or None) as EWKB hex with the storage SRID, in one vectorised call."""
+    geoms = np.empty(len(values), dtype=object)
+    geoms[:] = values
+    return list(shapely.to_wkb(shapely.set_srid(geoms, crsmod.STORAGE_SRID), hex=True,
+                               include_srid=True))
+
+
 def _stage(cursor: psycopg.Cursor, table: Table, name: str, columns: list[str], rows: list[dict],
            progress: ProgressFn | None) -> sql.Identifier:
     """A temporary copy of `table`'s columns filled with `rows` through COPY."""
@@ -431,10 +440,13 @@ def _stage(cursor: psycopg.Cursor, table: Table, name: str, columns: list[str], 
     cursor.execute(sql.SQL(
         "CREATE TEMP TABLE {stage} ON COMMIT DROP AS SELECT {cols} FROM {target} WITH NO DATA"
     ).format(stage=stage, target=sql.Identifier(table.name), cols=cols))
+    geometries = {c: _ewkb_hex([row.get(c) for row in rows])
+                  for c in columns if c in _GEOMETRY_COLUMNS}
     with cursor.copy(sql.SQL("COPY {stage} ({cols}) FROM STDIN").format(
             stage=stage, cols=cols)) as copy:
         for done, row in enumerate(rows, 1):
-            copy.write_row([_copy_value(c, row.get(c)) for c in columns])
+            copy.write_row([geometries[c][done - 1] if c in geometries
+                            else _copy_value(c, row.get(c)) for c in columns])
             if progress and (done % 2000 == 0 or done == len(rows)):
                 progress("写入", done, len(rows))
     return stage
