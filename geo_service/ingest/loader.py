@@ -394,18 +394,19 @@ def _duplicate_messages(conn: Connection, layer: LayerSpec, records: list[dict],
     if not layer.has_kind or layer.geometry != "Point":
         return []
     table = LAYER_TABLES[layer.id]
-    sites = []
-    for r in records:
-        point = r["geom"]
-        sites.append(Site(r["external_id"], r["name"], r.get("kind") or "", point.x, point.y,
-                          r["_label"]))
+    points = np.empty(len(records), dtype=object)
+    points[:] = [r["geom"] for r in records]
+    xy = shapely.get_coordinates(points).tolist()  # one (x, y) per point, in order
+    sites = [Site(r["external_id"], r["name"], r.get("kind") or "", x, y, r["_label"])
+             for r, (x, y) in zip(records, xy, strict=True)]
     messages = near_duplicates(sites, [])
     new = [s for s in sites if s.key in inserted_keys]
     if new:
         stored = [Site(row[0], row[1], row[2], row[3], row[4], "库中记录") for row in conn.execute(
             select(table.c.external_id, table.c.name, table.c.kind, table.c.geom.ST_X(),
                    table.c.geom.ST_Y())).all()]
-        messages += near_duplicates(new, stored)
+        if stored:  # against nothing stored, the file's own check above has said it all
+            messages += near_duplicates(new, stored)
     return sorted(set(messages), key=messages.index)
 
 

@@ -389,6 +389,8 @@ class RowBuilder:
         self.partial = partial
         self.northing_first = northing_first
         self._mapped = set(columns.values())
+        self._read_fields = [(spec, columns.get(spec.name)) for spec in layer.fields
+                             if not partial or spec.name in columns]  # fields a row fills
 
     def extra_columns(self, headers: list[str]) -> list[str]:
         """Headers no field claims: kept verbatim in the `extra` column."""
@@ -489,10 +491,8 @@ class RowBuilder:
         record["name"] = name or (None if self.layer.name_optional else name)
         if self.layer.has_kind:
             self._kind(row, record, bad)
-        for spec in self.layer.fields:
-            if self.partial and not self.has(spec.name):
-                continue
-            text = self.cell(row, spec.name)
+        for spec, header in self._read_fields:
+            text = row.get(header, "") if header else ""
             if text == "":
                 if spec.required:
                     bad(f"{spec.title}为空", spec.name)
