@@ -351,7 +351,8 @@ def plan_changes(conn: Connection, layer: LayerSpec, records: list[dict],
             elif column == "extra" and isinstance(old, dict):
                 new = {**old, **new}
             final[column] = new
-            if not _same(old, new):
+            if old is not new and not (type(old) is type(new) and old == new) \
+                    and not _same(old, new):
                 diff[column] = (old, new)
         for part, message in figure_conflicts(final, layer, headers or {}):
             plan.problems.append(Problem(record["_label"], message + "（与库中原有数字合并后）",

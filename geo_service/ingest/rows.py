@@ -391,6 +391,7 @@ class RowBuilder:
         self._mapped = set(columns.values())
         self._read_fields = [(spec, columns.get(spec.name)) for spec in layer.fields
                              if not partial or spec.name in columns]  # fields a row fills
+        self._has_township = layer.field("township_code") is not None
 
     def extra_columns(self, headers: list[str]) -> list[str]:
         """Headers no field claims: kept verbatim in the `extra` column."""
@@ -463,7 +464,7 @@ class RowBuilder:
         keep = np.flatnonzero(ok)
         points = np.asarray(shapely.points(lon[keep], lat[keep]), dtype=object)
         townships: list[str | None] = [None] * len(keep)
-        if self.layer.field("township_code") is not None:
+        if self._has_township:
             left = np.ones(len(keep), dtype=bool)
             for code, poly in self.ctx.townships:  # the first township that has the point
                 hit = left & shapely.intersects_xy(_prepared(poly), lon[keep], lat[keep])
@@ -682,7 +683,7 @@ class RowBuilder:
                 record["rep_point"] = Point(float(x[0]), float(y[0]))
             elif "rep_lon" in empty or "rep_lat" in empty:
                 empty.append("rep_point")
-        township = self.layer.field("township_code") is not None
+        township = self._has_township
         if township and self.ctx.townships:
             code = record.get("township_code")
             if code is None:
