@@ -1,10 +1,11 @@
 """The loader against `ogr2ogr -f PostgreSQL` on the same GCJ-02 CSV, side by side.
 
-    .venv/bin/python bench/bench_loader.py [--rows 100000] [--changed 0.01] [--keep]
+    .venv/bin/python bench/bench_loader.py [--rows 100000] [--changed 0.01] [--keep] [--profile]
 
 Makes a throwaway database on the configured server (GEO_SERVICE_DATABASE_URL or the local
 cluster) with the sample's district (so positions are checked as in real loads), writes a
-CSV of `--rows` eldercare sites in GCJ-02 inside the district, then times:
+CSV of `--rows` eldercare sites in GCJ-02 inside the district (distinct, realistic names such
+as 石桥镇龙井村互助养老点, so the pinyin of the search index is not one repeated name), then times:
 
 - first load: `geo-service load` (validation, GCJ-02 → CGCS2000, versions, search index)
   vs `ogr2ogr -f PostgreSQL` creating a table from the CSV (no validation, no conversion);
@@ -18,7 +19,9 @@ Prints the seconds and the loader / ogr2ogr ratios. The issue's targets: first l
 from __future__ import annotations
 
 import argparse
+import cProfile
 import os
+import pstats
 import random
 import subprocess
 import sys
@@ -39,7 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from geo_service import crs
 from geo_service.db import migrate
 from geo_service.db.engine import make_engine, resolve_url
-from geo_service.ingest.loader import load_file
+from geo_service.ingest.loader import LoadReport, load_file
 from geo_service.sample import load_admin_areas
 from geo_service.settings import Settings
 
@@ -47,6 +50,33 @@ from geo_service.settings import Settings
 def _admin(url: str) -> str:
     return make_url(url).set(drivername="postgresql", database="postgres").render_as_string(
         hide_password=False)
+
+
+# Characters of real township and village names (大足 and its neighbours) and facility
+# suffixes: names like 石桥镇龙井村互助养老点 — varied Han runs, as a bureau's register has.
+_PLACE_CHARS = ("龙水石桥宝顶高升三驱玉龙季家回龙万古国梁棠香雍溪珠中敖拾万古龙铁山邮亭"
+                "金山智凤双路通桥宝兴铜梁安居白羊黄桷青杠柏林清平永福太平兴隆长乐新胜"
+                "天星凤鸣大堰河坝花园云峰松林观音岩梨树竹园双河石佛复隆马鞍")
+_TOWN_GENERICS = ("镇", "乡", "街道")
+_VILLAGE_GENERICS = ("村", "社区")
+_FACILITY_SUFFIXES = ("养老服务站", "敬老院", "日间照料中心", "互助养老点", "老年公寓",
+                      "养老院", "颐养中心", "社区养老服务中心", "农村幸福院", "康养中心")
+
+
+def facility_names(rows: int, seed: int = 17) -> list[str]:
+    """`rows` distinct, realistic facility names (town + village + facility), reproducible."""
+    rng = random.Random(seed)
+    chars = sorted(set(_PLACE_CHARS))
+    names: list[str] = []
+    seen: set[str] = set()
+    while len(names) < rows:
+        town = "".join(rng.sample(chars, 2)) + rng.choice(_TOWN_GENERICS)
+        village = "".join(rng.sample(chars, 2)) + rng.choice(_VILLAGE_GENERICS)
+        name = town + village + rng.choice(_FACILITY_SUFFIXES)
+        if name not in seen:
+            seen.add(name)
+            names.append(name)
+    return names
 
 
 def sites_csv(engine, rows: int, path: Path, seed: int = 17) -> pd.DataFrame:
@@ -69,7 +99,7 @@ def sites_csv(engine, rows: int, path: Path, seed: int = 17) -> pd.DataFrame:
     glon, glat = crs.wgs84_to_gcj02(np.array(lon), np.array(lat))
     frame = pd.DataFrame({
         "编号": [f"B-{i:06d}" for i in range(rows)],
-        "名称": [f"基准测试养老服务站{i}" for i in range(rows)],
+        "名称": facility_names(rows, seed),
         "类型": "社区养老服务站",
         "床位数": [str(10 + i % 50) for i in range(rows)],
         "电话": "023-43700000",
@@ -97,12 +127,24 @@ def ogr2ogr(url: str, path: Path, table: str, overwrite: bool) -> float:
     return time.perf_counter() - started
 
 
+def _timed_load(engine, path: Path, profile: bool) -> LoadReport:
+    """The loader on the CSV, under cProfile when asked (the profile is printed, not timed)."""
+    if not profile:
+        return load_file(engine, "eldercare_sites", path, input_crs="gcj02")
+    profiler = cProfile.Profile()
+    report = profiler.runcall(load_file, engine, "eldercare_sites", path, input_crs="gcj02")
+    pstats.Stats(profiler).sort_stats(os.environ.get("BENCH_SORT", "cumulative")).print_stats(25)
+    return report
+
+
 def main() -> int:
     """Run the comparison and print the ratios."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--changed", type=float, default=0.01)
     parser.add_argument("--keep", action="store_true", help="keep the throwaway database")
+    parser.add_argument("--profile", action="store_true",
+                        help="print the loader's 25 costliest functions for each load")
     args = parser.parse_args()
     server = resolve_url(Settings().database)
     name = f"geo_bench_loader_{uuid.uuid4().hex[:8]}"
@@ -117,7 +159,7 @@ def main() -> int:
             path = Path(folder) / "sites.csv"
             frame = sites_csv(engine, args.rows, path)
             started = time.perf_counter()
-            first = load_file(engine, "eldercare_sites", path, input_crs="gcj02")
+            first = _timed_load(engine, path, args.profile)
             loader_first = time.perf_counter() - started
             ogr_first = ogr2ogr(url, path, "bench_ogr", overwrite=False)
             changed = max(1, int(args.rows * args.changed))
@@ -125,7 +167,7 @@ def main() -> int:
             frame.loc[picks, "床位数"] = "99"
             frame.to_csv(path, index=False, encoding="utf-8")
             started = time.perf_counter()
-            again = load_file(engine, "eldercare_sites", path, input_crs="gcj02")
+            again = _timed_load(engine, path, args.profile)
             loader_reload = time.perf_counter() - started
             ogr_reload = ogr2ogr(url, path, "bench_ogr", overwrite=True)
         assert first.inserted == args.rows, first.summary()

@@ -18,7 +18,8 @@ from geo_service.api.app import create_app
 from geo_service.db import migrate
 from geo_service.db.engine import make_engine
 from geo_service.gazetteer.census import CENSUS_COLUMNS, export_rows, write_xlsx
-from geo_service.gazetteer.index import rebuild_search_index
+from geo_service.gazetteer.index import grams, rebuild_search_index, refresh_search_index
+from geo_service.gazetteer.pinyin import index_keys, search_keys
 from geo_service.gazetteer.search import SearchQuery, search
 from geo_service.ingest.loader import load_file
 
@@ -67,6 +68,32 @@ def test_loaded_sample_is_fully_indexed(own_engine):
     assert index_rows(own_engine) == before
 
 
+def test_fast_index_rows_equal_the_plain_derivation(own_engine):
+    """Every index row of the sample: keys as search_keys gives them (not the cached fast
+    path), grams of the term, and name, visibility and geometry of the record itself."""
+    with own_engine.connect() as conn:
+        rows = conn.execute(text(
+            "SELECT s.source_table, s.term, s.term_type, s.pinyin_full, s.pinyin_initials,"
+            " s.grams, s.name, s.is_public, ST_AsEWKB(s.geom) AS geom FROM place_search s"
+            " ORDER BY s.id")).all()
+        records = {}
+        for table in ("place_names", "eldercare_sites", "funeral_sites", "child_sites"):
+            for r in conn.execute(text(
+                    f"SELECT id, name, is_public, ST_AsEWKB(geom) FROM {table}")).all():
+                records[(table, r[0])] = (r[1], r[2], bytes(r[3]))
+        ids = conn.execute(text("SELECT source_table, source_id FROM place_search"
+                                " ORDER BY id")).all()
+    assert len(rows) > 500
+    for row, (table, source_id) in zip(rows, ids, strict=True):
+        keys = search_keys(row.term)
+        expected = ((None, None) if row.term_type == "address" or not keys["full"]
+                    or keys["full"] == row.term.lower() else (keys["full"], keys["initials"]))
+        assert (row.pinyin_full, row.pinyin_initials) == expected, row.term
+        assert index_keys(row.term) == (keys["full"], keys["initials"]), row.term
+        assert row.grams == grams(row.term)
+        assert (row.name, row.is_public, bytes(row.geom)) == records[(table, source_id)]
+
+
 def test_edits_are_followed(own_engine):
     with own_engine.begin() as conn:
         conn.execute(text("UPDATE place_names SET name = '玉皇山', "
@@ -85,6 +112,18 @@ def test_edits_are_followed(own_engine):
         left = conn.execute(text(
             "SELECT count(*) FROM place_search WHERE name = '玉皇山'")).scalar()
     assert left == 0 and "玉皇山" not in names(own_engine, "玉皇山", STAFF)
+
+
+def test_grams_with_quotes_braces_and_backslashes_are_stored_whole(own_engine):
+    """Grams travel to the index as quoted array text: awkward characters come back intact."""
+    odd = '幸福"院\\{东,区} 1'
+    with own_engine.begin() as conn:
+        conn.execute(text("UPDATE eldercare_sites SET address = :a WHERE id = "
+                          "(SELECT min(id) FROM eldercare_sites)"), {"a": odd})
+        refresh_search_index(conn)
+        stored = conn.execute(text("SELECT term, grams FROM place_search "
+                                   "WHERE term_type = 'address' AND term = :a"), {"a": odd}).one()
+    assert stored.grams == grams(odd) and '"' in stored.grams and "\\" in stored.grams
 
 
 def test_loads_refresh_the_index(own_engine, tmp_path):

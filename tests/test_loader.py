@@ -1006,3 +1006,48 @@ def test_upload_page_in_chromium(district_loaded, db_url, tmp_path):
         page.screenshot(path=str(SCREENSHOTS / "upload-done.png"), full_page=True)
         browser.close()
     assert count(district_loaded) == 4
+
+
+def test_batch_rows_equal_the_per_row_path(district_loaded):
+    """Rows checked as arrays give exactly the records and messages of one-by-one checks."""
+    from geo_service.catalog import catalogue
+    from geo_service.ingest.loader import load_context
+    from geo_service.ingest.readers import SourceTable
+    from geo_service.ingest.rows import RowBuilder, map_columns
+
+    points = inside_points(district_loaded, 30)
+    glon, glat = crs.wgs84_to_gcj02(*np.array(points).T)
+    frame = eldercare_frame(list(zip(glon, glat, strict=True)))
+    frame.loc[1, "经度"], frame.loc[1, "纬度"] = frame.loc[1, "纬度"], frame.loc[1, "经度"]
+    frame.loc[2, "经度"] = "106.9"  # outside the district
+    frame.loc[3, "经度"] = "105°43'10\""  # DMS: the per-row parser
+    frame.loc[4, "经度"], frame.loc[4, "纬度"] = "35500000", "3300000"  # zone-prefixed metres
+    frame.loc[5, "纬度"] = ""
+    frame.loc[6, "经度"] = "nan"
+    frame.loc[7, "经度"] = "200"
+    frame.loc[8, "类型"] = "不存在的类型"
+    layer = catalogue().layer("eldercare_sites")
+    table = SourceTable(frame=frame, geometries=None, file_crs=None, sha256="", is_tabular=True,
+                        labels=[f"第 {i + 2} 行" for i in range(len(frame))])
+    columns = map_columns(table, layer, catalogue(), None)
+    with district_loaded.connect() as conn:
+        ctx = load_context(conn, layer)
+    builder = RowBuilder(layer, columns, crs.parse_crs("gcj02"), ctx, default_kind=None,
+                         source_name=None, partial=True)
+    rows = frame.to_dict("records")
+    located = builder.located_points(rows)
+    assert len(located) == 30 - 7 and {1, 2, 3, 4, 5, 6, 7}.isdisjoint(located)
+    batch = list(builder.build_many(rows, table.labels, None, []))
+    single = [builder.build(row, label, None, []) for row, label in zip(rows, table.labels,
+                                                                        strict=True)]
+    assert [[str(p) for p in problems] for _, problems in batch] == [
+        [str(p) for p in problems] for _, problems in single]
+    assert {1, 2, 4, 5, 6, 7, 8} <= {i for i, (record, _) in enumerate(batch) if record is None}
+    for (record, _), (expected, _) in zip(batch, single, strict=True):
+        if expected is None:
+            assert record is None
+            continue
+        assert record is not None and record["geom"].equals_exact(expected["geom"], 1e-9)
+        assert {k: v for k, v in record.items() if k != "geom"} == {
+            k: v for k, v in expected.items() if k != "geom"}
+        assert record["township_code"] is not None

@@ -186,3 +186,15 @@ def test_override_tables_are_well_formed() -> None:
     for char, syllable in CHAR_OVERRIDES.items():
         assert len(char) == 1
         assert syllable == syllable.lower() and syllable.isalpha()
+
+
+def test_word_cache_reads_exactly_as_pypinyin():
+    """The per-word cache gives lazy_pinyin's readings, whatever context a word was met in."""
+    from pypinyin import Style, lazy_pinyin
+
+    from geo_service.gazetteer.pinyin import _tone
+
+    texts = ["长乐村养老院", "长寿老人", "银行", "行政村自行车", "重庆重新", "乐山音乐厅",
+             "石桥镇龙井村互助养老点", "朝阳朝鲜", "了解了", "还钱还是"]
+    for text in texts + texts[::-1]:  # the second pass reads from the cache
+        assert _tone(text) == lazy_pinyin(text, style=Style.TONE), text

@@ -10,12 +10,28 @@ from __future__ import annotations
 
 import unicodedata
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
-from sqlalchemy import Connection, Table, delete, select, text
+from psycopg import sql
+from sqlalchemy import (
+    ARRAY,
+    BigInteger,
+    ColumnElement,
+    Connection,
+    Table,
+    any_,
+    bindparam,
+    delete,
+    select,
+    text,
+)
 
-from geo_service.db.models import LAYER_TABLES, place_search
-from geo_service.gazetteer.pinyin import search_keys
+from geo_service.db.models import (
+    LAYER_TABLES,
+    place_search,
+)
+from geo_service.gazetteer.pinyin import index_keys
+from geo_service.ingest.history import raw_connection
 
 FACILITY_TABLES: tuple[str, ...] = ("eldercare_sites", "funeral_sites", "child_sites")
 INDEXED_TABLES: tuple[str, ...] = ("place_names", *FACILITY_TABLES)
@@ -54,10 +70,10 @@ def grams(term: str) -> list[str]:
 
 def _keyed(term: str) -> tuple[str | None, str | None]:
     """(pinyin_full, initials) of a term, or (None, None) when it has no Chinese."""
-    keys = search_keys(term)
-    if not keys["full"] or keys["full"] == term.lower():
+    full, initials = index_keys(term)
+    if not full or full == term.lower():
         return None, None
-    return keys["full"], keys["initials"]
+    return full, initials
 
 
 def _term_rows(name: str, aliases: Iterable[object]) -> list[dict]:
@@ -95,44 +111,85 @@ def _year(value: object) -> int | None:
     return None
 
 
-def _place_rows(conn: Connection, ids: list[int]) -> list[dict]:
+# What the index computes per term; the rest (name, visibility, geometry) is joined from the
+# record itself in the database, so geometries never travel to Python and back.
+_TERM_COLUMNS: tuple[str, ...] = (
+    "seq", "source_id", "term", "term_type", "from_year", "to_year", "pinyin_full",
+    "pinyin_initials", "grams", "category", "category_code", "importance", "township_code")
+_TERM_ROW_KEYS = _TERM_COLUMNS[4:9]
+
+
+def _any(ids: list[int]) -> ColumnElement:
+    """`= ANY(array)` with the ids as one parameter (not one parameter each)."""
+    return any_(bindparam("ids", ids, type_=ARRAY(BigInteger)))
+
+
+def _place_terms(conn: Connection, ids: list[int]) -> Iterator[tuple]:
+    """Term rows (as _TERM_COLUMNS minus seq) of place names."""
     table = LAYER_TABLES["place_names"]
     result = conn.execute(
         select(table.c.id, table.c.name, table.c.aliases, table.c.category,
-               table.c.category_code, table.c.admin_code, table.c.historic_list,
-               table.c.is_public, table.c.geom).where(table.c.id.in_(ids))
+               table.c.category_code, table.c.admin_code, table.c.historic_list)
+        .where(table.c.id == _any(ids)).order_by(table.c.id)
     )
-    rows = []
     for row in result:
-        common = {"source_table": "place_names", "source_id": row.id, "name": row.name,
-                  "category": row.category, "category_code": row.category_code,
-                  "importance": place_importance(row.category_code, row.historic_list),
-                  "township_code": township_of(row.admin_code), "is_public": row.is_public,
-                  "geom": row.geom}
-        rows += [{**common, **term} for term in _term_rows(row.name, row.aliases or [])]
-    return rows
+        common = (row.category, row.category_code,
+                  place_importance(row.category_code, row.historic_list),
+                  township_of(row.admin_code))
+        for term in _term_rows(row.name, row.aliases or []):
+            yield (row.id, term["term"], term["term_type"],
+                   *(term[k] for k in _TERM_ROW_KEYS), *common)
 
 
-def _facility_rows(conn: Connection, layer: str, ids: list[int]) -> list[dict]:
+def _facility_terms(conn: Connection, layer: str, ids: list[int]) -> Iterator[tuple]:
+    """Term rows (as _TERM_COLUMNS minus seq) of facilities: name, then address."""
     table: Table = LAYER_TABLES[layer]
     result = conn.execute(
-        select(table.c.id, table.c.name, table.c.kind, table.c.address,
-               table.c.township_code, table.c.is_public, table.c.geom)
-        .where(table.c.id.in_(ids))
+        select(table.c.id, table.c.name, table.c.kind, table.c.address, table.c.township_code)
+        .where(table.c.id == _any(ids)).order_by(table.c.id)
     )
-    rows = []
     for row in result:
-        common = {"source_table": layer, "source_id": row.id, "name": row.name,
-                  "category": row.kind, "category_code": None, "importance": FACILITY,
-                  "township_code": row.township_code, "is_public": row.is_public,
-                  "geom": row.geom}
-        rows += [{**common, **term} for term in _term_rows(row.name, [])]
+        common = (row.kind, None, FACILITY, row.township_code)
+        for term in _term_rows(row.name, []):
+            yield (row.id, term["term"], term["term_type"],
+                   *(term[k] for k in _TERM_ROW_KEYS), *common)
         address = clean_term(row.address or "")
         if address:
-            rows.append({**common, "term": address, "term_type": "address",
-                         "grams": grams(address), "pinyin_full": None,
-                         "pinyin_initials": None, "from_year": None, "to_year": None})
-    return rows
+            yield (row.id, address, "address", None, None, None, None, grams(address), *common)
+
+
+def _array_text(items: list[str]) -> str:
+    """A text[] literal with every element quoted (cheaper than adapting a list per row)."""
+    return "{" + ",".join(
+        '"' + item.replace("\\", "\\\\").replace('"', '\\"') + '"' for item in items) + "}"
+
+
+def _write_terms(conn: Connection, table_name: str, terms: Iterable[tuple]) -> None:
+    """COPY the term rows into a temporary table, then add them to place_search with the
+    record's name, visibility and geometry, in the order they were derived."""
+    rows = list(terms)  # read the records before COPY takes the connection
+    cursor = raw_connection(conn).cursor()
+    with cursor:
+        cursor.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS search_terms ("
+            " seq integer, source_id bigint, term text, term_type text, from_year integer,"
+            " to_year integer, pinyin_full text, pinyin_initials text, grams text,"
+            " category text, category_code text, importance smallint, township_code text)"
+            " ON COMMIT DROP")
+        cursor.execute("TRUNCATE search_terms")
+        columns = sql.SQL(", ").join(map(sql.Identifier, _TERM_COLUMNS))
+        with cursor.copy(sql.SQL("COPY search_terms ({}) FROM STDIN").format(columns)) as copy:
+            for seq, term in enumerate(rows):
+                copy.write_row((seq, *term[:7], _array_text(term[7]), *term[8:]))
+        cursor.execute(sql.SQL(
+            "INSERT INTO place_search (source_table, source_id, name, term, term_type,"
+            " from_year, to_year, pinyin_full, pinyin_initials, grams, category, category_code,"
+            " importance, township_code, is_public, geom)"
+            " SELECT %s, t.source_id, r.name, t.term, t.term_type, t.from_year, t.to_year,"
+            " t.pinyin_full, t.pinyin_initials, t.grams::text[], t.category, t.category_code,"
+            " t.importance, t.township_code, r.is_public, r.geom"
+            " FROM search_terms t JOIN {} r ON r.id = t.source_id ORDER BY t.seq"
+        ).format(sql.Identifier(table_name)), (table_name,))
 
 
 def refresh_search_index(conn: Connection) -> int:
@@ -154,16 +211,13 @@ def refresh_search_index(conn: Connection) -> int:
         by_table: dict[str, list[int]] = defaultdict(list)
         for table_name, source_id in queued:
             by_table[table_name].append(source_id)
-        rows: list[dict] = []
-        for table_name, ids in by_table.items():
+        for table_name, ids in sorted(by_table.items()):
             conn.execute(delete(place_search).where(
-                place_search.c.source_table == table_name, place_search.c.source_id.in_(ids)))
+                place_search.c.source_table == table_name, place_search.c.source_id == _any(ids)))
             if table_name == "place_names":
-                rows += _place_rows(conn, ids)
+                _write_terms(conn, table_name, _place_terms(conn, ids))
             elif table_name in FACILITY_TABLES:
-                rows += _facility_rows(conn, table_name, ids)
-        for start in range(0, len(rows), _BATCH):
-            conn.execute(place_search.insert(), rows[start:start + _BATCH])
+                _write_terms(conn, table_name, _facility_terms(conn, table_name, ids))
         done += len(queued)
 
 

@@ -36,10 +36,11 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from functools import cache
+from functools import cache, lru_cache
 from typing import TYPE_CHECKING, NamedTuple
 
 from pypinyin import Style, lazy_pinyin
+from pypinyin.seg.simpleseg import seg as pypinyin_words
 
 if TYPE_CHECKING:
     from opencc import OpenCC
@@ -50,6 +51,7 @@ __all__ = [
     "GENERICS",
     "PHRASE_OVERRIDES",
     "fill_pinyin",
+    "index_keys",
     "place_name_pinyin",
     "search_keys",
     "split_generic",
@@ -143,7 +145,7 @@ _OVERRIDES: dict[str, tuple[str, ...]] = {
     **{char: (reading,) for char, reading in CHAR_OVERRIDES.items()},
     **PHRASE_OVERRIDES,
 }
-_OVERRIDE_MAX_LEN = max(len(key) for key in _OVERRIDES)
+_OVERRIDE_RE = re.compile("|".join(map(re.escape, sorted(_OVERRIDES, key=len, reverse=True))))
 
 # Ethnic groups that appear in the names of autonomous areas; each is a word of its own.
 ETHNIC_GROUPS: tuple[str, ...] = (
@@ -171,26 +173,31 @@ def _normalise(name: str) -> str:
     return unicodedata.normalize("NFKC", name).strip()
 
 
-def _han_syllables(han: str) -> list[str]:
-    """Toned syllables of a run of Han characters, overrides first."""
+@lru_cache(maxsize=65536)
+def _word_tone(word: str) -> tuple[str, ...]:
+    """pypinyin's toned syllables of one word of its own segmentation (cached: words repeat)."""
+    return tuple(lazy_pinyin(word, style=Style.TONE))
+
+
+def _tone(han: str) -> list[str]:
+    """Exactly ``lazy_pinyin(han, style=Style.TONE)``: pypinyin reads word by word, so the
+    words of its own segmentation are read once each and reused."""
+    return [syllable for word in pypinyin_words(han) for syllable in _word_tone(word)]
+
+
+@lru_cache(maxsize=65536)
+def _han_syllables(han: str) -> tuple[str, ...]:
+    """Toned syllables of a run of Han characters, overrides first (cached per run)."""
     syllables: list[str] = []
     pending_start = 0
-    i = 0
-    while i < len(han):
-        for length in range(min(_OVERRIDE_MAX_LEN, len(han) - i), 0, -1):
-            reading = _OVERRIDES.get(han[i : i + length])
-            if reading is not None:
-                if pending_start < i:
-                    syllables += lazy_pinyin(han[pending_start:i], style=Style.TONE)
-                syllables += reading
-                i += length
-                pending_start = i
-                break
-        else:
-            i += 1
+    for match in _OVERRIDE_RE.finditer(han):  # leftmost, longest override first
+        if pending_start < match.start():
+            syllables += _tone(han[pending_start : match.start()])
+        syllables += _OVERRIDES[match.group()]
+        pending_start = match.end()
     if pending_start < len(han):
-        syllables += lazy_pinyin(han[pending_start:], style=Style.TONE)
-    return syllables
+        syllables += _tone(han[pending_start:])
+    return tuple(syllables)
 
 
 def _words(text: str) -> list[_Word]:
@@ -282,6 +289,20 @@ def toneless(text: str) -> str:
     """Strip tone marks, keeping ü and apostrophes: 'Xī'ān Shì' → "Xi'an Shi"."""
     decomposed = unicodedata.normalize("NFD", text)
     return unicodedata.normalize("NFC", "".join(c for c in decomposed if c not in _TONE_MARKS))
+
+
+@lru_cache(maxsize=4096)
+def _plain(syllable: str) -> str:
+    """A lower-case token as a search key: toneless, ü → v."""
+    return toneless(syllable).replace("ü", "v")
+
+
+def index_keys(name: str) -> tuple[str, str]:
+    """(full, initials) of :func:`search_keys`, without its 'tone' (what the index stores)."""
+    plain = [(_plain(token.text.lower()), token.is_pinyin)
+             for word in _name_words(name, None) for token in word]
+    return ("".join(text for text, _ in plain),
+            "".join(text[:1] if is_pinyin else text for text, is_pinyin in plain))
 
 
 def search_keys(name: str) -> dict[str, str]:

@@ -37,7 +37,8 @@ def near_duplicates(file_sites: list[Site], stored: list[Site]) -> list[str]:
         index[name_key(site.name)].append(site)
     found: list[str] = []
     for site in file_sites:
-        for other in index[name_key(site.name)]:
+        key = name_key(site.name)
+        for other in index[key]:
             if other.key == site.key:
                 continue
             if other.kind == site.kind:
@@ -49,5 +50,5 @@ def near_duplicates(file_sites: list[Site], stored: list[Site]) -> list[str]:
                 why = f"名称相同且相距 {metres:.0f} 米"
             found.append(f"{site.where}「{site.name}」与{other.where}「{other.name}」"
                          f"{key_note(other.key)}疑似重复：{why}")
-        index[name_key(site.name)].append(site)
+        index[key].append(site)
     return found

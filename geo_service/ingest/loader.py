@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from pathlib import Path
 
+import numpy as np
 import psycopg
 import shapely
 from psycopg import sql
@@ -297,14 +298,15 @@ def _stored_rows(conn: Connection, table: Table, keys: list[str], columns: list[
         f'SELECT id, external_id{", " + select_cols if select_cols else ""} '
         f'FROM "{table.name}" WHERE external_id = ANY(:keys)'), {"keys": keys}).all()
     names = ["id", "external_id", *wanted]
-    out = {}
-    for row in rows:
-        values = dict(zip(names, row, strict=True))
-        for c in wanted:
-            if c in _GEOMETRY_COLUMNS and values[c] is not None:
-                values[c] = shapely.from_wkb(bytes(values[c]))
-        out[values["external_id"]] = values
-    return out
+    columns_of = list(zip(*rows, strict=True)) if rows else [() for _ in names]
+    values_of = dict(zip(names, map(list, columns_of), strict=True))
+    for c in wanted:  # geometries parsed in one vectorised call per column
+        if c in _GEOMETRY_COLUMNS:
+            values_of[c] = list(shapely.from_wkb(
+                [None if v is None else bytes(v) for v in values_of[c]]))
+    return {values["external_id"]: values
+            for values in (dict(zip(names, row, strict=True))
+                           for row in zip(*values_of.values(), strict=True))}
 
 
 def _same(old: object, new: object) -> bool:
@@ -349,7 +351,8 @@ def plan_changes(conn: Connection, layer: LayerSpec, records: list[dict],
             elif column == "extra" and isinstance(old, dict):
                 new = {**old, **new}
             final[column] = new
-            if not _same(old, new):
+            if old is not new and not (type(old) is type(new) and old == new) \
+                    and not _same(old, new):
                 diff[column] = (old, new)
         for part, message in figure_conflicts(final, layer, headers or {}):
             plan.problems.append(Problem(record["_label"], message + "（与库中原有数字合并后）",
@@ -392,18 +395,19 @@ def _duplicate_messages(conn: Connection, layer: LayerSpec, records: list[dict],
     if not layer.has_kind or layer.geometry != "Point":
         return []
     table = LAYER_TABLES[layer.id]
-    sites = []
-    for r in records:
-        point = r["geom"]
-        sites.append(Site(r["external_id"], r["name"], r.get("kind") or "", point.x, point.y,
-                          r["_label"]))
+    points = np.empty(len(records), dtype=object)
+    points[:] = [r["geom"] for r in records]
+    xy = shapely.get_coordinates(points).tolist()  # one (x, y) per point, in order
+    sites = [Site(r["external_id"], r["name"], r.get("kind") or "", x, y, r["_label"])
+             for r, (x, y) in zip(records, xy, strict=True)]
     messages = near_duplicates(sites, [])
     new = [s for s in sites if s.key in inserted_keys]
     if new:
         stored = [Site(row[0], row[1], row[2], row[3], row[4], "库中记录") for row in conn.execute(
             select(table.c.external_id, table.c.name, table.c.kind, table.c.geom.ST_X(),
                    table.c.geom.ST_Y())).all()]
-        messages += near_duplicates(new, stored)
+        if stored:  # against nothing stored, the file's own check above has said it all
+            messages += near_duplicates(new, stored)
     return sorted(set(messages), key=messages.index)
 
 
@@ -422,6 +426,14 @@ def _copy_value(column: str, value: object) -> object:
     return value
 
 
+def _ewkb_hex(values: list) -> list:
+    """Geometries (or None) as EWKB hex with the storage SRID, in one vectorised call."""
+    geoms = np.empty(len(values), dtype=object)
+    geoms[:] = values
+    return list(shapely.to_wkb(shapely.set_srid(geoms, crsmod.STORAGE_SRID), hex=True,
+                               include_srid=True))
+
+
 def _stage(cursor: psycopg.Cursor, table: Table, name: str, columns: list[str], rows: list[dict],
            progress: ProgressFn | None) -> sql.Identifier:
     """A temporary copy of `table`'s columns filled with `rows` through COPY."""
@@ -430,10 +442,13 @@ def _stage(cursor: psycopg.Cursor, table: Table, name: str, columns: list[str], 
     cursor.execute(sql.SQL(
         "CREATE TEMP TABLE {stage} ON COMMIT DROP AS SELECT {cols} FROM {target} WITH NO DATA"
     ).format(stage=stage, target=sql.Identifier(table.name), cols=cols))
+    geometries = {c: _ewkb_hex([row.get(c) for row in rows])
+                  for c in columns if c in _GEOMETRY_COLUMNS}
     with cursor.copy(sql.SQL("COPY {stage} ({cols}) FROM STDIN").format(
             stage=stage, cols=cols)) as copy:
         for done, row in enumerate(rows, 1):
-            copy.write_row([_copy_value(c, row.get(c)) for c in columns])
+            copy.write_row([geometries[c][done - 1] if c in geometries
+                            else _copy_value(c, row.get(c)) for c in columns])
             if progress and (done % 2000 == 0 or done == len(rows)):
                 progress("写入", done, len(rows))
     return stage

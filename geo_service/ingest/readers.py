@@ -29,6 +29,7 @@ SUPPORTED = sorted(VECTOR_SUFFIXES | TABLE_SUFFIXES)
 _CSV_ENCODINGS = ("utf-8-sig", "gb18030")
 HEADER_SCAN_ROWS = 20
 _TOTAL_WORDS = ("合计", "总计", "小计", "共计", "累计")
+_TOTAL_FIRST = re.compile("[" + "".join(sorted({word[0] for word in _TOTAL_WORDS})) + "]")
 _UNIT_BRACKETS = re.compile(r"[(\[【〔][^()\[\]【】〔〕]*[)\]】〕]")
 HeaderScore = Callable[[str], bool]
 _KML_NAMES = {"name": "名称", "description": "描述"}
@@ -188,8 +189,8 @@ def _pick_header(grid: list[list[str]], header_row: int | None, is_header: Heade
 def is_total_row(cells: list[str]) -> str | None:
     """The word (合计/总计/小计…) if the row's first filled cells say it is a total row."""
     filled = [c for c in cells if c][:3]
-    if not any(word[0] in cell for cell in filled for word in _TOTAL_WORDS):
-        return None  # the common case, without regular expressions
+    if not _TOTAL_FIRST.search("".join(filled)):
+        return None  # the common case: no total word can start in these cells
     for cell in filled:
         squeezed = re.sub(r"\s+", "", cell)
         for word in _TOTAL_WORDS:

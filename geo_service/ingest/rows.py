@@ -34,6 +34,7 @@ READ_ONLY_HEADERS = {"id", "updated_at", "更新时间", "created_at", "创建�
 EMPTY = "_empty"  # record key: fields whose cell was empty (kept on update unless --clear-empty)
 DERIVED = "_derived"  # record key: fields filled in by the loader, not read from the file
 Converted = tuple[BaseGeometry | None, tuple[str, str | None] | None]
+Located = tuple[BaseGeometry, str | None]  # a point checked in the district, its township
 
 
 @dataclass
@@ -178,6 +179,22 @@ def split_coordinates(text: str) -> tuple[str, str]:
     if parse_coordinate(first)[1] == "N" or parse_coordinate(second)[1] == "E":
         first, second = second, first
     return first, second
+
+
+def _metric_hint_possible(x: np.ndarray, y: np.ndarray, geographic: bool) -> np.ndarray:
+    """Where :func:`metric_hint` could say something (those rows take the per-row path)."""
+    northing = (y >= 1_000_000) & (y < 6_000_000)
+    zone_prefixed = (x >= 13_000_000) & (x < 46_000_000) & northing
+    plain_metres = (x >= 100_000) & (x < 1_000_000) & northing
+    swapped = (x >= 1_000_000) & (x < 6_000_000) & (((y >= 100_000) & (y < 1_000_000))
+                                                     | ((y >= 13_000_000) & (y < 46_000_000)))
+    return swapped | zone_prefixed | (plain_metres & geographic)
+
+
+def _prepared(zone: PreparedGeometry) -> BaseGeometry:
+    """The geometry of a prepared one, prepared for shapely's vectorised predicates too."""
+    shapely.prepare(zone.context)
+    return zone.context
 
 
 def metric_hint(x: float, y: float, chosen: crsmod.InputCRS) -> str | None:
@@ -372,6 +389,9 @@ class RowBuilder:
         self.partial = partial
         self.northing_first = northing_first
         self._mapped = set(columns.values())
+        self._read_fields = [(spec, columns.get(spec.name)) for spec in layer.fields
+                             if not partial or spec.name in columns]  # fields a row fills
+        self._has_township = layer.field("township_code") is not None
 
     def extra_columns(self, headers: list[str]) -> list[str]:
         """Headers no field claims: kept verbatim in the `extra` column."""
@@ -391,17 +411,73 @@ class RowBuilder:
         self, rows: list[dict[str, str]], labels: list[str],
         geometries: list[BaseGeometry | None] | None, extra: list[str],
     ) -> Iterator[tuple[dict | None, list[Problem]]]:
-        """Records (or problems) for many rows, converting coordinates in one batch."""
-        sources = [self.source_geometry(row, geometries[i] if geometries else None)
-                   for i, row in enumerate(rows)]
-        for row, label, converted in zip(rows, labels, self.to_storage(sources), strict=True):
-            yield self.build(row, label, None, extra, converted=converted)
+        """Records (or problems) for many rows, converting coordinates in one batch.
+
+        Plain decimal lon/lat inside the district are converted, checked and placed in their
+        township as arrays; every other row takes the per-row path with its exact message."""
+        located = self.located_points(rows) if geometries is None else {}
+        slow = [i for i in range(len(rows)) if i not in located]
+        sources = [self.source_geometry(rows[i], geometries[i] if geometries else None)
+                   for i in slow]
+        converted = dict(zip(slow, self.to_storage(sources), strict=True))
+        for i, (row, label) in enumerate(zip(rows, labels, strict=True)):
+            if i in located:
+                yield self.build(row, label, None, extra, located=located[i])
+            else:
+                yield self.build(row, label, None, extra, converted=converted[i])
+
+    def located_points(self, rows: list[dict[str, str]]) -> dict[int, Located]:
+        """Rows given as plain decimal lon/lat that convert to a point inside the district:
+        index → (point, township code); the rest are left to the per-row checks."""
+        if self.layer.geometry != "Point" or self.layer.area_column or "lon" not in self.columns \
+                or "lat" not in self.columns:
+            return {}
+        index: list[int] = []
+        xs: list[float] = []
+        ys: list[float] = []
+        for i, row in enumerate(rows):
+            if self.cell(row, "wkt") or self.cell(row, "coord"):
+                continue
+            lon_text, lat_text = self.cell(row, "lon"), self.cell(row, "lat")
+            if self.northing_first:
+                lon_text, lat_text = lat_text, lon_text
+            try:
+                lon_value, lat_value = float(lon_text), float(lat_text)
+            except ValueError:
+                continue
+            index.append(i)
+            xs.append(lon_value)
+            ys.append(lat_value)
+        if not index:
+            return {}
+        x, y = np.array(xs), np.array(ys)
+        geographic = self.crs.pyproj_crs is None or self.crs.pyproj_crs.is_geographic
+        ok = np.isfinite(x) & np.isfinite(y) & ~_metric_hint_possible(x, y, geographic)
+        if geographic:
+            ok &= (np.abs(x) <= 180) & (np.abs(y) <= 90)
+        with np.errstate(invalid="ignore"):
+            lon, lat = crsmod.to_storage_xy(np.where(ok, x, 0.0), np.where(ok, y, 0.0), self.crs)
+        ok &= (np.isfinite(lon) & np.isfinite(lat) & (np.abs(lon) <= 180)
+               & (np.abs(lat) <= 90))
+        if self.ctx.district_zone is not None:
+            ok &= shapely.contains_xy(_prepared(self.ctx.district_zone), lon, lat)
+        keep = np.flatnonzero(ok)
+        points = np.asarray(shapely.points(lon[keep], lat[keep]), dtype=object)
+        townships: list[str | None] = [None] * len(keep)
+        if self._has_township:
+            left = np.ones(len(keep), dtype=bool)
+            for code, poly in self.ctx.townships:  # the first township that has the point
+                hit = left & shapely.intersects_xy(_prepared(poly), lon[keep], lat[keep])
+                for j in np.flatnonzero(hit):
+                    townships[j] = code
+                left &= ~hit
+        return {index[k]: (points[j], townships[j]) for j, k in enumerate(keep)}
 
     def build(
         self, row: dict[str, str], label: str, geometry: BaseGeometry | None, extra: list[str],
-        *, converted: Converted | None = None,
+        *, converted: Converted | None = None, located: Located | None = None,
     ) -> tuple[dict | None, list[Problem]]:
-        """One record, or None and the row's problems."""
+        """One record, or None and the row's problems (`located`: a point already checked)."""
         problems: list[Problem] = []
 
         def bad(message: str, field_name: str | None = None) -> None:
@@ -416,10 +492,8 @@ class RowBuilder:
         record["name"] = name or (None if self.layer.name_optional else name)
         if self.layer.has_kind:
             self._kind(row, record, bad)
-        for spec in self.layer.fields:
-            if self.partial and not self.has(spec.name):
-                continue
-            text = self.cell(row, spec.name)
+        for spec, header in self._read_fields:
+            text = row.get(header, "") if header else ""
             if text == "":
                 if spec.required:
                     bad(f"{spec.title}为空", spec.name)
@@ -432,11 +506,15 @@ class RowBuilder:
                 bad(str(exc), spec.name)
         self._provenance(row, record, bad, empty)
         self._cross_checks(record, bad)
-        if converted is None:
-            converted = self.to_storage([self.source_geometry(row, geometry)])[0]
-        geom, area = self._checked(converted, bad)
+        geom: BaseGeometry | None = None
+        if located is not None:
+            geom, area = located[0], None
+        else:
+            if converted is None:
+                converted = self.to_storage([self.source_geometry(row, geometry)])[0]
+            geom, area = self._checked(converted, bad)
         if geom is not None:
-            self._place(record, geom, bad, empty)
+            self._place(record, geom, bad, empty, located)
             if self.layer.area_column:
                 record[self.layer.area_column] = area
         if extra or not self.partial:
@@ -593,7 +671,8 @@ class RowBuilder:
             return None, None
         return stored, area
 
-    def _place(self, record: dict, geom: BaseGeometry, bad: Callable, empty: list[str]) -> None:
+    def _place(self, record: dict, geom: BaseGeometry, bad: Callable, empty: list[str],
+               located: Located | None = None) -> None:
         """Store the geometry; fill or check the township code; convert representative points."""
         record["geom"] = geom
         if "rep_lon" in record or "rep_lat" in record:
@@ -604,12 +683,15 @@ class RowBuilder:
                 record["rep_point"] = Point(float(x[0]), float(y[0]))
             elif "rep_lon" in empty or "rep_lat" in empty:
                 empty.append("rep_point")
-        township = self.layer.field("township_code") is not None
+        township = self._has_township
         if township and self.ctx.townships:
             code = record.get("township_code")
             if code is None:
-                inside = [c for c, poly in self.ctx.townships if poly.intersects(geom)]
-                record["township_code"] = inside[0] if inside else None
+                if located is not None:
+                    record["township_code"] = located[1]
+                else:
+                    inside = [c for c, poly in self.ctx.townships if poly.intersects(geom)]
+                    record["township_code"] = inside[0] if inside else None
                 if self.partial:
                     record[DERIVED] = ["township_code"]
             elif code not in self.ctx.known_codes:
