@@ -19,19 +19,14 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
-import uuid
 
 import httpx
-import psycopg
-from psycopg import sql
+from scratch import scratch_database  # bench/scratch.py
 from sqlalchemy import text
-from sqlalchemy.engine import make_url
 
-from geo_service.db import migrate
-from geo_service.db.engine import make_engine, resolve_url
+from geo_service.db.engine import make_engine
 from geo_service.devserver import running_service
 from geo_service.sample import load_sample
-from geo_service.settings import Settings
 
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
                  "--no-first-run", "--disable-background-networking",
@@ -40,11 +35,6 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
 EXTRA = (("eldercare_sites", "村级互助养老点", 0.4), ("eldercare_sites", "养老机构", 0.1),
          ("eldercare_sites", "老年食堂", 0.2), ("child_sites", "儿童之家", 0.2),
          ("funeral_sites", "治丧服务点", 0.1))
-
-
-def _admin(url: str) -> str:
-    return make_url(url).set(drivername="postgresql", database="postgres").render_as_string(
-        hide_password=False)
 
 
 def _add_extra(engine, count: int) -> None:
@@ -112,14 +102,8 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
 
-    server = resolve_url(Settings().database)
-    name = f"geo_bench_care_map_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(_admin(server), autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    url = make_url(server).set(database=name).render_as_string(hide_password=False)
-    try:
+    with scratch_database("geo_bench_care_map") as url:
         engine = make_engine(url)
-        migrate.upgrade(engine)
         load_sample(engine)
         _add_extra(engine, args.extra)
         with engine.connect() as conn:
@@ -145,10 +129,6 @@ def main() -> None:
                       f"best {min(times):.2f} s, worst {max(times):.2f} s "
                       f"over {len(runs)} runs, {sent / 1024:.0f} KiB transferred "
                       f"(goal < 1.5 s: {'met' if median < 1.5 else 'NOT met'})")
-    finally:
-        with psycopg.connect(_admin(server), autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-                sql.Identifier(name)))
 
 
 if __name__ == "__main__":

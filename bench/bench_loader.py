@@ -27,30 +27,22 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import psycopg
 import shapely
-from psycopg import sql
+from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from scratch import scratch_database  # bench/scratch.py
+
 from geo_service import crs
-from geo_service.db import migrate
-from geo_service.db.engine import make_engine, resolve_url
+from geo_service.db.engine import make_engine
 from geo_service.ingest.loader import LoadReport, load_file
 from geo_service.sample import load_admin_areas
-from geo_service.settings import Settings
-
-
-def _admin(url: str) -> str:
-    return make_url(url).set(drivername="postgresql", database="postgres").render_as_string(
-        hide_password=False)
-
 
 # Characters of real township and village names (大足 and its neighbours) and facility
 # suffixes: names like 石桥镇龙井村互助养老点 — varied Han runs, as a bureau's register has.
@@ -146,45 +138,41 @@ def main() -> int:
     parser.add_argument("--profile", action="store_true",
                         help="print the loader's 25 costliest functions for each load")
     args = parser.parse_args()
-    server = resolve_url(Settings().database)
-    name = f"geo_bench_loader_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(_admin(server), autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    url = make_url(server).set(database=name).render_as_string(hide_password=False)
-    engine = make_engine(url)
-    try:
-        migrate.upgrade(engine)
-        load_admin_areas(engine)
-        with tempfile.TemporaryDirectory() as folder:
-            path = Path(folder) / "sites.csv"
-            frame = sites_csv(engine, args.rows, path)
-            started = time.perf_counter()
-            first = _timed_load(engine, path, args.profile)
-            loader_first = time.perf_counter() - started
-            ogr_first = ogr2ogr(url, path, "bench_ogr", overwrite=False)
-            changed = max(1, int(args.rows * args.changed))
-            picks = random.Random(1).sample(range(args.rows), changed)
-            frame.loc[picks, "床位数"] = "99"
-            frame.to_csv(path, index=False, encoding="utf-8")
-            started = time.perf_counter()
-            again = _timed_load(engine, path, args.profile)
-            loader_reload = time.perf_counter() - started
-            ogr_reload = ogr2ogr(url, path, "bench_ogr", overwrite=True)
-        assert first.inserted == args.rows, first.summary()
-        assert again.updated == changed, again.summary()
-        print(f"rows: {args.rows}, changed on reload: {changed} ({args.changed:.1%})")
-        print(f"first load : loader {loader_first:7.2f} s   ogr2ogr {ogr_first:7.2f} s   "
-              f"ratio {loader_first / ogr_first:5.2f} (target ≤ 5)")
-        print(f"reload     : loader {loader_reload:7.2f} s   ogr2ogr {ogr_reload:7.2f} s   "
-              f"ratio {loader_reload / ogr_reload:5.2f} (target ≤ 3)")
-        print(f"loader reload: {again.summary()}")
-    finally:
-        engine.dispose()
-        if not args.keep:
-            with psycopg.connect(_admin(server), autocommit=True) as conn:
-                conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-                    sql.Identifier(name)))
+    with scratch_database("geo_bench_loader", keep=args.keep) as url:
+        engine = make_engine(url)
+        try:
+            compare(engine, url, args)
+        finally:
+            engine.dispose()
     return 0
+
+
+def compare(engine: Engine, url: str, args: argparse.Namespace) -> None:
+    """First load and reload, the loader and ogr2ogr side by side; prints the ratios."""
+    load_admin_areas(engine)
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "sites.csv"
+        frame = sites_csv(engine, args.rows, path)
+        started = time.perf_counter()
+        first = _timed_load(engine, path, args.profile)
+        loader_first = time.perf_counter() - started
+        ogr_first = ogr2ogr(url, path, "bench_ogr", overwrite=False)
+        changed = max(1, int(args.rows * args.changed))
+        picks = random.Random(1).sample(range(args.rows), changed)
+        frame.loc[picks, "床位数"] = "99"
+        frame.to_csv(path, index=False, encoding="utf-8")
+        started = time.perf_counter()
+        again = _timed_load(engine, path, args.profile)
+        loader_reload = time.perf_counter() - started
+        ogr_reload = ogr2ogr(url, path, "bench_ogr", overwrite=True)
+    assert first.inserted == args.rows, first.summary()
+    assert again.updated == changed, again.summary()
+    print(f"rows: {args.rows}, changed on reload: {changed} ({args.changed:.1%})")
+    print(f"first load : loader {loader_first:7.2f} s   ogr2ogr {ogr_first:7.2f} s   "
+          f"ratio {loader_first / ogr_first:5.2f} (target ≤ 5)")
+    print(f"reload     : loader {loader_reload:7.2f} s   ogr2ogr {ogr_reload:7.2f} s   "
+          f"ratio {loader_reload / ogr_reload:5.2f} (target ≤ 3)")
+    print(f"loader reload: {again.summary()}")
 
 
 if __name__ == "__main__":

@@ -24,14 +24,10 @@ import statistics
 import subprocess
 import sys
 import time
-import uuid
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import httpx
-import psycopg
-from psycopg import sql
-from sqlalchemy.engine import make_url
 
 from geo_service.devserver import free_port, running_server
 
@@ -59,28 +55,16 @@ def sample_database(url: str | None):
         yield url
         return
     sys.path.insert(0, str(REPO))
-    from geo_service.db import migrate
-    from geo_service.db.engine import make_engine, resolve_url
-    from geo_service.sample import load_sample
-    from geo_service.settings import Settings
+    from scratch import scratch_database  # bench/scratch.py
 
-    server = resolve_url(Settings().database)
-    name = f"geo_bench_{uuid.uuid4().hex[:8]}"
-    admin = make_url(server).set(drivername="postgresql", database="postgres")
-    admin_info = admin.render_as_string(hide_password=False)
-    with psycopg.connect(admin_info, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    full = make_url(server).set(database=name).render_as_string(hide_password=False)
-    try:
+    from geo_service.db.engine import make_engine
+    from geo_service.sample import load_sample
+
+    with scratch_database("geo_bench") as full:
         engine = make_engine(full)
-        migrate.upgrade(engine)
         load_sample(engine)
         engine.dispose()
         yield full.replace("postgresql+psycopg", "postgresql")
-    finally:
-        with psycopg.connect(admin_info, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-                sql.Identifier(name)))
 
 
 def tiles_over_district() -> list[tuple[int, int, int]]:

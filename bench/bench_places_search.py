@@ -12,19 +12,14 @@ import json
 import random
 import statistics
 import time
-import uuid
 
-import psycopg
-from psycopg import sql
-from sqlalchemy import text
-from sqlalchemy.engine import make_url
+from scratch import scratch_database  # bench/scratch.py
+from sqlalchemy import Engine, text
 
-from geo_service.db import migrate
-from geo_service.db.engine import make_engine, resolve_url
+from geo_service.db.engine import make_engine
 from geo_service.gazetteer.index import refresh_search_index
 from geo_service.gazetteer.pinyin import search_keys
 from geo_service.gazetteer.search import SearchQuery, search
-from geo_service.settings import Settings
 
 CHARS = ("龙岗棠香滩双路通桥智凤水宝顶中敖三驱兴玉石马拾万回金山古国梁雍溪珠铁高升季家坪"
          "邮亭铺巴岳濑东西南北上下大小新老白黑青红黄花林竹松柏桃李杨柳河湾坝沟坡岩洞井塘堰")
@@ -74,64 +69,57 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=200)
     parser.add_argument("--keep", action="store_true", help="keep the database (prints its URL)")
     args = parser.parse_args()
-    server = resolve_url(Settings().database)
-    name = f"geo_bench_places_{uuid.uuid4().hex[:8]}"
-    admin = make_url(server).set(drivername="postgresql", database="postgres").render_as_string(
-        hide_password=False)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    engine = make_engine(make_url(server).set(database=name).render_as_string(hide_password=False))
-    try:
-        migrate.upgrade(engine)
-        rng = random.Random(20261123)
-        rows = generate(args.names, rng)
-        start = time.perf_counter()
-        with engine.begin() as conn:
-            for chunk in range(0, len(rows), 5000):
-                conn.execute(text(
-                    "INSERT INTO place_names (external_id, name, category_code, aliases, geom, "
-                    "source, geometry_accuracy) VALUES (:external_id, :name, :category_code, "
-                    "CAST(:aliases AS jsonb), ST_GeomFromEWKT(:wkt), 'bench', 'illustrative')"),
-                    [{**r, "aliases": json.dumps(r["aliases"])}
-                     for r in rows[chunk:chunk + 5000]])
-        inserted = time.perf_counter() - start
-        start = time.perf_counter()
-        with engine.begin() as conn:
-            refresh_search_index(conn)
-            conn.execute(text("ANALYZE place_search"))
-            terms = conn.execute(text("SELECT count(*) FROM place_search")).scalar()
-        indexed = time.perf_counter() - start
-        print(f"{len(rows)} names inserted in {inserted:.1f} s; {terms} search terms indexed "
-              f"in {indexed:.1f} s ({len(rows) / indexed:.0f} names/s)")
-        sample = [r for r in rows[:: max(1, len(rows) // 500)]]
-        formers = [r["aliases"][0]["name"] for r in rows if r["aliases"]][:500]
-        pick = lambda i: sample[i % len(sample)]["name"]  # noqa: E731
-        cases = {
-            "exact Chinese (宝顶山)": lambda i: pick(i),
-            "2-character prefix (宝顶)": lambda i: pick(i)[:2],
-            "full pinyin (baodingshan)": lambda i: search_keys(pick(i))["full"],
-            "initials (bds)": lambda i: search_keys(pick(i))["initials"],
-            "initials prefix (bd)": lambda i: search_keys(pick(i))["initials"][:2],
-            "former name (邮亭铺)": lambda i: formers[i % len(formers)],
-            "fuzzy Chinese, one char wrong": lambda i: "宝" + pick(i)[1:],
-            "pinyin with a typo": lambda i: search_keys(pick(i))["full"][:-1] + "x",
-        }
-        print(f"{'query type':34} {'p50 ms':>8} {'p95 ms':>8}")
-        for label, make_q in cases.items():
-            p50, p95 = timed(lambda i, make_q=make_q: search(engine, SearchQuery(make_q(i))),
-                             args.repeat)
-            print(f"{label:34} {p50:8.1f} {p95:8.1f}")
-        p50, p95 = timed(lambda i: search(engine, SearchQuery(
-            pick(i)[:2], near=(105.72, 29.62), radius_m=5000)), args.repeat)
-        print(f"{'prefix + 5 km radius':34} {p50:8.1f} {p95:8.1f}")
-    finally:
-        engine.dispose()
-        if args.keep:
-            print(f"kept: {engine.url.render_as_string(hide_password=False)}")
-        else:
-            with psycopg.connect(admin, autocommit=True) as conn:
-                conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-                    sql.Identifier(name)))
+    with scratch_database("geo_bench_places", keep=args.keep) as url:
+        engine = make_engine(url)
+        try:
+            run(engine, args)
+        finally:
+            engine.dispose()
+
+
+def run(engine: Engine, args: argparse.Namespace) -> None:
+    """Load the names, index them and time every query class."""
+    rng = random.Random(20261123)
+    rows = generate(args.names, rng)
+    start = time.perf_counter()
+    with engine.begin() as conn:
+        for chunk in range(0, len(rows), 5000):
+            conn.execute(text(
+                "INSERT INTO place_names (external_id, name, category_code, aliases, geom, "
+                "source, geometry_accuracy) VALUES (:external_id, :name, :category_code, "
+                "CAST(:aliases AS jsonb), ST_GeomFromEWKT(:wkt), 'bench', 'illustrative')"),
+                [{**r, "aliases": json.dumps(r["aliases"])}
+                 for r in rows[chunk:chunk + 5000]])
+    inserted = time.perf_counter() - start
+    start = time.perf_counter()
+    with engine.begin() as conn:
+        refresh_search_index(conn)
+        conn.execute(text("ANALYZE place_search"))
+        terms = conn.execute(text("SELECT count(*) FROM place_search")).scalar()
+    indexed = time.perf_counter() - start
+    print(f"{len(rows)} names inserted in {inserted:.1f} s; {terms} search terms indexed "
+          f"in {indexed:.1f} s ({len(rows) / indexed:.0f} names/s)")
+    sample = [r for r in rows[:: max(1, len(rows) // 500)]]
+    formers = [r["aliases"][0]["name"] for r in rows if r["aliases"]][:500]
+    pick = lambda i: sample[i % len(sample)]["name"]  # noqa: E731
+    cases = {
+        "exact Chinese (宝顶山)": lambda i: pick(i),
+        "2-character prefix (宝顶)": lambda i: pick(i)[:2],
+        "full pinyin (baodingshan)": lambda i: search_keys(pick(i))["full"],
+        "initials (bds)": lambda i: search_keys(pick(i))["initials"],
+        "initials prefix (bd)": lambda i: search_keys(pick(i))["initials"][:2],
+        "former name (邮亭铺)": lambda i: formers[i % len(formers)],
+        "fuzzy Chinese, one char wrong": lambda i: "宝" + pick(i)[1:],
+        "pinyin with a typo": lambda i: search_keys(pick(i))["full"][:-1] + "x",
+    }
+    print(f"{'query type':34} {'p50 ms':>8} {'p95 ms':>8}")
+    for label, make_q in cases.items():
+        p50, p95 = timed(lambda i, make_q=make_q: search(engine, SearchQuery(make_q(i))),
+                         args.repeat)
+        print(f"{label:34} {p50:8.1f} {p95:8.1f}")
+    p50, p95 = timed(lambda i: search(engine, SearchQuery(
+        pick(i)[:2], near=(105.72, 29.62), radius_m=5000)), args.repeat)
+    print(f"{'prefix + 5 km radius':34} {p50:8.1f} {p95:8.1f}")
 
 
 if __name__ == "__main__":

@@ -17,7 +17,6 @@ import json
 import math
 import sys
 import time
-import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -26,13 +25,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import hypothesis
-import psycopg
 import schemathesis
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, Phase, settings
-from psycopg import sql
 from sqlalchemy import Engine, text
-from sqlalchemy.engine import make_url
 
 INJECTIONS = ["' OR '1'='1", "1; DROP TABLE users; --", "') OR 1=1 --",
               "%' AND pg_sleep(5)--", "\\x00", "𠮷'; SELECT * FROM audit_log; --",
@@ -40,33 +36,24 @@ INJECTIONS = ["' OR '1'='1", "1; DROP TABLE users; --", "') OR 1=1 --",
 
 
 @contextmanager
-def scratch_database() -> Iterator[Engine]:
+def sample_database() -> Iterator[Engine]:
     """A throwaway database with the sample and one admin + one data editor."""
     from geo_service.auth import users
-    from geo_service.db import migrate
-    from geo_service.db.engine import make_engine, resolve_url
+    from geo_service.db.engine import make_engine
     from geo_service.sample import load_sample
-    from geo_service.settings import Settings
 
-    server = resolve_url(Settings().database)
-    name = f"geo_hostile_{uuid.uuid4().hex[:8]}"
-    admin = make_url(server).set(drivername="postgresql", database="postgres")
-    conninfo = admin.render_as_string(hide_password=False)
-    with psycopg.connect(conninfo, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    engine = make_engine(make_url(server).set(database=name).render_as_string(
-        hide_password=False))
-    try:
-        migrate.upgrade(engine)
-        load_sample(engine)
-        with engine.begin() as conn:
-            users.add_user(conn, "fuzz_admin", "fuzz-password-123", "admin")
-        yield engine
-    finally:
-        engine.dispose()
-        with psycopg.connect(conninfo, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-                sql.Identifier(name)))
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from scratch import scratch_database  # bench/scratch.py
+
+    with scratch_database("geo_hostile") as url:
+        engine = make_engine(url)
+        try:
+            load_sample(engine)
+            with engine.begin() as conn:
+                users.add_user(conn, "fuzz_admin", "fuzz-password-123", "admin")
+            yield engine
+        finally:
+            engine.dispose()
 
 
 def token(client: TestClient) -> dict[str, str]:
@@ -202,7 +189,7 @@ def main() -> int:
     from geo_service.api.app import create_app
 
     failures: list[str] = []
-    with scratch_database() as engine, TestClient(create_app(engine)) as client:
+    with sample_database() as engine, TestClient(create_app(engine)) as client:
         admin = token(client)
         started = time.perf_counter()
         result = fuzz(client.app, [{}, admin], examples=args.examples,
