@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import httpx
@@ -35,3 +36,9 @@ def test_login_throttle_counts_across_workers(database_factory, tmp_path: Path) 
         assert codes == [401, 401, 401, 401, 429]
         assert _login(b, PASSWORD) == 429  # the other process refuses even the right password
         assert _login(a, PASSWORD) == 429
+    # every request is logged once, as the service's JSON line (no plain-text access line)
+    lines = (tmp_path / "a.log").read_text(encoding="utf-8").splitlines()
+    logins = [json.loads(line) for line in lines
+              if line.startswith("{") and '"/auth/token"' in line]
+    assert [r["status"] for r in logins] == [401, 401, 429, 429]
+    assert not [line for line in lines if '"POST /auth/token' in line], lines[-5:]
