@@ -85,3 +85,19 @@ def _pids_of(engine: Engine, count: int) -> list[tuple[int]]:
     finally:
         for c in conns:
             c.close()
+
+
+def test_a_filled_pool_has_postgis_and_proj_loaded_in_every_connection(pooled):
+    # a backend's first ST_Transform loads PROJ (about 40 ms): fill_pool pays it at start
+    engine, _ = pooled
+    engine.dispose()
+    fill_pool(engine, 4)
+    conns = [engine.connect() for _ in range(4)]
+    try:
+        loaded = [set(c.execute(text(
+            "SELECT name FROM pg_backend_memory_contexts WHERE name IN "
+            "('Proj Context', 'PostGIS Constants Context')")).scalars()) for c in conns]
+    finally:
+        for c in conns:
+            c.close()
+    assert loaded == [{"Proj Context", "PostGIS Constants Context"}] * 4
