@@ -39,12 +39,18 @@ DISTRICT = (105.48, 29.39, 106.02, 29.86)
 
 
 def ensure_tipg() -> Path:
-    """bench/.venv-tipg with tipg and uvicorn (created once)."""
+    """bench/.venv-tipg with tipg and uvicorn[standard] (created once).
+
+    uvicorn[standard] (uvloop, httptools) is what this service runs on, so both servers get
+    the same HTTP stack and the comparison is between the applications."""
     uvicorn = TIPG_VENV / "bin" / "uvicorn"
+    python = TIPG_VENV / "bin" / "python"
     if not uvicorn.exists():
         subprocess.run([sys.executable, "-m", "venv", str(TIPG_VENV)], check=True)
-        subprocess.run([str(TIPG_VENV / "bin" / "pip"), "install", "-q", "tipg", "uvicorn"],
-                       check=True)
+    if subprocess.run([str(python), "-c", "import tipg, uvloop, httptools"],
+                      capture_output=True).returncode != 0:
+        subprocess.run([str(TIPG_VENV / "bin" / "pip"), "install", "-q", "tipg",
+                        "uvicorn[standard]"], check=True)
     return uvicorn
 
 
