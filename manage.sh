@@ -18,7 +18,8 @@ cd "$(dirname "$(readlink -f "$0")")"
 #   qgis-providers           its OAPIF and vector-tile providers (named so the test's need is plain)
 APT_PACKAGES=(postgresql postgresql-common python3 python3-venv python3-dev gcc util-linux
               chromium fontconfig fonts-wqy-microhei gdal-bin ca-certificates
-              poppler-utils python3-qgis qgis-providers)
+              poppler-utils python3-qgis qgis-providers
+              wrk)  # wrk: the load generator of bench/bench_ogc_vs_tipg.py (C; spares the CPU)
 NODE_APT_PACKAGES=(nodejs npm)  # only when no npm is on PATH (NodeSource's nodejs bundles npm)
 VENV=.venv
 

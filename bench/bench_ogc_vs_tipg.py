@@ -20,12 +20,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -143,6 +146,41 @@ def workloads(ours: str, cold: str, tipg: str, n: int
 TILES_COLD, TILES_WARM = "tiles z10-z14 cold", "tiles z10-z14 warm"
 
 
+# wrk cycles through a file of paths (one per line) and prints its figures in one line
+WRK_SCRIPT = """
+local paths, i = {}, 0
+init = function(args) for line in io.lines(args[1]) do paths[#paths + 1] = line end end
+request = function()
+  i = i % #paths + 1
+  return wrk.format("GET", paths[i], {["Accept-Encoding"] = "gzip"})
+end
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format("RESULT %d %d %f %f %d\\n", summary.requests, summary.duration,
+    latency:percentile(50), latency:percentile(95),
+    e.connect + e.read + e.write + e.status + e.timeout))
+end
+"""
+
+
+def run_wrk(urls: list[str], concurrency: int, seconds: int) -> dict[str, float]:
+    """The same figures as `run`, from wrk (C, one thread) cycling through the URLs for
+    `seconds`: a load generator that needs far less CPU than the service it measures."""
+    parts = urlsplit(urls[0])
+    base = f"{parts.scheme}://{parts.netloc}"
+    with tempfile.TemporaryDirectory() as folder:
+        script, paths = Path(folder) / "cycle.lua", Path(folder) / "paths.txt"
+        script.write_text(WRK_SCRIPT, encoding="utf-8")
+        paths.write_text("\n".join(u[len(base):] for u in urls) + "\n", encoding="utf-8")
+        done = subprocess.run(["wrk", "-t1", f"-c{concurrency}", f"-d{seconds}s", "--timeout",
+                               "60s", "-s", str(script), base, "--", str(paths)],
+                              capture_output=True, text=True, check=True)
+    line = next(x for x in done.stdout.splitlines() if x.startswith("RESULT "))
+    count, micros, p50, p95, errors = line.split()[1:]
+    return {"rps": int(count) / (int(micros) / 1e6), "p50": float(p50) / 1000,
+            "p95": float(p95) / 1000, "errors": int(errors)}
+
+
 def spread(urls: list[str], n: int = 20) -> list[str]:
     """`n` URLs from across the list (a warm-up that meets every zoom of the tiles)."""
     return urls[::max(1, len(urls) // n)][:n]
@@ -150,8 +188,15 @@ Result = dict[str, float]
 
 
 def measure(urls: dict[str, tuple[list[str], list[str]]], concurrency: int, with_tipg: bool,
-            workers: int) -> dict[str, tuple[Result, Result | None]]:
-    """Time every workload: ours, then tipg (its tile run shared by the cold and warm rows)."""
+            workers: int, seconds: int | None = None
+            ) -> dict[str, tuple[Result, Result | None]]:
+    """Time every workload: ours, then tipg (its tile run shared by the cold and warm rows);
+    with `seconds`, wrk drives each run for that long, else the httpx client runs the list."""
+    def timed(batch: list[str]) -> Result:
+        if seconds:
+            return run_wrk(batch, concurrency, seconds)
+        return asyncio.run(run(batch, concurrency))
+
     results: dict[str, tuple[Result, Result | None]] = {}
     tipg_tiles: Result | None = None
     for name, (our_urls, tipg_urls) in urls.items():
@@ -160,13 +205,13 @@ def measure(urls: dict[str, tuple[list[str], list[str]]], concurrency: int, with
                 asyncio.run(run(our_urls, concurrency))
         else:  # warm-up (connections, statements of every zoom), spread over the list
             asyncio.run(run(spread(our_urls), 4))
-        mine = asyncio.run(run(our_urls, concurrency))
+        mine = timed(our_urls)
         theirs = None
         if with_tipg and name == TILES_WARM and tipg_tiles is not None:
             theirs = tipg_tiles
         elif with_tipg:
             asyncio.run(run(spread(tipg_urls), 4))
-            theirs = asyncio.run(run(tipg_urls, concurrency))
+            theirs = timed(tipg_urls)
             tipg_tiles = theirs if name == TILES_COLD else tipg_tiles
         results[name] = (mine, theirs)
     return results
@@ -206,11 +251,18 @@ def main() -> None:
     parser.add_argument("--workers", type=int, nargs="+", default=[1],
                         help="worker processes of each server; one run per count (e.g. 1 2)")
     parser.add_argument("--no-tipg", action="store_true", help="time this service alone")
+    parser.add_argument("--client", choices=("wrk", "httpx"),
+                        default="wrk" if shutil.which("wrk") else "httpx",
+                        help="load generator: wrk (default when installed; Debian package "
+                             "wrk) runs each workload for --seconds, httpx fetches --requests")
+    parser.add_argument("--seconds", type=int, default=5, help="wrk: seconds per run")
     args = parser.parse_args()
     tipg_uvicorn = None if args.no_tipg else ensure_tipg()
     logs = REPO / "bench" / "results"
     logs.mkdir(exist_ok=True)
-    print(f"{args.requests} requests per workload, concurrency {args.concurrency}, "
+    load = (f"wrk, {args.seconds:g} s per workload" if args.client == "wrk"
+            else f"httpx, {args.requests} requests per workload")
+    print(f"{load}, concurrency {args.concurrency}, "
           f"collection {COLLECTION}, {os.cpu_count()} cores, load average "
           f"{' '.join(f'{v:.2f}' for v in os.getloadavg())}, {time.strftime('%Y-%m-%d %H:%M')}")
     with sample_database(args.database_url) as url:
@@ -242,7 +294,8 @@ def serve_and_measure(url: str, workers: int, tipg_uvicorn: Path | None,
                  str(workers), "--log-level", "warning"], tipg_env, f"{tipg}/collections",
                 log=logs / "tipg.log", cwd=REPO))
         return measure(workloads(ours, cold, tipg, args.requests), args.concurrency,
-                       tipg_uvicorn is not None, workers)
+                       tipg_uvicorn is not None, workers,
+                       args.seconds if args.client == "wrk" else None)
 
 
 if __name__ == "__main__":
