@@ -270,10 +270,10 @@ def serve(
     os.environ["GEO_SERVICE_WORKERS"] = str(count)
     out.print(f"geo_service on http://{host}:{port} ({count} worker"
               f"{'s' if count > 1 else ''})")
-    # the service logs every request itself, as one JSON line (README "Operations"):
-    # uvicorn's own plain-text access line would only repeat it
+    # the service logs every request itself, as one JSON line without the query string
+    # (README "Operations"); uvicorn's plain-text line, with it, only when asked for
     uvicorn.run("geo_service.api.app:create_app", factory=True, host=host, port=port,
-                workers=count, log_level="info", access_log=False)
+                workers=count, log_level="info", access_log=settings.server.access_log)
 
 
 def main() -> None:

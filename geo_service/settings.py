@@ -83,6 +83,10 @@ class ServerSettings(BaseSettings):
     tile_cache_mb: int = Field(
         default=64, ge=0, description="encoded vector tiles kept in memory by each worker "
                                       "(MiB; 0 = no tile cache)")
+    access_log: bool = Field(
+        default=False, description="also write uvicorn's plain-text access line per request, "
+        "query string included (off: the JSON request log has no query strings, which carry "
+        "residents' searches and positions)")
     tile_version_ttl_s: float = Field(
         default=1.0, ge=0, le=60,
         description="seconds each worker trusts its last read of the layer versions, so a "

@@ -179,7 +179,7 @@ def test_debian_ogrinfo_counts_match(live_server, sample_engine):
 def logged_server(sample_url: str, tmp_path_factory) -> Iterator[tuple[str, Path]]:
     """The service with its access log (uvicorn's, one line per request) in a file."""
     log = tmp_path_factory.mktemp("pushdown") / "server.log"
-    with running_service(sample_url, log=log) as base:
+    with running_service(sample_url, log=log, GEO_SERVICE_ACCESS_LOG="true") as base:
         yield base, log
 
 
