@@ -21,8 +21,10 @@ RUNS = {
                       "--sites", "10", "--skip-pandana"], ["geo_service: build"]),
     "coverage": (["bench_coverage.py", "--units", "3000", "--sites", "200", "--no-dask",
                   "--repeat", "1"], ["cKDTree"]),
-    "ogc": (["bench_ogc_vs_tipg.py", "--no-tipg", "--requests", "16", "--concurrency", "2"],
-            ["tiles warm/cold (ours)"]),
+    "ogc-httpx": (["bench_ogc_vs_tipg.py", "--no-tipg", "--client", "httpx", "--requests", "16",
+                   "--concurrency", "2"], ["tiles warm/cold (ours)"]),
+    "ogc-wrk": (["bench_ogc_vs_tipg.py", "--no-tipg", "--client", "wrk", "--seconds", "1",
+                 "--concurrency", "2"], ["tiles warm/cold (ours)", "villages 100/page"]),
 }
 
 
