@@ -136,3 +136,24 @@ def test_audit_log_is_append_only(engine):
         row = conn.execute(text("SELECT actor, before, after FROM audit_log WHERE id = :id"),
                            {"id": entry}).one()
     assert tuple(row) == ("alice", {"beds": 1}, {"beds": 2})
+
+
+def test_the_app_role_refreshes_the_index_where_public_has_no_temp_right(database_factory):
+    # a hardened server revokes TEMPORARY from PUBLIC; the refresh's staging table needs it
+    from geo_service.gazetteer.index import refresh_search_index
+
+    engine = make_engine(database_factory("temp_right"))
+    migrate.upgrade(engine)
+    with engine.begin() as conn:
+        name = conn.execute(text("SELECT current_database()")).scalar_one()
+        conn.execute(text(f'REVOKE TEMPORARY ON DATABASE "{name}" FROM PUBLIC'))
+        conn.execute(text(
+            "INSERT INTO place_names (external_id, name, geom, source, geometry_accuracy) "
+            "VALUES ('t-1', '宝顶山', ST_SetSRID(ST_MakePoint(105.8, 29.75), 4490), 'test', "
+            "'illustrative')"))
+    with engine.begin() as conn:
+        conn.execute(text("SET LOCAL ROLE geo_service_app"))
+        assert refresh_search_index(conn) == 1
+        terms = conn.execute(text("SELECT pinyin_full FROM place_search")).scalars().all()
+    assert terms == ["baodingshan"]
+    engine.dispose()
