@@ -16,9 +16,11 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect, text
 
 from geo_service.db import migrate
+from geo_service.db.cluster import MAX_CONNECTIONS, LocalCluster
 from geo_service.db.engine import make_engine
 from geo_service.db.models import metadata
 from geo_service.devserver import free_port
+from geo_service.settings import DatabaseSettings
 
 CLI = [sys.executable, "-m", "geo_service.cli"]
 TABLES = {"admin_areas", "eldercare_sites", "funeral_sites", "child_sites", "place_names",
@@ -58,6 +60,13 @@ def test_local_cluster_start_status_stop(cluster_dir):
         assert "run geo-service db upgrade" not in status.stdout
         password = (tmp_path / "pg" / "password").read_text().strip()
         assert password not in status.stdout
+        # room for several workers' pools: N × (pool_size + 10 overflow) connections
+        local = make_engine(LocalCluster.from_settings(DatabaseSettings(
+            local_dir=tmp_path / "pg", local_port=int(env["GEO_SERVICE_LOCAL_PORT"]))).url())
+        with local.connect() as conn:
+            limit = conn.execute(text("SHOW max_connections")).scalar_one()
+        local.dispose()
+        assert int(limit) == MAX_CONNECTIONS
     finally:
         result = run_cli("db", "stop", env=env)
     assert result.returncode == 0 and "stopped" in result.stdout
