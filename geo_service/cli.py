@@ -258,7 +258,7 @@ def serve(
     """Run the HTTP service (several worker processes share one login throttle)."""
     import os
 
-    import uvicorn
+    from geo_service.api import serving
 
     settings = state().settings
     host = host or settings.server.host
@@ -272,8 +272,9 @@ def serve(
               f"{'s' if count > 1 else ''})")
     # the service logs every request itself, as one JSON line without the query string
     # (README "Operations"); uvicorn's plain-text line, with it, only when asked for
-    uvicorn.run("geo_service.api.app:create_app", factory=True, host=host, port=port,
-                workers=count, log_level="info", access_log=settings.server.access_log)
+    code = serving.run(host, port, count, access_log=settings.server.access_log)
+    if code:
+        raise typer.Exit(code)
 
 
 def main() -> None:

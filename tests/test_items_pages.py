@@ -112,3 +112,25 @@ def test_a_large_page_is_gzipped_for_clients_that_ask(sample_engine):
     assert "content-encoding" not in plain.headers
     assert int(zipped.headers["content-length"]) < len(plain.content) / 4
     assert zipped.json()["features"] == plain.json()["features"]
+
+
+@pytest.mark.parametrize("principal", [ANONYMOUS, Principal("p", Role.planner)])
+def test_pages_of_one_shape_share_a_statement_and_bind_their_own_values(sample_engine,
+                                                                       principal):
+    boxes = ["105.65,29.62,105.80,29.76", "105.5,29.4,106.0,29.9", "105.70,29.70,105.72,29.72"]
+    collection = get_collection("eldercare_sites", principal)
+    features._compiled_pages.clear()
+    with sample_engine.connect() as conn:
+        for box in boxes:
+            for offset in ("3", "40"):
+                query = features.parse_items(collection, principal,
+                                             {"limit": "25", "offset": offset, "bbox": box})
+                rows = features.page_features(conn, query)
+                state, joined, returned = features.page_json(conn, query)
+                assert json.loads(f"[{joined}]") == [json.loads(r) for r in rows]
+                assert returned == len(rows)
+                assert state.matched == features.page_state(conn, query).matched
+        # a bbox across the antimeridian (two boxes) is another shape, and answers empty
+        wrapped = features.parse_items(collection, principal, {"bbox": "170,20,100,40"})
+        assert features.page_json(conn, wrapped)[1:] == ("", 0)
+    assert len(features._compiled_pages) == 2

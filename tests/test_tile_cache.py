@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import mapbox_vector_tile
+import numpy as np
 import pytest
 from accounts_helpers import add_users, login, unlimited_app, writable_sample
 from fastapi.testclient import TestClient
@@ -292,3 +293,21 @@ def test_the_version_cache_trusts_a_read_only_for_its_ttl():
     off = LayerVersionCache(0.0, clock)
     off.store({"eldercare_sites": 3}, clock())
     assert off.fresh() is None
+
+
+@pytest.mark.parametrize("margin", [0.0, 64 / 4096, 0.5])
+def test_tile_bounds_in_closed_form_equal_proj(margin):
+    """The spherical Mercator inverse equals PROJ's EPSG:3857 → 4490, at every zoom."""
+    rng = np.random.default_rng(7)
+    to_lonlat = transformer(3857, 4490)
+    size_of = 2 * tiles.HALF_WORLD
+    for z in range(0, 23):
+        for x, y in rng.integers(0, 2**z, size=(20, 2)):
+            size = size_of / 2**z
+            minx, maxy = -tiles.HALF_WORLD + x * size, tiles.HALF_WORLD - y * size
+            pad = size * margin
+            xs = [max(-tiles.HALF_WORLD, minx - pad), min(tiles.HALF_WORLD, minx + size + pad)]
+            ys = [max(-tiles.HALF_WORLD, maxy - size - pad), min(tiles.HALF_WORLD, maxy + pad)]
+            lon, lat = to_lonlat.transform(xs, ys)
+            assert tiles.tile_lonlat_bounds(z, int(y), int(x), margin) == pytest.approx(
+                (lon[0], lat[0], lon[1], lat[1]), abs=1e-12)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import time
 from pathlib import Path
 
 import httpx
@@ -42,3 +44,72 @@ def test_login_throttle_counts_across_workers(database_factory, tmp_path: Path) 
               if line.startswith("{") and '"/auth/token"' in line]
     assert [r["status"] for r in logins] == [401, 401, 429, 429]
     assert not [line for line in lines if '"POST /auth/token' in line], lines[-5:]
+
+
+def _workers_of(base: str) -> list[psutil.Process]:
+    port = base.rsplit(":", 1)[1]
+    parent = next(p for p in psutil.process_iter(["cmdline"])
+                  if port in " ".join(p.info["cmdline"] or []))
+    # the live worker processes (multiprocessing's resource tracker is a child too)
+    workers = []
+    for child in parent.children():
+        try:
+            if "spawn_main" in " ".join(child.cmdline()):
+                workers.append(child)
+        except (psutil.ZombieProcess, psutil.NoSuchProcess):
+            pass  # a killed worker not yet reaped
+    return workers
+
+
+def _established(process: psutil.Process, port: int) -> int:
+    return sum(1 for c in process.net_connections("tcp")
+               if c.status == psutil.CONN_ESTABLISHED and c.laddr.port == port)
+
+
+def test_keep_alive_connections_opened_at_once_reach_every_worker(database_factory,
+                                                                  tmp_path: Path) -> None:
+    """Each worker listens on its own SO_REUSEPORT socket, so a burst of keep-alive
+    connections is spread by the kernel (one shared socket gave them all to one worker)."""
+    url = database_factory("workers_spread")
+    engine = make_engine(url)
+    migrate.upgrade(engine)
+    engine.dispose()
+    with running_service(url, log=tmp_path / "s.log", GEO_SERVICE_WORKERS="2") as base:
+        port = int(base.rsplit(":", 1)[1])
+        workers = _workers_of(base)
+        assert len(workers) == 2
+        listening = {os.readlink(f"/proc/{w.pid}/fd/{c.fd}")  # 'socket:[inode]'
+                     for w in workers for c in w.net_connections("tcp")
+                     if c.status == psutil.CONN_LISTEN and c.laddr.port == port}
+        assert len(listening) == 2  # one socket each, not one shared socket
+        clients = [httpx.Client() for _ in range(16)]  # 16 at once: 2/65536 to land on one
+        try:
+            for client in clients:
+                assert client.get(f"{base}/health").status_code == 200
+            counts = [_established(w, port) for w in workers]
+            assert sum(counts) == 16 and min(counts) >= 1, counts
+        finally:
+            for client in clients:
+                client.close()
+
+
+def test_a_worker_that_dies_is_replaced(database_factory, tmp_path: Path) -> None:
+    url = database_factory("workers_restart")
+    engine = make_engine(url)
+    migrate.upgrade(engine)
+    engine.dispose()
+    with running_service(url, log=tmp_path / "r.log", GEO_SERVICE_WORKERS="2") as base:
+        first = _workers_of(base)
+        first[0].kill()
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            now = [w for w in _workers_of(base) if w.is_running()]
+            if len(now) == 2 and first[0].pid not in {w.pid for w in now}:
+                break
+            time.sleep(0.5)
+        else:
+            raise AssertionError("the killed worker was not replaced")
+        for _ in range(20):  # every connection is answered, whichever socket takes it
+            with httpx.Client() as fresh:
+                assert fresh.get(f"{base}/health", timeout=30).status_code == 200
+    assert not [w for w in first if w.is_running()]  # stopping the service stops them all

@@ -17,11 +17,13 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
-    JSON,
     Connection,
+    Float,
+    Integer,
     Text,
     and_,
     any_,
+    bindparam,
     cast,
     column,
     func,
@@ -83,6 +85,10 @@ class ItemsQuery:
     crs: OgcCRS = CRS84
     skip_geometry: bool = False
     canonical: str = ""
+    # values of the named bind parameters (the bbox's) and, when every clause is one of
+    # those, the query's shape: pages of one shape share one compiled statement
+    binds: dict[str, float] = field(default_factory=dict)
+    shape: tuple[Any, ...] | None = None
 
     @property
     def filtered(self) -> bool:
@@ -166,10 +172,15 @@ def parse_items(collection: Collection, principal: Principal,
     bbox_crs = parse_ogc_crs(params.get("bbox-crs"), "bbox-crs")
     filter_crs = parse_ogc_crs(params.get("filter-crs"), "filter-crs")
     cql2.filter_lang(params.get("filter-lang"))
+    boxes: list[tuple[float, ...]] = []
     if params.get("bbox"):
         boxes = antimeridian_parts(parse_bbox(params["bbox"], bbox_crs))
+        names = [[f"bbox{i}_{j}" for j in range(4)] for i in range(len(boxes))]
+        query.binds = {n: float(v) for box, row in zip(boxes, names, strict=True)
+                       for n, v in zip(row, box, strict=True)}
         query.clauses.append(or_(*(func.ST_Intersects(geometry, func.ST_MakeEnvelope(
-            *(literal(v) for v in box), STORAGE_SRID)) for box in boxes)))
+            *(bindparam(n, query.binds[n], type_=Float) for n in row), STORAGE_SRID))
+            for row in names)))
     if params.get("datetime"):
         query.clauses.append(cql2.datetime_clause(params["datetime"],
                                                   collection.table.c.updated_at))
@@ -191,21 +202,30 @@ def parse_items(collection: Collection, principal: Principal,
     query.order = [*_order(params.get("sortby", ""), props, collection),
                    collection.table.c.id.asc()]
     query.canonical = "&".join(f"{k}={v}" for k, v in sorted(params.items()) if k != "f")
+    if len(query.clauses) == (1 if boxes else 0):  # no filter, datetime or prop=value
+        query.shape = (collection.id, principal.sees_private, tuple(p.name for p in query.selected),
+                       query.crs, query.skip_geometry, len(boxes), params.get("sortby"),
+                       query.offset > 0)
     return query
 
 
 def feature_json(query: ItemsQuery) -> ColumnElement:
-    """SQL for one row as GeoJSON Feature text."""
+    """SQL for one row as GeoJSON Feature text.
+
+    The pieces are joined as text: casting ST_AsGeoJSON's text to json (to nest it in
+    json_build_object) would make PostgreSQL parse every geometry again."""
     table = query.collection.table
-    geometry = null() if query.skip_geometry else cast(func.ST_AsGeoJSON(
-        output_geometry(query.collection.geometry, query.crs), query.crs.decimals, 0), JSON)
+    geometry: ColumnElement = literal("null", Text) if query.skip_geometry else func.coalesce(
+        func.ST_AsGeoJSON(output_geometry(query.collection.geometry, query.crs),
+                          query.crs.decimals, 0), literal("null", Text))
     pairs: list[Any] = []
     for prop in query.selected:
         pairs += [literal(prop.name, Text), prop.column]
-    return cast(func.json_build_object(
-        literal("type", Text), literal("Feature", Text), literal("id", Text), table.c.id,
-        literal("geometry", Text), geometry,
-        literal("properties", Text), func.json_build_object(*pairs)), Text)
+    return (literal('{"type":"Feature","id":', Text).op("||")(cast(table.c.id, Text))
+            .op("||")(literal(',"geometry":', Text)).op("||")(geometry)
+            .op("||")(literal(',"properties":', Text))
+            .op("||")(cast(func.json_build_object(*pairs), Text))
+            .op("||")(literal("}", Text)))
 
 
 _estimates: dict[str, tuple[float, float]] = {}
@@ -235,7 +255,7 @@ class PageState:
 def page_state(conn: Connection, query: ItemsQuery) -> PageState:
     """Counts and newest change for the page's ETag (one round trip)."""
     table = query.collection.table
-    visible = and_(*query.collection.where(query.principal))
+    visible = and_(true(), *query.collection.where(query.principal))
     newest = select(func.max(table.c.updated_at)).where(visible).scalar_subquery()
     exact = _estimated_rows(conn, table.name) <= EXACT_COUNT_MAX_ROWS
     if exact:
@@ -276,11 +296,51 @@ def _page_rows(query: ItemsQuery) -> Any:
     GeoJSON: PostgreSQL would otherwise build the text of every row the offset skips."""
     table = query.collection.table
     stmt = select(feature_json(query)).select_from(table)
+    limit = bindparam("page_limit", query.limit, type_=Integer)
     if query.offset:
         ids = (select(table.c.id).where(query.where()).order_by(*query.order)
-               .limit(query.limit).offset(query.offset))
+               .limit(limit).offset(bindparam("page_offset", query.offset, type_=Integer)))
         return stmt.where(table.c.id.in_(ids.scalar_subquery())).order_by(*query.order)
-    return stmt.where(query.where()).order_by(*query.order).limit(query.limit)
+    return stmt.where(query.where()).order_by(*query.order).limit(limit)
+
+
+def _page_select(query: ItemsQuery) -> Any:
+    """SELECT of the layer's version stamp, the matched count (NULL when unfiltered), the
+    page's features joined as text and how many."""
+    table = query.collection.table
+    matched: Any = (select(func.count()).select_from(table).where(query.where())
+                    .scalar_subquery() if query.filtered else null())
+    # MATERIALIZED: a plain subquery would be flattened, building the page once per use
+    page = (select(func.array(_page_rows(query).scalar_subquery()).label("a"))
+            .cte("page").prefix_with("MATERIALIZED"))
+    return select(_stamp(table.name), matched, func.array_to_string(page.c.a, ","),
+                  func.cardinality(page.c.a)).select_from(page)
+
+
+# a query shape → the page SELECT compiled for the driver, and its bind parameters' values
+_compiled_pages: dict[tuple[Any, ...], tuple[str, dict[str, Any]]] = {}
+COMPILED_PAGES_MAX = 1000
+
+
+def _page_row(conn: Connection, query: ItemsQuery) -> Any:
+    """Run the page SELECT; a query of a known shape reuses its compiled text, binding only
+    its limit, offset and bbox (building and compiling the statement costs more than the
+    database's work on a page)."""
+    if query.shape is None:
+        return conn.execute(_page_select(query)).one()
+    key = (conn.dialect.driver, *query.shape)
+    compiled = _compiled_pages.get(key)
+    if compiled is None:
+        done = _page_select(query).compile(dialect=conn.dialect)
+        compiled = (done.string, dict(done.construct_params()))
+        if len(_compiled_pages) >= COMPILED_PAGES_MAX:
+            _compiled_pages.clear()
+        _compiled_pages[key] = compiled
+    sql, values = compiled
+    binds = {**values, "page_limit": query.limit, **query.binds}
+    if query.offset:
+        binds["page_offset"] = query.offset
+    return conn.exec_driver_sql(sql, binds).one()
 
 
 def page_json(conn: Connection, query: ItemsQuery) -> tuple[PageState, str, int]:
@@ -294,11 +354,7 @@ def page_json(conn: Connection, query: ItemsQuery) -> tuple[PageState, str, int]
         state = page_state(conn, query)
         features = page_features(conn, query)
         return state, ",".join(features), len(features)
-    matched: Any = (select(func.count()).select_from(table).where(query.where())
-                    .scalar_subquery() if query.filtered else null())
-    stamp, n_matched, page = conn.execute(
-        select(_stamp(table.name), matched, func.array(_page_rows(query).scalar_subquery()))
-    ).one()
+    stamp, n_matched, joined, returned = _page_row(conn, query)
     url = conn.engine.url
     key = (f"{url.host}:{url.port}/{url.database}", query.collection.id,
            query.principal.sees_private)
@@ -315,7 +371,7 @@ def page_json(conn: Connection, query: ItemsQuery) -> tuple[PageState, str, int]
             _totals[key] = (now, last, n_total)
     state = PageState(n_total, last, n_total if n_matched is None else n_matched,
                       _page_etag(query, last, n_total))
-    return state, ",".join(page), len(page)
+    return state, joined or "", returned
 
 
 def page_features(conn: Connection, query: ItemsQuery) -> list[str]:

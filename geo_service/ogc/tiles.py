@@ -9,6 +9,7 @@ tiles are kept in a bounded per-worker cache keyed by view and layer versions (t
 from __future__ import annotations
 
 import hashlib
+import math
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -27,7 +28,7 @@ from sqlalchemy import (
 )
 
 from geo_service.access import ANONYMOUS, Principal, Role
-from geo_service.crs import STORAGE_SRID, transformer
+from geo_service.crs import STORAGE_SRID
 from geo_service.errors import GeoServiceError, NotFoundError
 from geo_service.ogc.collections import Collection, get_collection
 from geo_service.ogc.tile_cache import EncodedTile, TileCache, TileKey, view_of
@@ -35,7 +36,8 @@ from geo_service.ogc.tile_cache import EncodedTile, TileCache, TileKey, view_of
 TMS_ID = "WebMercatorQuad"
 TMS_URI = "http://www.opengis.net/def/tilematrixset/OGC/1.0/WebMercatorQuad"
 MERCATOR_URI = "http://www.opengis.net/def/crs/EPSG/0/3857"
-HALF_WORLD = 20037508.342789244
+EARTH_RADIUS = 6378137.0  # EPSG:3857's sphere (WGS 84 semi-major axis)
+HALF_WORLD = math.pi * EARTH_RADIUS  # 20037508.342789244 m
 MAX_ZOOM = 22
 EXTENT = 4096
 BUFFER = 64
@@ -82,14 +84,25 @@ def tile_lonlat_bounds(z: int, y: int, x: int,
 
     The grown box is clamped to the world before the transform: at z0–z2 the margin crosses
     x = ±20037508 m, and a longitude past 180° would wrap to the other side of the world.
+    Spherical Mercator's inverse in closed form (what PROJ computes for EPSG:3857), so a
+    tile needs no pyproj transformer: pyproj builds one per thread (~70 ms), and the
+    server's worker threads come and go.
     """
     size = 2 * HALF_WORLD / 2**z
     minx, maxy = -HALF_WORLD + x * size, HALF_WORLD - y * size
     pad = size * margin
-    xs = [max(-HALF_WORLD, minx - pad), min(HALF_WORLD, minx + size + pad)]
-    ys = [max(-HALF_WORLD, maxy - size - pad), min(HALF_WORLD, maxy + pad)]
-    lon, lat = transformer(3857, 4490).transform(xs, ys)
-    return lon[0], lat[0], lon[1], lat[1]
+    west, east = max(-HALF_WORLD, minx - pad), min(HALF_WORLD, minx + size + pad)
+    south, north = max(-HALF_WORLD, maxy - size - pad), min(HALF_WORLD, maxy + pad)
+    return (_mercator_lon(west), _mercator_lat(south), _mercator_lon(east),
+            _mercator_lat(north))
+
+
+def _mercator_lon(x: float) -> float:
+    return math.degrees(x / EARTH_RADIUS)
+
+
+def _mercator_lat(y: float) -> float:
+    return math.degrees(2 * math.atan(math.exp(y / EARTH_RADIUS)) - math.pi / 2)
 
 
 @dataclass(frozen=True)
