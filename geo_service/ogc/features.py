@@ -175,12 +175,12 @@ def parse_items(collection: Collection, principal: Principal,
     boxes: list[tuple[float, ...]] = []
     if params.get("bbox"):
         boxes = antimeridian_parts(parse_bbox(params["bbox"], bbox_crs))
-        names = [[f"bbox{i}_{j}" for j in range(4)] for i in range(len(boxes))]
-        query.binds = {n: float(v) for box, row in zip(boxes, names, strict=True)
+        corners = [[f"bbox{i}_{j}" for j in range(4)] for i in range(len(boxes))]
+        query.binds = {n: float(v) for box, row in zip(boxes, corners, strict=True)
                        for n, v in zip(row, box, strict=True)}
         query.clauses.append(or_(*(func.ST_Intersects(geometry, func.ST_MakeEnvelope(
             *(bindparam(n, query.binds[n], type_=Float) for n in row), STORAGE_SRID))
-            for row in names)))
+            for row in corners)))
     if params.get("datetime"):
         query.clauses.append(cql2.datetime_clause(params["datetime"],
                                                   collection.table.c.updated_at))
