@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 from sqlalchemy import Column, Table
@@ -104,6 +104,9 @@ class Collection:
     description: str
     public: bool = True
     subset: Subset | None = None
+    # properties per view (sees_private), built once: every items request asks for them
+    _properties: dict[bool, dict[str, Property]] = field(
+        default_factory=dict, init=False, compare=False, hash=False, repr=False)
 
     @property
     def geometry(self) -> Column:
@@ -126,6 +129,12 @@ class Collection:
 
     def properties(self, principal: Principal) -> dict[str, Property]:
         """The properties the caller may see, in catalogue order."""
+        view = principal.sees_private
+        if view not in self._properties:
+            self._properties[view] = self._build_properties(principal)
+        return dict(self._properties[view])
+
+    def _build_properties(self, principal: Principal) -> dict[str, Property]:
         hidden = hidden_fields(self.layer, principal)
         cols = self.table.c
         props: dict[str, Property] = {}
