@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import json
 import os
+import socket
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import httpx
 import psutil
+import pytest
 from accounts_helpers import PASSWORD, add_users
 
 from geo_service.db import migrate
@@ -113,3 +117,22 @@ def test_a_worker_that_dies_is_replaced(database_factory, tmp_path: Path) -> Non
             with httpx.Client() as fresh:
                 assert fresh.get(f"{base}/health", timeout=30).status_code == 200
     assert not [w for w in first if w.is_running()]  # stopping the service stops them all
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_a_port_in_use_is_one_clear_error(database_factory, workers: str) -> None:
+    url = database_factory("workers_port")
+    engine = make_engine(url)
+    migrate.upgrade(engine)
+    engine.dispose()
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        env = dict(os.environ, GEO_SERVICE_DATABASE_URL=url.replace("postgresql+psycopg",
+                                                                    "postgresql"))
+        done = subprocess.run(
+            [sys.executable, "-m", "geo_service.cli", "serve", "--workers", workers, "--port",
+             str(port)], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1
+    assert f"无法在 127.0.0.1:{port} 上监听" in done.stderr and "Traceback" not in done.stderr

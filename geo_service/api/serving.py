@@ -18,6 +18,8 @@ from types import FrameType
 
 import uvicorn
 
+from geo_service.errors import GeoServiceError
+
 APP = "geo_service.api.app:serving_app"
 BACKLOG = 2048
 RESTART_PAUSE_S = 1.0
@@ -59,13 +61,18 @@ def _worker(host: str, port: int, access_log: bool) -> None:
 
 def run(host: str, port: int, workers: int, *, access_log: bool) -> int:
     """Serve until SIGINT/SIGTERM; a worker that dies is replaced. Returns the exit code."""
+    # one worker serves on this socket; with several it is held (bound, not listening) so
+    # the port stays ours, and a port in use is reported here rather than by every worker
+    try:
+        holder = bound_socket(host, port, listen=workers == 1)
+    except OSError as exc:
+        raise GeoServiceError(f"无法在 {host}:{port} 上监听：{exc.strerror}（端口被别的程序占用？"
+                              "换一个 --port，或先停掉占用它的程序）") from exc
     if workers == 1:
         server = uvicorn.Server(_config(host, port, access_log))
-        server.run()
+        with holder:
+            server.run(sockets=[holder])
         return 0 if server.started else STARTUP_FAILURE
-    # held (bound, not listening) while serving: the port is ours, and a port in use is
-    # reported here rather than by every worker
-    holder = bound_socket(host, port, listen=False)
     context = multiprocessing.get_context("spawn")
     stopping = False
 
