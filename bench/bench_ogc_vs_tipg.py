@@ -98,19 +98,20 @@ def tiles_over_district() -> list[tuple[int, int, int]]:
 async def run(urls: list[str], concurrency: int) -> dict[str, float]:
     """Fetch every URL with `concurrency` workers; throughput and latency figures."""
     latencies: list[float] = []
-    errors = 0
+    errors = received = 0
     queue: asyncio.Queue[str] = asyncio.Queue()
     for url in urls:
         queue.put_nowait(url)
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     async with httpx.AsyncClient(timeout=60, limits=limits) as client:
         async def worker() -> None:
-            nonlocal errors
+            nonlocal errors, received
             while not queue.empty():
                 url = queue.get_nowait()
                 start = time.perf_counter()
-                response = await client.get(url)
+                response = await client.get(url, headers={"Accept-Encoding": "gzip"})
                 await response.aread()
+                received += response.num_bytes_downloaded  # as sent (gzip), body only
                 latencies.append(time.perf_counter() - start)
                 if response.status_code not in (200, 204):
                     errors += 1
@@ -119,7 +120,8 @@ async def run(urls: list[str], concurrency: int) -> dict[str, float]:
         elapsed = time.perf_counter() - began
     latencies.sort()
     return {"rps": len(urls) / elapsed, "p50": statistics.median(latencies) * 1000,
-            "p95": latencies[int(len(latencies) * 0.95) - 1] * 1000, "errors": errors}
+            "p95": latencies[int(len(latencies) * 0.95) - 1] * 1000, "errors": errors,
+            "kb": received / len(urls) / 1000}
 
 
 def workloads(ours: str, cold: str, tipg: str, n: int
@@ -166,9 +168,9 @@ request = function()
 end
 done = function(summary, latency, requests)
   local e = summary.errors
-  io.write(string.format("RESULT %d %d %f %f %d\\n", summary.requests, summary.duration,
+  io.write(string.format("RESULT %d %d %f %f %d %d\\n", summary.requests, summary.duration,
     latency:percentile(50), latency:percentile(95),
-    e.connect + e.read + e.write + e.status + e.timeout))
+    e.connect + e.read + e.write + e.status + e.timeout, summary.bytes))
 end
 """
 
@@ -186,9 +188,10 @@ def run_wrk(urls: list[str], concurrency: int, seconds: int) -> dict[str, float]
                                "60s", "-s", str(script), base, "--", str(paths)],
                               capture_output=True, text=True, check=True)
     line = next(x for x in done.stdout.splitlines() if x.startswith("RESULT "))
-    count, micros, p50, p95, errors = line.split()[1:]
+    count, micros, p50, p95, errors, size = line.split()[1:]
     return {"rps": int(count) / (int(micros) / 1e6), "p50": float(p50) / 1000,
-            "p95": float(p95) / 1000, "errors": int(errors)}
+            "p95": float(p95) / 1000, "errors": int(errors),
+            "kb": int(size) / max(1, int(count)) / 1000}  # bytes read, headers included
 
 
 def spread(urls: list[str], n: int = 20) -> list[str]:
@@ -230,12 +233,13 @@ def measure(urls: dict[str, tuple[list[str], list[str]]], concurrency: int, with
 def report(results: dict[str, tuple[Result, Result | None]], workers: int) -> None:
     """Print the figures and the ratios of one worker count."""
     print(f"\n--- {workers} worker process(es) each ---")
-    print(f"{'workload':24} {'':6} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'errors':>6}")
+    print(f"{'workload':24} {'':6} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'errors':>6} "
+          f"{'kB/req':>7}")
     for name, (mine, theirs) in results.items():
         for label, r in (("ours", mine), ("tipg", theirs)):
             if r is not None:
                 print(f"{name:24} {label:6} {r['rps']:8.1f} {r['p50']:8.1f} {r['p95']:8.1f} "
-                      f"{r['errors']:6d}")
+                      f"{r['errors']:6d} {r['kb']:7.1f}")
         if theirs is not None:
             print(f"{'':24} {'ratio':6} {mine['rps'] / theirs['rps']:7.2f}x "
                   f"{theirs['p50'] / mine['p50']:7.2f}x {theirs['p95'] / mine['p95']:7.2f}x "
