@@ -219,3 +219,46 @@ def test_cli_search_reverse_hierarchy_export(sample_url, tmp_path):
     again = run("places", "import", str(target))  # the same as `load place_names FILE`
     assert again.returncode == 0, again.stderr
     assert "新增 0，更新 0" in again.stdout  # the export re-imports unchanged
+
+
+def _full_index(engine: Engine) -> list[tuple]:
+    with engine.connect() as conn:
+        return conn.execute(text(
+            "SELECT source_table, source_id, name, term, term_type, from_year, to_year, "
+            "pinyin_full, pinyin_initials, grams, category, category_code, importance, "
+            "township_code, is_public, ST_AsText(geom) FROM place_search "
+            "ORDER BY source_table, source_id, id")).all()
+
+
+def test_a_pipelined_refresh_over_many_groups_equals_one_group(own_engine, monkeypatch):
+    """Small batches (many groups, several tables per batch, each group's insert running
+    while the next group's pinyin is derived) index exactly what one big batch does."""
+    import geo_service.gazetteer.index as index
+
+    with own_engine.begin() as conn:
+        queued = rebuild_search_index(conn)
+    whole = _full_index(own_engine)
+    monkeypatch.setattr(index, "_BATCH", 7)
+    with own_engine.begin() as conn:
+        for table in index.INDEXED_TABLES:
+            conn.execute(text(f"INSERT INTO place_search_pending (source_table, source_id) "
+                              f"SELECT '{table}', id FROM {table}"))
+        conn.execute(text("INSERT INTO place_search_pending (source_table, source_id) "
+                          "VALUES ('eldercare_sites', 987654321)"))  # a record since deleted
+        assert refresh_search_index(conn) == queued + 1
+    assert _full_index(own_engine) == whole and len(whole) > 7 * 4
+
+
+def test_an_error_while_indexing_in_the_background_reaches_the_caller(own_engine, monkeypatch):
+    import geo_service.gazetteer.index as index
+
+    def broken(_conn: object, _table: str) -> None:
+        raise RuntimeError("index insert failed")
+
+    monkeypatch.setattr(index, "_insert_staged", broken)
+    with pytest.raises(RuntimeError, match="index insert failed"), own_engine.begin() as conn:
+        conn.execute(text("UPDATE eldercare_sites SET name = name || '甲' "
+                          "WHERE id = (SELECT min(id) FROM eldercare_sites)"))
+        refresh_search_index(conn)
+    with own_engine.connect() as conn:  # rolled back with the change: nothing half-indexed
+        assert conn.execute(text("SELECT count(*) FROM place_search_pending")).scalar() == 0

@@ -8,9 +8,11 @@ never lags behind the layers.
 
 from __future__ import annotations
 
+import threading
 import unicodedata
-from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections import defaultdict, deque
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 
 from psycopg import sql
 from sqlalchemy import (
@@ -124,15 +126,18 @@ def _any(ids: list[int]) -> ColumnElement:
     return any_(bindparam("ids", ids, type_=ARRAY(BigInteger)))
 
 
-def _place_terms(conn: Connection, ids: list[int]) -> Iterator[tuple]:
-    """Term rows (as _TERM_COLUMNS minus seq) of place names."""
+def _place_records(conn: Connection, ids: list[int]) -> list[Any]:
+    """The place names' fields the index derives its rows from."""
     table = LAYER_TABLES["place_names"]
-    result = conn.execute(
+    return list(conn.execute(
         select(table.c.id, table.c.name, table.c.aliases, table.c.category,
                table.c.category_code, table.c.admin_code, table.c.historic_list)
-        .where(table.c.id == _any(ids)).order_by(table.c.id)
-    )
-    for row in result:
+        .where(table.c.id == _any(ids)).order_by(table.c.id)).all())
+
+
+def _place_terms(records: list[Any]) -> Iterator[tuple]:
+    """Term rows (as _TERM_COLUMNS minus seq) of place names."""
+    for row in records:
         common = (row.category, row.category_code,
                   place_importance(row.category_code, row.historic_list),
                   township_of(row.admin_code))
@@ -141,14 +146,17 @@ def _place_terms(conn: Connection, ids: list[int]) -> Iterator[tuple]:
                    *(term[k] for k in _TERM_ROW_KEYS), *common)
 
 
-def _facility_terms(conn: Connection, layer: str, ids: list[int]) -> Iterator[tuple]:
-    """Term rows (as _TERM_COLUMNS minus seq) of facilities: name, then address."""
+def _facility_records(conn: Connection, layer: str, ids: list[int]) -> list[Any]:
+    """The facilities' fields the index derives its rows from."""
     table: Table = LAYER_TABLES[layer]
-    result = conn.execute(
+    return list(conn.execute(
         select(table.c.id, table.c.name, table.c.kind, table.c.address, table.c.township_code)
-        .where(table.c.id == _any(ids)).order_by(table.c.id)
-    )
-    for row in result:
+        .where(table.c.id == _any(ids)).order_by(table.c.id)).all())
+
+
+def _facility_terms(records: list[Any]) -> Iterator[tuple]:
+    """Term rows (as _TERM_COLUMNS minus seq) of facilities: name, then address."""
+    for row in records:
         common = (row.kind, None, FACILITY, row.township_code)
         for term in _term_rows(row.name, []):
             yield (row.id, term["term"], term["term_type"],
@@ -164,10 +172,8 @@ def _array_text(items: list[str]) -> str:
         '"' + item.replace("\\", "\\\\").replace('"', '\\"') + '"' for item in items) + "}"
 
 
-def _write_terms(conn: Connection, table_name: str, terms: Iterable[tuple]) -> None:
-    """COPY the term rows into a temporary table, then add them to place_search with the
-    record's name, visibility and geometry, in the order they were derived."""
-    rows = list(terms)  # read the records before COPY takes the connection
+def _stage_terms(conn: Connection, rows: list[tuple]) -> None:
+    """COPY term rows into the temporary table search_terms (emptied first)."""
     cursor = raw_connection(conn).cursor()
     with cursor:
         cursor.execute(
@@ -181,6 +187,13 @@ def _write_terms(conn: Connection, table_name: str, terms: Iterable[tuple]) -> N
         with cursor.copy(sql.SQL("COPY search_terms ({}) FROM STDIN").format(columns)) as copy:
             for seq, term in enumerate(rows):
                 copy.write_row((seq, *term[:7], _array_text(term[7]), *term[8:]))
+
+
+def _insert_staged(conn: Connection, table_name: str) -> None:
+    """Add the staged term rows to place_search with the record's name, visibility and
+    geometry, in the order they were derived."""
+    cursor = raw_connection(conn).cursor()
+    with cursor:
         cursor.execute(sql.SQL(
             "INSERT INTO place_search (source_table, source_id, name, term, term_type,"
             " from_year, to_year, pinyin_full, pinyin_initials, grams, category, category_code,"
@@ -192,10 +205,10 @@ def _write_terms(conn: Connection, table_name: str, terms: Iterable[tuple]) -> N
         ).format(sql.Identifier(table_name)), (table_name,))
 
 
-def refresh_search_index(conn: Connection) -> int:
-    """Re-derive the index rows of every queued record; returns how many records were done."""
-    done = 0
-    while True:
+def _next_group(conn: Connection, groups: deque[tuple[str, list[int]]]
+                ) -> tuple[str, list[int], list[Any]] | None:
+    """The next (table, ids, records) to index, popped from the queue (None: it is empty)."""
+    while not groups:
         # The batch is materialised first and joined by key, so the plan cannot turn into a
         # nested loop over the queue when its statistics say it is empty.
         queued = conn.execute(text(
@@ -207,18 +220,71 @@ def refresh_search_index(conn: Connection) -> int:
             " RETURNING p.source_table, p.source_id"
         ), {"n": _BATCH}).all()
         if not queued:
-            return done
+            return None
         by_table: dict[str, list[int]] = defaultdict(list)
         for table_name, source_id in queued:
             by_table[table_name].append(source_id)
-        for table_name, ids in sorted(by_table.items()):
-            conn.execute(delete(place_search).where(
-                place_search.c.source_table == table_name, place_search.c.source_id == _any(ids)))
-            if table_name == "place_names":
-                _write_terms(conn, table_name, _place_terms(conn, ids))
-            elif table_name in FACILITY_TABLES:
-                _write_terms(conn, table_name, _facility_terms(conn, table_name, ids))
-        done += len(queued)
+        groups.extend(sorted(by_table.items()))
+    table_name, ids = groups.popleft()
+    if table_name == "place_names":
+        return table_name, ids, _place_records(conn, ids)
+    if table_name in FACILITY_TABLES:
+        return table_name, ids, _facility_records(conn, table_name, ids)
+    return table_name, ids, []  # a table no longer indexed: its rows are just removed
+
+
+class _Background:
+    """A call running in another thread; wait() joins it and re-raises what it raised."""
+
+    def __init__(self, function: Callable[..., None], *args: Any) -> None:
+        self.failed: BaseException | None = None
+
+        def run() -> None:
+            try:
+                function(*args)
+            except BaseException as exc:  # re-raised by wait(), in the caller's thread
+                self.failed = exc
+
+        self.thread = threading.Thread(target=run, name="search-index-insert")
+        self.thread.start()
+
+    def wait(self) -> None:
+        """Join the thread; raise its exception, if any."""
+        self.thread.join()
+        if self.failed is not None:
+            raise self.failed
+
+
+def refresh_search_index(conn: Connection) -> int:
+    """Re-derive the index rows of every queued record; returns how many records were done.
+
+    Pipelined: while PostgreSQL adds one group's rows to the index (its GIN indexes are
+    most of a big load's time), Python derives the next group's pinyin, on the other core.
+    """
+    done = 0
+    groups: deque[tuple[str, list[int]]] = deque()
+    staged: str | None = None  # the table whose term rows wait in search_terms
+    while True:
+        group = _next_group(conn, groups)
+        insert = None if staged is None else _Background(_insert_staged, conn, staged)
+        rows: list[tuple] = []
+        if group is not None:
+            table_name, ids, records = group
+            terms = _place_terms if table_name == "place_names" else _facility_terms
+            rows = list(terms(records))
+            done += len(ids)
+        if insert is not None:
+            insert.wait()  # the connection is the thread's until then
+        if group is None:
+            return done
+        # old rows go after the previous group's insert: a record queued again meanwhile
+        # (by another session) then keeps only its newest rows
+        conn.execute(delete(place_search).where(
+            place_search.c.source_table == table_name, place_search.c.source_id == _any(ids)))
+        staged = None
+        if rows:
+            _stage_terms(conn, rows)
+            staged = table_name
 
 
 def rebuild_search_index(conn: Connection) -> int:
