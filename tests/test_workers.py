@@ -136,3 +136,25 @@ def test_a_port_in_use_is_one_clear_error(database_factory, workers: str) -> Non
              str(port)], env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 1
     assert f"无法在 127.0.0.1:{port} 上监听" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_the_served_app_freezes_start_up_objects_and_a_test_app_does_not(sample_url: str
+                                                                       ) -> None:
+    """`serve`'s app leaves start-up's objects out of full collections (gc.freeze after the
+    pool is filled); create_app, which tests build by the dozen, freezes nothing."""
+    script = (
+        "import gc\n"
+        "from fastapi.testclient import TestClient\n"
+        "from geo_service.api.app import create_app, serving_app\n"
+        "with TestClient(create_app()) as client:\n"
+        "    assert client.get('/health').status_code == 200\n"
+        "    print(gc.get_freeze_count())\n"
+        "with TestClient(serving_app()) as client:\n"
+        "    assert client.get('/health').status_code == 200\n"
+        "    print(gc.get_freeze_count())\n")
+    env = dict(os.environ, GEO_SERVICE_DATABASE_URL=sample_url)
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    plain, served = map(int, done.stdout.split())
+    assert plain == 0 and served > 10_000

@@ -8,10 +8,10 @@ never lags behind the layers.
 
 from __future__ import annotations
 
-import threading
 import unicodedata
 from collections import defaultdict, deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from psycopg import sql
@@ -233,28 +233,6 @@ def _next_group(conn: Connection, groups: deque[tuple[str, list[int]]]
     return table_name, ids, []  # a table no longer indexed: its rows are just removed
 
 
-class _Background:
-    """A call running in another thread; wait() joins it and re-raises what it raised."""
-
-    def __init__(self, function: Callable[..., None], *args: Any) -> None:
-        self.failed: BaseException | None = None
-
-        def run() -> None:
-            try:
-                function(*args)
-            except BaseException as exc:  # re-raised by wait(), in the caller's thread
-                self.failed = exc
-
-        self.thread = threading.Thread(target=run, name="search-index-insert")
-        self.thread.start()
-
-    def wait(self) -> None:
-        """Join the thread; raise its exception, if any."""
-        self.thread.join()
-        if self.failed is not None:
-            raise self.failed
-
-
 def refresh_search_index(conn: Connection) -> int:
     """Re-derive the index rows of every queued record; returns how many records were done.
 
@@ -264,27 +242,31 @@ def refresh_search_index(conn: Connection) -> int:
     done = 0
     groups: deque[tuple[str, list[int]]] = deque()
     staged: str | None = None  # the table whose term rows wait in search_terms
-    while True:
-        group = _next_group(conn, groups)
-        insert = None if staged is None else _Background(_insert_staged, conn, staged)
-        rows: list[tuple] = []
-        if group is not None:
-            table_name, ids, records = group
-            terms = _place_terms if table_name == "place_names" else _facility_terms
-            rows = list(terms(records))
-            done += len(ids)
-        if insert is not None:
-            insert.wait()  # the connection is the thread's until then
-        if group is None:
-            return done
-        # old rows go after the previous group's insert: a record queued again meanwhile
-        # (by another session) then keeps only its newest rows
-        conn.execute(delete(place_search).where(
-            place_search.c.source_table == table_name, place_search.c.source_id == _any(ids)))
-        staged = None
-        if rows:
-            _stage_terms(conn, rows)
-            staged = table_name
+    # the thread starts only with a first insert: a search with nothing queued starts none
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="search-index") as background:
+        while True:
+            group = _next_group(conn, groups)
+            insert = None if staged is None else background.submit(_insert_staged, conn,
+                                                                    staged)
+            rows: list[tuple] = []
+            if group is not None:
+                table_name, ids, records = group
+                terms = _place_terms if table_name == "place_names" else _facility_terms
+                rows = list(terms(records))
+                done += len(ids)
+            if insert is not None:
+                insert.result()  # the connection is the thread's until then; re-raises
+            if group is None:
+                return done
+            # old rows go after the previous group's insert: a record queued again
+            # meanwhile (by another session) then keeps only its newest rows
+            conn.execute(delete(place_search).where(
+                place_search.c.source_table == table_name,
+                place_search.c.source_id == _any(ids)))
+            staged = None
+            if rows:
+                _stage_terms(conn, rows)
+                staged = table_name
 
 
 def rebuild_search_index(conn: Connection) -> int:
