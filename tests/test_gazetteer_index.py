@@ -131,10 +131,10 @@ def test_loads_refresh_the_index(own_engine, tmp_path):
     csv.write_text("编号,名称,类型,地址,经度,纬度\n"
                    "T-1,棠香街道测试儿童之家,儿童之家,大足区棠香街道二环北路1号,105.75,29.72\n",
                    encoding="utf-8")
-    load_file(own_engine, "child_sites", csv)
+    report = load_file(own_engine, "child_sites", csv)
     with own_engine.connect() as conn:
         pending = conn.execute(text("SELECT count(*) FROM place_search_pending")).scalar()
-    assert pending == 0  # the loader refreshed in its own transaction
+    assert pending == 0 and report.indexed == 1  # indexed right after the load committed
     assert names(own_engine, "tangxiangjiedaoce", types=("facility",))[0] == "棠香街道测试儿童之家"
     assert names(own_engine, "二环北路1号", types=("facility",)) == ["棠香街道测试儿童之家"]
     assert "棠香街道测试儿童之家" not in names(own_engine, "棠香街道测试儿童之家")  # places only
@@ -262,3 +262,48 @@ def test_an_error_while_indexing_in_the_background_reaches_the_caller(own_engine
         refresh_search_index(conn)
     with own_engine.connect() as conn:  # rolled back with the change: nothing half-indexed
         assert conn.execute(text("SELECT count(*) FROM place_search_pending")).scalar() == 0
+
+
+def test_a_load_commits_before_its_index_and_is_never_stale_meanwhile(own_engine, tmp_path,
+                                                                     monkeypatch):
+    """The load's own transaction removes the old index rows; the new ones follow it. Until
+    they do, the record is missing from searches (never found under its old name), and a
+    search indexes a few queued records itself."""
+    import geo_service.ingest.loader as loader
+
+    csv = tmp_path / "renamed.csv"
+    csv.write_text("编号,名称,类型,经度,纬度\n"
+                   "R-1,棠香街道旧名儿童之家,儿童之家,105.75,29.72\n", encoding="utf-8")
+    load_file(own_engine, "child_sites", csv)
+    assert names(own_engine, "棠香街道旧名儿童之家", types=("facility",))
+    monkeypatch.setattr(loader, "index_loaded", lambda *_a, **_k: (0, 0.0))  # interrupted
+    csv.write_text(csv.read_text(encoding="utf-8").replace("旧名", "新名"), encoding="utf-8")
+    load_file(own_engine, "child_sites", csv)
+    with own_engine.connect() as conn:
+        stale = conn.execute(text(
+            "SELECT count(*) FROM place_search WHERE term = '棠香街道旧名儿童之家'")).scalar()
+        queued = conn.execute(text("SELECT count(*) FROM place_search_pending")).scalar()
+    assert stale == 0 and queued == 1
+    found = names(own_engine, "棠香街道新名儿童之家", types=("facility",))
+    assert found[0] == "棠香街道新名儿童之家" and "棠香街道旧名儿童之家" not in found
+
+
+def test_a_search_indexes_at_most_its_share_of_a_big_queue(own_engine, monkeypatch):
+    """A search does not take over a load's backlog: it indexes SEARCH_REFRESH_LIMIT records."""
+    import geo_service.gazetteer.index as index
+
+    monkeypatch.setattr(index, "_BATCH", 4)  # several batches within the share
+    with own_engine.begin() as conn:
+        conn.execute(text("INSERT INTO place_search_pending (source_table, source_id) "
+                          "SELECT 'place_names', id FROM place_names"))
+        queued = conn.execute(text("SELECT count(*) FROM place_search_pending")).scalar()
+        assert queued > 10
+        assert refresh_search_index(conn, limit=10) == 10
+        assert conn.execute(text("SELECT count(*) FROM place_search_pending")).scalar() \
+            == queued - 10
+    names(own_engine, "宝顶山")
+    with own_engine.connect() as conn:
+        left = conn.execute(text("SELECT count(*) FROM place_search_pending")).scalar()
+    assert left == max(0, queued - index.SEARCH_REFRESH_LIMIT)
+    with own_engine.begin() as conn:
+        refresh_search_index(conn)

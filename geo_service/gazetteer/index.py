@@ -1,9 +1,12 @@
 """The search index (place_search): names, aliases, former names and addresses with pinyin keys.
 
 Triggers (migration 0003) delete a record's index rows whenever it changes and queue it in
-place_search_pending; :func:`refresh_search_index` re-derives the queued records. The
-loader calls it at the end of every load, and every search calls it first, so the index
-never lags behind the layers.
+place_search_pending; :func:`refresh_search_index` re-derives the queued records.
+
+A changed record's old rows go in the changing transaction, so the index is never stale. New
+rows follow: a search first indexes up to SEARCH_REFRESH_LIMIT queued records (an edit is
+searchable at once); a load indexes its records right after it commits, in its own
+transaction, and until then they are missing from search results.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ INDEXED_TABLES: tuple[str, ...] = ("place_names", *FACILITY_TABLES)
 # Importance tiers (lower ranks first among equally good matches); see README "Place names".
 HISTORIC, MAJOR, MINOR, FACILITY = 0, 1, 2, 3
 _BATCH = 5000
+SEARCH_REFRESH_LIMIT = 500  # queued records a search indexes before it looks up
 
 
 def place_importance(category_code: str | None, historic_list: str | None) -> int:
@@ -205,10 +209,10 @@ def _insert_staged(conn: Connection, table_name: str) -> None:
         ).format(sql.Identifier(table_name)), (table_name,))
 
 
-def _next_group(conn: Connection, groups: deque[tuple[str, list[int]]]
+def _next_group(conn: Connection, groups: deque[tuple[str, list[int]]], batch: int
                 ) -> tuple[str, list[int], list[Any]] | None:
     """The next (table, ids, records) to index, popped from the queue (None: it is empty)."""
-    while not groups:
+    while not groups and batch > 0:
         # The batch is materialised first and joined by key, so the plan cannot turn into a
         # nested loop over the queue when its statistics say it is empty.
         queued = conn.execute(text(
@@ -218,13 +222,15 @@ def _next_group(conn: Connection, groups: deque[tuple[str, list[int]]]
             " DELETE FROM place_search_pending p USING batch b"
             " WHERE p.source_table = b.source_table AND p.source_id = b.source_id"
             " RETURNING p.source_table, p.source_id"
-        ), {"n": _BATCH}).all()
+        ), {"n": batch}).all()
         if not queued:
             return None
         by_table: dict[str, list[int]] = defaultdict(list)
         for table_name, source_id in queued:
             by_table[table_name].append(source_id)
         groups.extend(sorted(by_table.items()))
+    if not groups:
+        return None
     table_name, ids = groups.popleft()
     if table_name == "place_names":
         return table_name, ids, _place_records(conn, ids)
@@ -233,8 +239,8 @@ def _next_group(conn: Connection, groups: deque[tuple[str, list[int]]]
     return table_name, ids, []  # a table no longer indexed: its rows are just removed
 
 
-def refresh_search_index(conn: Connection) -> int:
-    """Re-derive the index rows of every queued record; returns how many records were done.
+def refresh_search_index(conn: Connection, limit: int | None = None) -> int:
+    """Re-derive the index rows of queued records (all, or `limit`); returns how many.
 
     Pipelined: while PostgreSQL adds one group's rows to the index (its GIN indexes are
     most of a big load's time), Python derives the next group's pinyin, on the other core.
@@ -245,7 +251,8 @@ def refresh_search_index(conn: Connection) -> int:
     # the thread starts only with a first insert: a search with nothing queued starts none
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="search-index") as background:
         while True:
-            group = _next_group(conn, groups)
+            left = _BATCH if limit is None else min(_BATCH, limit - done)
+            group = _next_group(conn, groups, left)
             insert = None if staged is None else background.submit(_insert_staged, conn,
                                                                     staged)
             rows: list[tuple] = []

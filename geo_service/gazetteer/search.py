@@ -32,7 +32,11 @@ from sqlalchemy import Connection, Engine, text
 
 from geo_service.access import ANONYMOUS, Principal
 from geo_service.errors import GeoServiceError
-from geo_service.gazetteer.index import FACILITY_TABLES, refresh_search_index
+from geo_service.gazetteer.index import (
+    FACILITY_TABLES,
+    SEARCH_REFRESH_LIMIT,
+    refresh_search_index,
+)
 from geo_service.gazetteer.pinyin import search_keys, to_simplified, toneless
 
 EXACT, PREFIX, PINYIN_EXACT, PINYIN_PREFIX, ALIAS_EXACT, ALIAS_PREFIX, INSIDE, FUZZY = range(8)
@@ -418,10 +422,12 @@ def _run(conn: Connection, norm: Normalised, query: SearchQuery, where: str,
 
 
 def prepare(conn: Connection, norm: Normalised) -> None:
-    """Set the transaction's planner and similarity settings; refresh the index if rows wait."""
+    """Set the transaction's planner and similarity settings; index a few queued records.
+
+    A load's thousands are indexed by the load itself after it commits, not by a search."""
     similarity = PINYIN_SIMILARITY if norm.pinyin else CHINESE_SIMILARITY
     if conn.execute(_PREPARE_SQL, {"similarity": str(similarity)}).one().pending:
-        refresh_search_index(conn)
+        refresh_search_index(conn, limit=SEARCH_REFRESH_LIMIT)
 
 
 def search(engine: Engine, query: SearchQuery, principal: Principal = ANONYMOUS) -> dict:

@@ -90,3 +90,5 @@ def print_report(report: LoadReport, out: Console, err: Console) -> None:
     for retired in report.retired:
         say(out, f"{'将停用' if report.dry_run else '已停用'}（停业、不公开）：{retired}")
     say(out, report.summary())
+    if report.indexed:
+        say(err, f"地名搜索索引已更新：{report.indexed} 条记录（{report.index_seconds:.1f} 秒）")

@@ -8,6 +8,7 @@ with the load's id, so a load can be undone (ingest.history.undo_run).
 from __future__ import annotations
 
 import getpass
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
@@ -112,6 +113,8 @@ class LoadReport:
     errors_file: Path | None = None
     run_id: int | None = None
     dry_run: bool = False
+    indexed: int = 0  # records indexed for place search after the commit
+    index_seconds: float = 0.0
 
     def summary(self) -> str:
         """One line for people."""
@@ -508,13 +511,35 @@ def load_file(
     opts.skip_bad = skip_bad or opts.skip_bad
     try:
         with engine.begin() as conn:
-            return _load(conn, layer_id, path, opts, progress)
+            report = _load(conn, layer_id, path, opts, progress)
+        if not report.dry_run:
+            report.indexed, report.index_seconds = index_loaded(engine, progress)
     except OperationalError as exc:
         if isinstance(exc.orig, psycopg.errors.QueryCanceled):
             raise _timeout(engine, path) from exc
         raise
     except psycopg.errors.QueryCanceled as exc:
         raise _timeout(engine, path) from exc
+    return report
+
+
+def index_loaded(engine: Engine, progress: ProgressFn | None = None) -> tuple[int, float]:
+    """Index the committed load's records for place search, in a transaction of its own.
+
+    The layers do not wait for the search index: the load has committed, and the records'
+    old index rows went with it, so until this ends they are missing from searches, never
+    stale. Returns (records indexed, seconds); what is interrupted stays queued.
+    """
+    from geo_service.gazetteer.index import refresh_search_index
+
+    started = time.perf_counter()
+    if progress:
+        progress("更新地名搜索索引", 0, 1)
+    with engine.begin() as conn:
+        done = refresh_search_index(conn)
+    if progress:
+        progress("更新地名搜索索引", 1, 1)
+    return done, time.perf_counter() - started
 
 
 def _timeout(engine: Engine, path: Path) -> LoadTimeoutError:
@@ -603,10 +628,7 @@ def _load(conn: Connection, layer_id: str, path: Path, opts: LoadOptions,
         "INSERT INTO audit_log (actor, role, action, table_name, record_id, note) "
         "VALUES (:who, 'loader', 'other', :layer, :run, :note)"),
         {"who": who, "layer": layer_id, "run": str(run_id), "note": report.summary()})
-    from geo_service.gazetteer.index import refresh_search_index
-
-    refresh_search_index(conn)  # the gazetteer's search keys of changed rows
-    return report
+    return report  # load_file indexes the records for search once this has committed
 
 
 def _who() -> str:
