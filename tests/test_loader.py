@@ -1051,3 +1051,133 @@ def test_batch_rows_equal_the_per_row_path(district_loaded):
         assert {k: v for k, v in record.items() if k != "geom"} == {
             k: v for k, v in expected.items() if k != "geom"}
         assert record["township_code"] is not None
+
+
+def _messy_reload(engine: Engine, tmp_path: Path) -> tuple[Path, Path]:
+    """A first file, and a reload of it that changes, blanks, repeats and keeps cells."""
+    points = inside_points(engine, 12)
+    first = eldercare_frame(points)
+    first["备注"] = "老年协会推荐"
+    first.loc[3, "护理型床位数"] = ""
+    path = tmp_path / "first.csv"
+    first.to_csv(path, index=False)
+    again = first.copy()
+    again.loc[0, "床位数"] = "99"  # a changed figure
+    again.loc[1, "电话"] = ""  # an empty cell: left unchanged without --clear-empty
+    again.loc[2, "经度"] = f"{points[2][0] + 2e-11:.11f}"  # within 0.1 mm: the same position
+    again.loc[4, "经度"] = f"{points[4][0] + 1e-5:.9f}"  # about a metre: moved
+    again.loc[5, "备注"] = "改为社区推荐"  # an extra column's value
+    again.loc[6, "名称"] = "测试养老服务站6（东街）"  # a renamed row
+    again.loc[7, "护理型床位数"] = "30"  # part above its whole: a problem
+    again.loc[8, "是否公开"] = "否"
+    again = pd.concat([again, eldercare_frame(inside_points(engine, 14)[12:]).assign(
+        编号=["NEW-1", "NEW-2"], 备注="")], ignore_index=True)  # two new rows
+    reload = tmp_path / "again.csv"
+    again.to_csv(reload, index=False)
+    return path, reload
+
+
+def test_the_column_wise_unchanged_check_plans_what_the_row_by_row_one_does(
+        district_loaded, tmp_path, monkeypatch):
+    """Reload planning compares whole columns first; the plan equals the row-by-row one."""
+    from geo_service.catalog import catalogue
+    from geo_service.ingest import loader
+
+    first, reload = _messy_reload(district_loaded, tmp_path)
+    load_file(district_loaded, "eldercare_sites", first)
+    layer = catalogue().layer("eldercare_sites")
+    options = LoadOptions()
+
+    def planned() -> tuple:
+        with district_loaded.connect() as conn:
+            prepared = loader.prepare(conn, "eldercare_sites", reload, options)
+            plan = loader.plan_changes(conn, layer, prepared.records, options, "x",
+                                       prepared.columns)
+        updates = [(row_id, {k: v for k, v in final.items() if k != "geom"}, change.key,
+                    sorted(change.fields)) for row_id, final, change in plan.updates]
+        return (updates, plan.unchanged, [str(p) for p in plan.problems],
+                [r["external_id"] for r in plan.inserts])
+
+    column_wise = loader.StoredRows.unchanged
+    skipped: list[int] = []
+    monkeypatch.setattr(loader.StoredRows, "unchanged", lambda *a: skipped.append(
+        len(found := column_wise(*a))) or found)
+    fast = planned()
+    monkeypatch.setattr(loader.StoredRows, "unchanged", lambda *_a: set())  # row by row
+    slow = planned()
+    assert fast == slow
+    updates, unchanged, problems, inserts = fast
+    assert {key for _, _, key, _ in updates} == {"T-000", "T-004", "T-005", "T-006", "T-008"}
+    # T-007 (nursing beds above beds) is rejected before planning; T-001's empty phone is
+    # left as stored, so only the row-by-row path can tell it is unchanged
+    assert unchanged == 6 and skipped == [5] and inserts == ["NEW-1", "NEW-2"]
+    assert problems == []
+
+
+def test_near_duplicates_of_repeated_names_only_equal_the_full_comparison(district_loaded,
+                                                                          tmp_path):
+    """Only rows whose name key repeats are compared; the messages equal comparing all."""
+    from geo_service.catalog import catalogue
+    from geo_service.ingest import loader
+    from geo_service.ingest.duplicates import Site, near_duplicates
+
+    points = inside_points(district_loaded, 8)
+    stored = eldercare_frame(points[:3])
+    stored.loc[1, "类型"] = "老年食堂"
+    path = tmp_path / "stored.csv"
+    stored.to_csv(path, index=False)
+    load_file(district_loaded, "eldercare_sites", path)
+    lon, lat = points[5]
+    frame = eldercare_frame([points[0], points[1], (lon, lat), (lon + 2e-4, lat),
+                             (lon + 0.02, lat), points[6], points[7]])
+    frame["编号"] = ["T-000", "N-1", "N-2", "N-3", "N-4", "N-5", "N-6"]
+    frame["名称"] = ["测试养老服务站0", "测试养老服务站１", "大足 老年食堂", "大足老年食堂",
+                   "大足老年食堂", "测试养老服务站2", "独一无二的站点"]
+    frame.loc[3, "类型"] = "老年食堂"  # 20 m from row 4 (another kind); row 6 is 2 km off
+    file = tmp_path / "file.csv"
+    frame.to_csv(file, index=False)
+    layer = catalogue().layer("eldercare_sites")
+    with district_loaded.connect() as conn:
+        prepared = loader.prepare(conn, "eldercare_sites", file, LoadOptions())
+        records = prepared.records
+        new = {r["external_id"] for r in records} - {"T-000"}
+        found = loader._duplicate_messages(conn, layer, records, new)
+        everything = [Site(*row, "库中记录") for row in conn.execute(text(
+            "SELECT external_id, name, kind, ST_X(geom), ST_Y(geom) FROM eldercare_sites"))]
+    sites = [Site(r["external_id"], r["name"], r["kind"], r["geom"].x, r["geom"].y,
+                  r["_label"]) for r in records]
+    expected = near_duplicates(sites, [])
+    expected += near_duplicates([s for s in sites if s.key in new], everything)
+    assert found == sorted(set(expected), key=expected.index)
+    assert len(found) == 4 and not any("独一无二" in m for m in found)
+    assert sum("库中记录" in m for m in found) == 2  # the fullwidth １ and the stored twin
+
+
+def test_a_load_pauses_the_cycle_collector_and_restores_it(district_loaded, tmp_path,
+                                                          monkeypatch):
+    import gc
+
+    from geo_service.ingest import loader
+
+    seen: list[bool] = []
+    real = loader.plan_changes
+
+    def watched(*args, **kwargs):
+        seen.append(gc.isenabled())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(loader, "plan_changes", watched)
+    path = tmp_path / "sites.csv"
+    eldercare_frame(inside_points(district_loaded, 2)).to_csv(path, index=False)
+    assert gc.isenabled()
+    load_file(district_loaded, "eldercare_sites", path)
+    assert seen == [False] and gc.isenabled()
+    with pytest.raises(InputFileError):
+        load_file(district_loaded, "eldercare_sites", tmp_path / "missing.csv")
+    assert gc.isenabled()  # restored after a failed load too
+    gc.disable()
+    try:
+        load_file(district_loaded, "eldercare_sites", path)
+        assert not gc.isenabled()  # a caller's own choice is kept
+    finally:
+        gc.enable()

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import re
 import unicodedata
-from collections import defaultdict
+from collections import Counter, defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from geo_service import crs as crsmod
@@ -15,7 +15,14 @@ NEAR_M = 50.0
 
 def name_key(name: str) -> str:
     """A name as compared for duplicates: half-width, no spaces, brackets unified."""
-    return re.sub(r"\s+", "", unicodedata.normalize("NFKC", name or ""))
+    return "".join(unicodedata.normalize("NFKC", name or "").split())  # split(): as \s
+
+
+def shared_keys(file_keys: list[str], stored_keys: Iterable[str] = ()) -> set[str]:
+    """Name keys that can make a near-duplicate: repeated in the file, or also stored."""
+    counts = Counter(file_keys)
+    stored = set(stored_keys)
+    return {key for key, n in counts.items() if n > 1 or key in stored}
 
 
 @dataclass(frozen=True)

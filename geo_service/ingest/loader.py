@@ -7,9 +7,12 @@ with the load's id, so a load can be undone (ingest.history.undo_run).
 
 from __future__ import annotations
 
+import gc
 import getpass
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from pathlib import Path
@@ -22,14 +25,15 @@ from psycopg.types.json import Jsonb
 from shapely.geometry.base import BaseGeometry
 from shapely.prepared import prep
 from sqlalchemy import Connection, Engine, Table, func, select, text
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 from geo_service import crs as crsmod
 from geo_service.access import looks_like_file_name
 from geo_service.catalog import LayerSpec, catalogue
 from geo_service.db.models import LAYER_TABLES, admin_areas, ingest_runs
 from geo_service.errors import GeoServiceError, InputFileError, LoadRejectedError
-from geo_service.ingest.duplicates import Site, near_duplicates
+from geo_service.ingest.duplicates import Site, name_key, near_duplicates, shared_keys
 from geo_service.ingest.history import keep_versions, raw_connection
 from geo_service.ingest.readers import SourceTable, read_source
 from geo_service.ingest.rows import (
@@ -48,7 +52,6 @@ from geo_service.settings import DEFAULT_DISTRICT_TOLERANCE_M
 
 ProgressFn = Callable[[str, int, int], None]
 _GEOMETRY_COLUMNS = ("geom", "rep_point", "site_area")
-_JSON_COLUMNS = ("extra", "aliases")
 _GEOMETRY_TOLERANCE = 1e-9  # degrees (0.1 mm): closer is the same position
 RETIRED_STATUS = "停业"
 
@@ -202,7 +205,9 @@ def prepare(conn: Connection, layer_id: str, path: Path, options: LoadOptions,
     problems: list[Problem] = []
     seen: dict[str, str] = {}
     total = len(table.frame)
-    rows: list[dict[str, str]] = table.frame.to_dict("records")  # type: ignore[assignment]
+    headers = list(table.frame.columns)
+    rows = [dict(zip(headers, values, strict=True))
+            for values in zip(*(table.frame[h].tolist() for h in headers), strict=True)]
     built = builder.build_many(rows, table.labels, table.geometries, extra)
     for index, (record, row_problems) in enumerate(built):
         label = table.labels[index]
@@ -291,15 +296,66 @@ class Plan:
     problems: list[Problem] = field(default_factory=list)  # with the stored values merged in
 
 
-def _stored_rows(conn: Connection, table: Table, keys: list[str], columns: list[str]) -> dict:
-    """Stored rows with these keys: external_id → {id, column values (geometries shapely)}."""
+_PRIVATE_KEYS = ("_label", EMPTY, DERIVED)
+
+
+@dataclass
+class StoredRows:
+    """Stored rows with the file's keys, by column: values[column][position of the key]."""
+
+    position: dict[str, int]
+    values: dict[str, list]
+
+    def row(self, key: str) -> dict | None:
+        """One stored row as {column: value}, or None when the key is new."""
+        at = self.position.get(key)
+        return None if at is None else {c: v[at] for c, v in self.values.items()}
+
+    def unchanged(self, records: list[dict], layer: LayerSpec) -> set[int]:
+        """Indexes of records equal to their stored row in every column they carry, whose
+        stored figures agree (the common case of a reload, compared column by column)."""
+        matched = [(i, self.position[r["external_id"]]) for i, r in enumerate(records)
+                   if r["external_id"] in self.position]
+        if not matched:
+            return set()
+        same = np.ones(len(matched), dtype=bool)
+        missing = object()
+        for column, stored in self.values.items():
+            if column in {"id", "external_id"}:
+                continue
+            new = [records[i].get(column, missing) for i, _ in matched]
+            old = [stored[at] for _, at in matched]
+            if column in _GEOMETRY_COLUMNS:
+                present = np.array([v is not missing for v in new])
+                both = np.empty(len(new), dtype=object)
+                both[:] = [None if v is missing else v for v in new]
+                olds = np.empty(len(old), dtype=object)
+                olds[:] = old
+                equal = shapely.equals_exact(olds, both, tolerance=_GEOMETRY_TOLERANCE)
+                same &= ~present | equal.astype(bool)
+            else:
+                same &= np.array([n is missing or (type(o) is type(n) and o == n)
+                                  for o, n in zip(old, new, strict=True)])
+        for part, whole in FIGURE_PAIRS:  # a stored conflict takes the per-row path
+            if part in self.values and whole in self.values and layer.field(part):
+                parts, wholes = self.values[part], self.values[whole]
+                same &= np.array([not (isinstance(parts[at], int) and isinstance(wholes[at], int)
+                                       and parts[at] > wholes[at]) for _, at in matched])
+        return {i for (i, _), ok in zip(matched, same.tolist(), strict=True) if ok}
+
+
+def _stored_rows(conn: Connection, table: Table, keys: list[str], columns: list[str]
+                 ) -> StoredRows:
+    """Stored rows with these keys, by column (geometries as shapely)."""
     wanted = [c for c in columns if c in table.c and c != "external_id"]
     select_cols = ", ".join(
         f'ST_AsBinary("{c}") AS "{c}"' if c in _GEOMETRY_COLUMNS else f'"{c}"'
         for c in wanted)  # identifiers from the table's own columns
-    rows = conn.execute(text(
-        f'SELECT id, external_id{", " + select_cols if select_cols else ""} '
-        f'FROM "{table.name}" WHERE external_id = ANY(:keys)'), {"keys": keys}).all()
+    with raw_connection(conn).cursor() as cursor:  # plain tuples: 100 000 rows come back
+        cursor.execute(
+            f'SELECT id, external_id{", " + select_cols if select_cols else ""} '
+            f'FROM "{table.name}" WHERE external_id = ANY(%s)', (keys,))
+        rows = cursor.fetchall()
     names = ["id", "external_id", *wanted]
     columns_of = list(zip(*rows, strict=True)) if rows else [() for _ in names]
     values_of = dict(zip(names, map(list, columns_of), strict=True))
@@ -307,9 +363,7 @@ def _stored_rows(conn: Connection, table: Table, keys: list[str], columns: list[
         if c in _GEOMETRY_COLUMNS:
             values_of[c] = list(shapely.from_wkb(
                 [None if v is None else bytes(v) for v in values_of[c]]))
-    return {values["external_id"]: values
-            for values in (dict(zip(names, row, strict=True))
-                           for row in zip(*values_of.values(), strict=True))}
+    return StoredRows({key: at for at, key in enumerate(values_of["external_id"])}, values_of)
 
 
 def _same(old: object, new: object) -> bool:
@@ -329,14 +383,20 @@ def plan_changes(conn: Connection, layer: LayerSpec, records: list[dict],
                  headers: dict[str, str] | None = None) -> Plan:
     """Compare records with the stored rows: inserts, updates (with per-field diffs), unchanged."""
     table = LAYER_TABLES[layer.id]
-    columns = sorted({k for r in records for k in r if not k.startswith("_")})
+    columns = sorted(k for k in set().union(*records) if not k.startswith("_"))
     figures = {f for pair in FIGURE_PAIRS for f in pair if f in table.c}
     stored = _stored_rows(conn, table, [r["external_id"] for r in records],
                           sorted(set(columns) | figures))
     plan = Plan()
-    for record in records:
-        before = stored.get(record["external_id"])
-        values = {k: v for k, v in record.items() if not k.startswith("_")}
+    unchanged = stored.unchanged(records, layer)
+    for index, record in enumerate(records):
+        if index in unchanged:
+            plan.unchanged += 1
+            continue
+        before = stored.row(record["external_id"])
+        values = dict(record)
+        for key in _PRIVATE_KEYS:
+            values.pop(key, None)
         if before is None:
             values.setdefault("source", default_source)
             plan.inserts.append(values)
@@ -394,39 +454,40 @@ def _retirements(conn: Connection, layer: LayerSpec, records: list[dict],
 
 def _duplicate_messages(conn: Connection, layer: LayerSpec, records: list[dict],
                         inserted_keys: set[str]) -> list[str]:
-    """Near-duplicates among the file's rows, and of its new rows against stored ones."""
+    """Near-duplicates among the file's rows, and of its new rows against stored ones.
+
+    Only rows whose name key is repeated (in the file, or by a stored row) can be one, so
+    only those become sites to compare."""
     if not layer.has_kind or layer.geometry != "Point":
         return []
     table = LAYER_TABLES[layer.id]
-    points = np.empty(len(records), dtype=object)
-    points[:] = [r["geom"] for r in records]
-    xy = shapely.get_coordinates(points).tolist()  # one (x, y) per point, in order
-    sites = [Site(r["external_id"], r["name"], r.get("kind") or "", x, y, r["_label"])
-             for r, (x, y) in zip(records, xy, strict=True)]
-    messages = near_duplicates(sites, [])
-    new = [s for s in sites if s.key in inserted_keys]
-    if new:
+    keys = [name_key(r["name"]) for r in records]
+    stored: list[Site] = []
+    if inserted_keys:
         stored = [Site(row[0], row[1], row[2], row[3], row[4], "库中记录") for row in conn.execute(
             select(table.c.external_id, table.c.name, table.c.kind, table.c.geom.ST_X(),
                    table.c.geom.ST_Y())).all()]
-        if stored:  # against nothing stored, the file's own check above has said it all
-            messages += near_duplicates(new, stored)
+    stored_keys = {name_key(site.name) for site in stored}
+    wanted = shared_keys(keys, stored_keys)
+    picked = [i for i, key in enumerate(keys) if key in wanted]
+    points = np.empty(len(picked), dtype=object)
+    points[:] = [records[i]["geom"] for i in picked]
+    xy = shapely.get_coordinates(points).tolist()  # one (x, y) per point, in order
+    sites = [Site(records[i]["external_id"], records[i]["name"], records[i].get("kind") or "",
+                  x, y, records[i]["_label"]) for i, (x, y) in zip(picked, xy, strict=True)]
+    messages = near_duplicates(sites, [])
+    new = [s for s in sites if s.key in inserted_keys and name_key(s.name) in stored_keys]
+    if new:  # against nothing stored, the file's own check above has said it all
+        messages += near_duplicates(new, [s for s in stored if name_key(s.name) in wanted])
     return sorted(set(messages), key=messages.index)
 
 
 # ---------------------------------------------------------------- writing
 
 
-def _copy_value(column: str, value: object) -> object:
-    """A record value in the form COPY takes: geometry as EWKB hex, JSON wrapped."""
-    if value is None:
-        return None
-    if column in _GEOMETRY_COLUMNS and isinstance(value, BaseGeometry):
-        return shapely.to_wkb(shapely.set_srid(value, crsmod.STORAGE_SRID), hex=True,
-                              include_srid=True)
-    if isinstance(value, dict) or (column in _JSON_COLUMNS and isinstance(value, list)):
-        return Jsonb(value)
-    return value
+def _jsonb(value: object) -> object:
+    """A JSON column's value as COPY takes it."""
+    return None if value is None else Jsonb(value)
 
 
 def _ewkb_hex(values: list) -> list:
@@ -445,33 +506,46 @@ def _stage(cursor: psycopg.Cursor, table: Table, name: str, columns: list[str], 
     cursor.execute(sql.SQL(
         "CREATE TEMP TABLE {stage} ON COMMIT DROP AS SELECT {cols} FROM {target} WITH NO DATA"
     ).format(stage=stage, target=sql.Identifier(table.name), cols=cols))
-    geometries = {c: _ewkb_hex([row.get(c) for row in rows])
-                  for c in columns if c in _GEOMETRY_COLUMNS}
+    values: list[list] = []  # column by column: geometries in one call, JSON wrapped
+    for c in columns:
+        column = [row.get(c) for row in rows]
+        if c in _GEOMETRY_COLUMNS:
+            column = _ewkb_hex(column)
+        elif isinstance(table.c[c].type, JSONB):
+            column = [_jsonb(v) for v in column]
+        values.append(column)
     with cursor.copy(sql.SQL("COPY {stage} ({cols}) FROM STDIN").format(
             stage=stage, cols=cols)) as copy:
-        for done, row in enumerate(rows, 1):
-            copy.write_row([geometries[c][done - 1] if c in geometries
-                            else _copy_value(c, row.get(c)) for c in columns])
+        for done, row_values in enumerate(zip(*values, strict=True), 1):
+            copy.write_row(row_values)
             if progress and (done % 2000 == 0 or done == len(rows)):
                 progress("写入", done, len(rows))
     return stage
 
 
 def write_plan(conn: Connection, table: Table, plan: Plan, run_id: int, who: str,
-               progress: ProgressFn | None = None) -> list[int]:
-    """Keep previous versions, then insert, update and retire in this transaction → new ids."""
-    inserted: list[int] = []
+               progress: ProgressFn | None = None) -> int:
+    """Keep previous versions, then insert, update and retire in this transaction; the new
+    ids go to the run's ingest_runs.inserted_ids. Returns how many rows were inserted."""
+    inserted = 0
     with raw_connection(conn).cursor() as cursor:
         changed_ids = [row_id for row_id, _, _ in plan.updates] + plan.retire_ids
         keep_versions(cursor, table.name, changed_ids, who, run_id)
+        # GIN name entries wait in the index's pending list (which queries read) and are
+        # merged after the commit: merging them row by row was half the insert's time
+        cursor.execute("SET LOCAL gin_pending_list_limit = '1GB'")
         if plan.inserts:
             columns = sorted({k for r in plan.inserts for k in r})
             stage = _stage(cursor, table, "stage_insert", columns, plan.inserts, progress)
             cols = sql.SQL(", ").join(map(sql.Identifier, columns))
+            # the new ids go to the run's record in the same statement, not through Python
             cursor.execute(sql.SQL(
-                "INSERT INTO {t} ({cols}) SELECT {cols} FROM {stage} RETURNING id"
-            ).format(t=sql.Identifier(table.name), cols=cols, stage=stage))
-            inserted = [r[0] for r in cursor.fetchall()]
+                "WITH inserted AS (INSERT INTO {t} ({cols}) SELECT {cols} FROM {stage}"
+                " RETURNING id) UPDATE ingest_runs SET inserted_ids ="
+                " ARRAY(SELECT id FROM inserted ORDER BY id) WHERE id = %s"
+                " RETURNING cardinality(inserted_ids)"
+            ).format(t=sql.Identifier(table.name), cols=cols, stage=stage), (run_id,))
+            inserted = cursor.fetchone()[0]
         if plan.updates:
             changed = sorted({c for _, _, change in plan.updates for c in change.fields})
             rows = [final for _, final, _ in plan.updates]
@@ -487,6 +561,31 @@ def write_plan(conn: Connection, table: Table, plan: Plan, run_id: int, who: str
             ).format(t=sql.Identifier(table.name)), (RETIRED_STATUS, plan.retire_ids))
         cursor.execute("ANALYZE place_search_pending")  # fresh statistics for the refresh
     return inserted
+
+
+_gc_lock = threading.Lock()
+_gc_holders = 0  # loads running with the cycle collector paused
+_gc_was_enabled = False
+
+
+@contextmanager
+def cyclic_gc_paused() -> Iterator[None]:
+    """Pause Python's cycle collector while a load holds its rows (reference counting still
+    frees them): with 100 000 rows alive it rescanned them again and again, tripling the
+    check's time. Nested and concurrent loads share one pause; the state is then restored."""
+    global _gc_holders, _gc_was_enabled
+    with _gc_lock:
+        if _gc_holders == 0:
+            _gc_was_enabled = gc.isenabled()
+            gc.disable()
+        _gc_holders += 1
+    try:
+        yield
+    finally:
+        with _gc_lock:
+            _gc_holders -= 1
+            if _gc_holders == 0 and _gc_was_enabled:
+                gc.enable()
 
 
 def load_file(
@@ -510,10 +609,11 @@ def load_file(
     opts.sheet = sheet or opts.sheet
     opts.skip_bad = skip_bad or opts.skip_bad
     try:
-        with engine.begin() as conn:
-            report = _load(conn, layer_id, path, opts, progress)
-        if not report.dry_run:
-            report.indexed, report.index_seconds = index_loaded(engine, progress)
+        with cyclic_gc_paused():
+            with engine.begin() as conn:
+                report = _load(conn, layer_id, path, opts, progress)
+            if not report.dry_run:
+                report.indexed, report.index_seconds = index_loaded(engine, layer_id, progress)
     except OperationalError as exc:
         if isinstance(exc.orig, psycopg.errors.QueryCanceled):
             raise _timeout(engine, path) from exc
@@ -523,23 +623,42 @@ def load_file(
     return report
 
 
-def index_loaded(engine: Engine, progress: ProgressFn | None = None) -> tuple[int, float]:
-    """Index the committed load's records for place search, in a transaction of its own.
+def index_loaded(engine: Engine, layer_id: str,
+                 progress: ProgressFn | None = None) -> tuple[int, float]:
+    """Index the committed load's records, in transactions of their own: merge the layer's
+    GIN name index's pending entries, and index the records for place search.
 
-    The layers do not wait for the search index: the load has committed, and the records'
-    old index rows went with it, so until this ends they are missing from searches, never
-    stale. Returns (records indexed, seconds); what is interrupted stays queued.
+    The layers do not wait for this: the load has committed, queries already use the
+    pending entries, and the records' old search rows went with the load, so until this
+    ends they are missing from searches, never stale. Returns (records indexed, seconds);
+    what is interrupted stays queued.
     """
     from geo_service.gazetteer.index import refresh_search_index
 
     started = time.perf_counter()
     if progress:
-        progress("更新地名搜索索引", 0, 1)
+        progress("更新索引", 0, 1)
+    _merge_pending_gin(engine, LAYER_TABLES[layer_id].name)
     with engine.begin() as conn:
         done = refresh_search_index(conn)
     if progress:
-        progress("更新地名搜索索引", 1, 1)
+        progress("更新索引", 1, 1)
     return done, time.perf_counter() - started
+
+
+def _merge_pending_gin(engine: Engine, table_name: str) -> None:
+    """Move the pending entries of the table's GIN indexes into the index proper (as
+    autovacuum would later); a role that does not own the table leaves it to autovacuum."""
+    try:
+        with engine.begin() as conn:
+            conn.execute(text(
+                "SELECT gin_clean_pending_list(i.indexrelid) FROM pg_index i"
+                " JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_am a ON a.oid = c.relam"
+                " WHERE i.indrelid = CAST(:table AS regclass) AND a.amname = 'gin'"),
+                {"table": table_name})
+    except DBAPIError as exc:
+        if not isinstance(exc.orig, psycopg.errors.InsufficientPrivilege):
+            raise
 
 
 def _timeout(engine: Engine, path: Path) -> LoadTimeoutError:
@@ -617,13 +736,11 @@ def _load(conn: Connection, layer_id: str, path: Path, opts: LoadOptions,
     ).returning(ingest_runs.c.id)).scalar_one()
     report.run_id = run_id
     try:
-        inserted_ids = write_plan(conn, table, plan, run_id, who, progress)
+        write_plan(conn, table, plan, run_id, who, progress)
     except psycopg.errors.QueryCanceled:
         raise
     except psycopg.Error as exc:
         raise LoadRejectedError(f"数据库拒绝了这些行：{exc}", []) from exc
-    conn.execute(ingest_runs.update().where(ingest_runs.c.id == run_id)
-                 .values(inserted_ids=inserted_ids))
     conn.execute(text(
         "INSERT INTO audit_log (actor, role, action, table_name, record_id, note) "
         "VALUES (:who, 'loader', 'other', :layer, :run, :note)"),

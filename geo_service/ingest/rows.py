@@ -392,11 +392,33 @@ class RowBuilder:
         self._read_fields = [(spec, columns.get(spec.name)) for spec in layer.fields
                              if not partial or spec.name in columns]  # fields a row fills
         self._has_township = layer.field("township_code") is not None
+        read = {spec.name for spec, _ in self._read_fields}
+        self._pairs = tuple(pair for pair in FIGURE_PAIRS if set(pair) <= read)  # checkable
+        self._memo: dict[tuple[str, str], tuple[object, str | None]] = {}
+        self._kinds: dict[str, tuple[str | None, str | None]] = {}
 
     def extra_columns(self, headers: list[str]) -> list[str]:
         """Headers no field claims: kept verbatim in the `extra` column."""
         return [h for h in headers
                 if h not in self._mapped and normalise_header(h) not in READ_ONLY_HEADERS]
+
+    def _value(self, spec: FieldSpec, text: str) -> tuple[object, str | None]:
+        """(value, None) or (None, why) for a non-empty cell; immutable results memoised."""
+        if spec.type == "text" and not spec.choices:
+            return text, None
+        if spec.type in {"text[]", "json"}:  # lists: each record gets its own
+            try:
+                return _convert(spec, text), None
+            except ValueError as exc:
+                return None, str(exc)
+        found = self._memo.get((spec.name, text))
+        if found is None:
+            try:
+                found = (_convert(spec, text), None)
+            except ValueError as exc:
+                found = (None, str(exc))
+            self._memo[(spec.name, text)] = found
+        return found
 
     def cell(self, row: dict[str, str], field_name: str) -> str:
         """The raw text of a field in a row ('' if the file lacks the column)."""
@@ -432,17 +454,19 @@ class RowBuilder:
         if self.layer.geometry != "Point" or self.layer.area_column or "lon" not in self.columns \
                 or "lat" not in self.columns:
             return {}
+        lon_header, lat_header = self.columns["lon"], self.columns["lat"]
+        if self.northing_first:
+            lon_header, lat_header = lat_header, lon_header
+        others = [self.columns[f] for f in ("wkt", "coord") if f in self.columns]
         index: list[int] = []
         xs: list[float] = []
         ys: list[float] = []
         for i, row in enumerate(rows):
-            if self.cell(row, "wkt") or self.cell(row, "coord"):
+            if others and any(row.get(h, "") for h in others):
                 continue
-            lon_text, lat_text = self.cell(row, "lon"), self.cell(row, "lat")
-            if self.northing_first:
-                lon_text, lat_text = lat_text, lon_text
             try:
-                lon_value, lat_value = float(lon_text), float(lat_text)
+                lon_value = float(row.get(lon_header, ""))
+                lat_value = float(row.get(lat_header, ""))
             except ValueError:
                 continue
             index.append(i)
@@ -500,10 +524,11 @@ class RowBuilder:
                 record[spec.name] = [] if spec.type in {"text[]", "json"} else spec.default
                 empty.append(spec.name)
                 continue
-            try:
-                record[spec.name] = _convert(spec, text)
-            except ValueError as exc:
-                bad(str(exc), spec.name)
+            value, why = self._value(spec, text)
+            if why is None:
+                record[spec.name] = value
+            else:
+                bad(why, spec.name)
         self._provenance(row, record, bad, empty)
         self._cross_checks(record, bad)
         geom: BaseGeometry | None = None
@@ -527,23 +552,33 @@ class RowBuilder:
 
     def _kind(self, row: dict[str, str], record: dict, bad: Callable) -> None:
         """Kind from the row (or --kind), mapped onto the catalogue's names."""
-        text = self.cell(row, "kind") or (self.default_kind or "")
+        given = self.cell(row, "kind")
+        found = self._kinds.get(given)
+        if found is None:
+            found = self._kinds[given] = self._kind_of(given)
+        kind, why = found
+        if why is not None:
+            bad(why, "kind")
+        if kind is not None:
+            record["kind"] = kind
+
+    def _kind_of(self, given: str) -> tuple[str | None, str | None]:
+        """(kind, why not) for a 类型 cell ('' when empty): why is None for a good kind."""
+        text = given or (self.default_kind or "")
         if not text:
-            bad("类型为空：请填写类型列，或用 --kind 指定", "kind")
-            return
+            return None, "类型为空：请填写类型列，或用 --kind 指定"
         kind = self.layer.canonical_kind(unicodedata.normalize("NFKC", text).replace(" ", ""))
         kind = kind or self.layer.canonical_kind(text)
         if kind is None:
             close = difflib.get_close_matches(text, self.layer.kinds, n=1, cutoff=0.4)
             hint = f"；是不是「{close[0]}」？" if close else ""
-            bad(f"未知的类型「{text}」{hint}"
-                f"（可用类型：{'、'.join(self.layer.kinds)}）", "kind")
-            return
-        if self.default_kind and self.cell(row, "kind"):
+            return None, (f"未知的类型「{text}」{hint}"
+                          f"（可用类型：{'、'.join(self.layer.kinds)}）")
+        if self.default_kind and given:
             wanted = self.layer.canonical_kind(self.default_kind)
             if wanted != kind:
-                bad(f"类型「{kind}」与 --kind「{self.default_kind}」不一致", "kind")
-        record["kind"] = kind
+                return kind, f"类型「{kind}」与 --kind「{self.default_kind}」不一致"
+        return kind, None
 
     def _provenance(self, row: dict[str, str], record: dict, bad: Callable,
                     empty: list[str]) -> None:
@@ -573,8 +608,9 @@ class RowBuilder:
 
     def _cross_checks(self, record: dict, bad: Callable) -> None:
         """Figures that must agree with each other."""
-        for part, message in figure_conflicts(record, self.layer, self.columns):
-            bad(message, part)
+        if self._pairs:
+            for part, message in figure_conflicts(record, self.layer, self.columns):
+                bad(message, part)
 
     def _lon_lat_text(self, row: dict[str, str]) -> tuple[str, str, str]:
         """(x text, y text, field to blame) from 经度/纬度 or a single 坐标 column."""
