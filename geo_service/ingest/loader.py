@@ -545,7 +545,7 @@ def write_plan(conn: Connection, table: Table, plan: Plan, run_id: int, who: str
                 " ARRAY(SELECT id FROM inserted ORDER BY id) WHERE id = %s"
                 " RETURNING cardinality(inserted_ids)"
             ).format(t=sql.Identifier(table.name), cols=cols, stage=stage), (run_id,))
-            inserted = cursor.fetchone()[0]
+            inserted = cursor.fetchone()[0]  # type: ignore[index]  # UPDATE … RETURNING: one row
         if plan.updates:
             changed = sorted({c for _, _, change in plan.updates for c in change.fields})
             rows = [final for _, final, _ in plan.updates]
