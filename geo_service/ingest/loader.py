@@ -21,11 +21,9 @@ import numpy as np
 import psycopg
 import shapely
 from psycopg import sql
-from psycopg.types.json import Jsonb
 from shapely.geometry.base import BaseGeometry
 from shapely.prepared import prep
 from sqlalchemy import Connection, Engine, Table, func, select, text
-from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from geo_service import crs as crsmod
@@ -34,7 +32,7 @@ from geo_service.catalog import LayerSpec, catalogue
 from geo_service.db.models import LAYER_TABLES, admin_areas, ingest_runs
 from geo_service.errors import GeoServiceError, InputFileError, LoadRejectedError
 from geo_service.ingest.duplicates import Site, name_key, near_duplicates, shared_keys
-from geo_service.ingest.history import keep_versions, raw_connection
+from geo_service.ingest.history import raw_connection
 from geo_service.ingest.readers import SourceTable, read_source
 from geo_service.ingest.rows import (
     DERIVED,
@@ -48,27 +46,26 @@ from geo_service.ingest.rows import (
     known_header,
     map_columns,
 )
+from geo_service.ingest.writing import (
+    GEOMETRY_COLUMNS,
+    RETIRED_STATUS,
+    Change,
+    InsertStream,
+    Plan,
+    write_plan,
+)
 from geo_service.settings import DEFAULT_DISTRICT_TOLERANCE_M
 
 ProgressFn = Callable[[str, int, int], None]
-_GEOMETRY_COLUMNS = ("geom", "rep_point", "site_area")
+SinkFn = Callable[[list[dict]], None]
+STREAM_CHUNK = 10_000  # rows checked before their insert starts, when a load streams
 _GEOMETRY_TOLERANCE = 1e-9  # degrees (0.1 mm): closer is the same position
-RETIRED_STATUS = "停业"
 
 
 class LoadTimeoutError(GeoServiceError):
     """A statement of the load ran past the database's statement timeout: nothing was written."""
 
     status_code = 504
-
-
-@dataclass
-class Change:
-    """One row the load updates: its key, name and the fields that change (old → new)."""
-
-    key: str
-    name: str
-    fields: dict[str, tuple[object, object]]
 
 
 @dataclass
@@ -170,11 +167,20 @@ class Prepared:
     crs: crsmod.InputCRS
     table: SourceTable
     columns: dict[str, str]
+    builder: RowBuilder | None = None
+    extra: list[str] = field(default_factory=list)
 
 
 def prepare(conn: Connection, layer_id: str, path: Path, options: LoadOptions,
             progress: ProgressFn | None = None) -> Prepared:
     """Read and validate a file; nothing is written."""
+    prepared = open_source(conn, layer_id, path, options)
+    check_rows(prepared, progress)
+    return prepared
+
+
+def open_source(conn: Connection, layer_id: str, path: Path, options: LoadOptions) -> Prepared:
+    """Read a file and map its columns onto the layer; its rows are checked by check_rows."""
     cat = catalogue()
     layer = cat.layer(layer_id)
     if options.kind is not None and layer.canonical_kind(options.kind) is None:
@@ -201,14 +207,23 @@ def prepare(conn: Connection, layer_id: str, path: Path, options: LoadOptions,
     extra = builder.extra_columns(list(table.frame.columns))
     report.unclaimed = extra
     report.headers = dict(columns)
-    records: list[dict] = []
-    problems: list[Problem] = []
+    return Prepared([], [], report, table.sha256, chosen, table, columns, builder, extra)
+
+
+def check_rows(prepared: Prepared, progress: ProgressFn | None = None,
+               sink: SinkFn | None = None) -> None:
+    """Check every row into prepared.records and .problems; `sink` gets each chunk of
+    STREAM_CHUNK new good records as soon as they are checked (and the rest at the end)."""
+    table, columns, builder = prepared.table, prepared.columns, prepared.builder
+    assert builder is not None, "open_source makes the builder"
+    records, problems = prepared.records, prepared.problems
     seen: dict[str, str] = {}
     total = len(table.frame)
     headers = list(table.frame.columns)
     rows = [dict(zip(headers, values, strict=True))
             for values in zip(*(table.frame[h].tolist() for h in headers), strict=True)]
-    built = builder.build_many(rows, table.labels, table.geometries, extra)
+    built = builder.build_many(rows, table.labels, table.geometries, prepared.extra)
+    sent = 0
     for index, (record, row_problems) in enumerate(built):
         label = table.labels[index]
         if record is not None:
@@ -226,9 +241,21 @@ def prepare(conn: Connection, layer_id: str, path: Path, options: LoadOptions,
             records.append(record)
         if progress and (index % 200 == 0 or index == total - 1):
             progress("检查各行", index + 1, total)
-    if layer_id == "place_names":
+        if sink is not None and len(records) - sent >= STREAM_CHUNK:
+            sent = _send(prepared, sink, sent)
+    if sink is not None:
+        _send(prepared, sink, sent)
+    elif prepared.report.layer == "place_names":
         _fill_pinyin(records)
-    return Prepared(records, problems, report, table.sha256, chosen, table, columns)
+
+
+def _send(prepared: Prepared, sink: SinkFn, sent: int) -> int:
+    """Pass the records checked since `sent` to the sink (pinyin filled first)."""
+    chunk = prepared.records[sent:]
+    if prepared.report.layer == "place_names":
+        _fill_pinyin(chunk)
+    sink(chunk)
+    return len(prepared.records)
 
 
 def _checked_source(source: str | None) -> str | None:
@@ -285,17 +312,6 @@ def _fill_pinyin(records: list[dict]) -> None:
 # ---------------------------------------------------------------- planning
 
 
-@dataclass
-class Plan:
-    """What writing the records would do."""
-
-    inserts: list[dict] = field(default_factory=list)
-    updates: list[tuple[int, dict, Change]] = field(default_factory=list)
-    unchanged: int = 0
-    retire_ids: list[int] = field(default_factory=list)
-    problems: list[Problem] = field(default_factory=list)  # with the stored values merged in
-
-
 _PRIVATE_KEYS = ("_label", EMPTY, DERIVED)
 
 
@@ -311,45 +327,13 @@ class StoredRows:
         at = self.position.get(key)
         return None if at is None else {c: v[at] for c, v in self.values.items()}
 
-    def unchanged(self, records: list[dict], layer: LayerSpec) -> set[int]:
-        """Indexes of records equal to their stored row in every column they carry, whose
-        stored figures agree (the common case of a reload, compared column by column)."""
-        matched = [(i, self.position[r["external_id"]]) for i, r in enumerate(records)
-                   if r["external_id"] in self.position]
-        if not matched:
-            return set()
-        same = np.ones(len(matched), dtype=bool)
-        missing = object()
-        for column, stored in self.values.items():
-            if column in {"id", "external_id"}:
-                continue
-            new = [records[i].get(column, missing) for i, _ in matched]
-            old = [stored[at] for _, at in matched]
-            if column in _GEOMETRY_COLUMNS:
-                present = np.array([v is not missing for v in new])
-                both = np.empty(len(new), dtype=object)
-                both[:] = [None if v is missing else v for v in new]
-                olds = np.empty(len(old), dtype=object)
-                olds[:] = old
-                equal = shapely.equals_exact(olds, both, tolerance=_GEOMETRY_TOLERANCE)
-                same &= ~present | equal.astype(bool)
-            else:
-                same &= np.array([n is missing or (type(o) is type(n) and o == n)
-                                  for o, n in zip(old, new, strict=True)])
-        for part, whole in FIGURE_PAIRS:  # a stored conflict takes the per-row path
-            if part in self.values and whole in self.values and layer.field(part):
-                parts, wholes = self.values[part], self.values[whole]
-                same &= np.array([not (isinstance(parts[at], int) and isinstance(wholes[at], int)
-                                       and parts[at] > wholes[at]) for _, at in matched])
-        return {i for (i, _), ok in zip(matched, same.tolist(), strict=True) if ok}
-
 
 def _stored_rows(conn: Connection, table: Table, keys: list[str], columns: list[str]
                  ) -> StoredRows:
     """Stored rows with these keys, by column (geometries as shapely)."""
     wanted = [c for c in columns if c in table.c and c != "external_id"]
     select_cols = ", ".join(
-        f'ST_AsBinary("{c}") AS "{c}"' if c in _GEOMETRY_COLUMNS else f'"{c}"'
+        f'ST_AsBinary("{c}") AS "{c}"' if c in GEOMETRY_COLUMNS else f'"{c}"'
         for c in wanted)  # identifiers from the table's own columns
     with raw_connection(conn).cursor() as cursor:  # plain tuples: 100 000 rows come back
         cursor.execute(
@@ -360,7 +344,7 @@ def _stored_rows(conn: Connection, table: Table, keys: list[str], columns: list[
     columns_of = list(zip(*rows, strict=True)) if rows else [() for _ in names]
     values_of = dict(zip(names, map(list, columns_of), strict=True))
     for c in wanted:  # geometries parsed in one vectorised call per column
-        if c in _GEOMETRY_COLUMNS:
+        if c in GEOMETRY_COLUMNS:
             values_of[c] = list(shapely.from_wkb(
                 [None if v is None else bytes(v) for v in values_of[c]]))
     return StoredRows({key: at for at, key in enumerate(values_of["external_id"])}, values_of)
@@ -378,29 +362,63 @@ def _same(old: object, new: object) -> bool:
     return old == new
 
 
+def record_values(record: dict) -> dict:
+    """A checked record's column values (the loader's own keys off)."""
+    values = dict(record)
+    for key in _PRIVATE_KEYS:
+        values.pop(key, None)
+    return values
+
+
+def insert_values(record: dict, default_source: str) -> dict:
+    """A checked record as the row to insert: its values, with a source."""
+    values = record_values(record)
+    values.setdefault("source", default_source)
+    return values
+
+
+def _unchanged_keys(conn: Connection, table: Table, compared: str, columns: list[str]) -> set[str]:
+    """Keys whose staged record equals the stored row in every column it carries (exactly:
+    what is equal here is unchanged for the per-row comparison too) and whose stored figures
+    agree: the common case of a reload, found by one join instead of row by row."""
+    same: list[sql.Composable] = [
+        sql.SQL("s.{0} IS NOT DISTINCT FROM t.{0}").format(sql.Identifier(c))
+            for c in columns if c in table.c and c != "external_id"]
+    same += [sql.SQL("NOT coalesce(t.{} > t.{}, false)").format(
+                 sql.Identifier(part), sql.Identifier(whole))
+             for part, whole in FIGURE_PAIRS if part in table.c and whole in table.c]
+    with raw_connection(conn).cursor() as cursor:
+        cursor.execute(sql.SQL(
+            "SELECT s.external_id FROM {s} s JOIN {t} t ON t.external_id = s.external_id"
+            " WHERE {same}").format(s=sql.Identifier(compared), t=sql.Identifier(table.name),
+                                    same=sql.SQL(" AND ").join(same or [sql.SQL("true")])))
+        return {row[0] for row in cursor.fetchall()}
+
+
 def plan_changes(conn: Connection, layer: LayerSpec, records: list[dict],
                  options: LoadOptions, default_source: str,
-                 headers: dict[str, str] | None = None) -> Plan:
-    """Compare records with the stored rows: inserts, updates (with per-field diffs), unchanged."""
+                 headers: dict[str, str] | None = None, compared: str | None = None) -> Plan:
+    """Compare records with the stored rows: inserts, updates (with per-field diffs), unchanged.
+
+    `compared`: a temporary table holding the records (record_values), so the rows equal to
+    their stored version are found in the database; the others are compared field by field."""
     table = LAYER_TABLES[layer.id]
     columns = sorted(k for k in set().union(*records) if not k.startswith("_"))
     figures = {f for pair in FIGURE_PAIRS for f in pair if f in table.c}
-    stored = _stored_rows(conn, table, [r["external_id"] for r in records],
+    same = set() if compared is None else _unchanged_keys(conn, table, compared, columns)
+    stored = _stored_rows(conn, table, [r["external_id"] for r in records
+                                        if r["external_id"] not in same],
                           sorted(set(columns) | figures))
     plan = Plan()
-    unchanged = stored.unchanged(records, layer)
-    for index, record in enumerate(records):
-        if index in unchanged:
+    for record in records:
+        if record["external_id"] in same:
             plan.unchanged += 1
             continue
         before = stored.row(record["external_id"])
-        values = dict(record)
-        for key in _PRIVATE_KEYS:
-            values.pop(key, None)
         if before is None:
-            values.setdefault("source", default_source)
-            plan.inserts.append(values)
+            plan.inserts.append(insert_values(record, default_source))
             continue
+        values = record_values(record)
         empty, derived = set(record.get(EMPTY, ())), set(record.get(DERIVED, ()))
         diff: dict[str, tuple[object, object]] = {}
         final = dict(before)  # stored values for columns other rows change and this one lacks
@@ -480,87 +498,6 @@ def _duplicate_messages(conn: Connection, layer: LayerSpec, records: list[dict],
     if new:  # against nothing stored, the file's own check above has said it all
         messages += near_duplicates(new, [s for s in stored if name_key(s.name) in wanted])
     return sorted(set(messages), key=messages.index)
-
-
-# ---------------------------------------------------------------- writing
-
-
-def _jsonb(value: object) -> object:
-    """A JSON column's value as COPY takes it."""
-    return None if value is None else Jsonb(value)
-
-
-def _ewkb_hex(values: list) -> list:
-    """Geometries (or None) as EWKB hex with the storage SRID, in one vectorised call."""
-    geoms = np.empty(len(values), dtype=object)
-    geoms[:] = values
-    return list(shapely.to_wkb(shapely.set_srid(geoms, crsmod.STORAGE_SRID), hex=True,
-                               include_srid=True))
-
-
-def _stage(cursor: psycopg.Cursor, table: Table, name: str, columns: list[str], rows: list[dict],
-           progress: ProgressFn | None) -> sql.Identifier:
-    """A temporary copy of `table`'s columns filled with `rows` through COPY."""
-    stage = sql.Identifier(name)
-    cols = sql.SQL(", ").join(map(sql.Identifier, columns))
-    cursor.execute(sql.SQL(
-        "CREATE TEMP TABLE {stage} ON COMMIT DROP AS SELECT {cols} FROM {target} WITH NO DATA"
-    ).format(stage=stage, target=sql.Identifier(table.name), cols=cols))
-    values: list[list] = []  # column by column: geometries in one call, JSON wrapped
-    for c in columns:
-        column = [row.get(c) for row in rows]
-        if c in _GEOMETRY_COLUMNS:
-            column = _ewkb_hex(column)
-        elif isinstance(table.c[c].type, JSONB):
-            column = [_jsonb(v) for v in column]
-        values.append(column)
-    with cursor.copy(sql.SQL("COPY {stage} ({cols}) FROM STDIN").format(
-            stage=stage, cols=cols)) as copy:
-        for done, row_values in enumerate(zip(*values, strict=True), 1):
-            copy.write_row(row_values)
-            if progress and (done % 2000 == 0 or done == len(rows)):
-                progress("写入", done, len(rows))
-    return stage
-
-
-def write_plan(conn: Connection, table: Table, plan: Plan, run_id: int, who: str,
-               progress: ProgressFn | None = None) -> int:
-    """Keep previous versions, then insert, update and retire in this transaction; the new
-    ids go to the run's ingest_runs.inserted_ids. Returns how many rows were inserted."""
-    inserted = 0
-    with raw_connection(conn).cursor() as cursor:
-        changed_ids = [row_id for row_id, _, _ in plan.updates] + plan.retire_ids
-        keep_versions(cursor, table.name, changed_ids, who, run_id)
-        # GIN name entries wait in the index's pending list (which queries read) and are
-        # merged after the commit: merging them row by row was half the insert's time
-        cursor.execute("SET LOCAL gin_pending_list_limit = '1GB'")
-        if plan.inserts:
-            columns = sorted({k for r in plan.inserts for k in r})
-            stage = _stage(cursor, table, "stage_insert", columns, plan.inserts, progress)
-            cols = sql.SQL(", ").join(map(sql.Identifier, columns))
-            # the new ids go to the run's record in the same statement, not through Python
-            cursor.execute(sql.SQL(
-                "WITH inserted AS (INSERT INTO {t} ({cols}) SELECT {cols} FROM {stage}"
-                " RETURNING id) UPDATE ingest_runs SET inserted_ids ="
-                " ARRAY(SELECT id FROM inserted ORDER BY id) WHERE id = %s"
-                " RETURNING cardinality(inserted_ids)"
-            ).format(t=sql.Identifier(table.name), cols=cols, stage=stage), (run_id,))
-            inserted = cursor.fetchone()[0]  # type: ignore[index]  # UPDATE … RETURNING: one row
-        if plan.updates:
-            changed = sorted({c for _, _, change in plan.updates for c in change.fields})
-            rows = [final for _, final, _ in plan.updates]
-            stage = _stage(cursor, table, "stage_update", ["id", *changed], rows, progress)
-            cursor.execute(sql.SQL("UPDATE {t} AS t SET {sets} FROM {stage} s WHERE t.id = s.id")
-                           .format(t=sql.Identifier(table.name), stage=stage,
-                                   sets=sql.SQL(", ").join(
-                                       sql.SQL("{0} = s.{0}").format(sql.Identifier(c))
-                                       for c in changed)))
-        if plan.retire_ids:
-            cursor.execute(sql.SQL(
-                "UPDATE {t} SET status = %s, is_public = false WHERE id = ANY(%s)"
-            ).format(t=sql.Identifier(table.name)), (RETIRED_STATUS, plan.retire_ids))
-        cursor.execute("ANALYZE place_search_pending")  # fresh statistics for the refresh
-    return inserted
 
 
 _gc_lock = threading.Lock()
@@ -683,11 +620,30 @@ def _errors_workbook(opts: LoadOptions, prepared: Prepared, report: LoadReport) 
 
 def _load(conn: Connection, layer_id: str, path: Path, opts: LoadOptions,
           progress: ProgressFn | None) -> LoadReport:
-    """The load inside its transaction."""
-    prepared = prepare(conn, layer_id, path, opts, progress)
-    report, problems, records = prepared.report, prepared.problems, prepared.records
+    """The load inside its transaction.
+
+    Into an empty layer the new rows stream to the database while later rows are checked;
+    a file that is then rejected is rolled back with everything else."""
+    prepared = open_source(conn, layer_id, path, opts)
+    report = prepared.report
     layer = catalogue().layer(layer_id)
     table = LAYER_TABLES[layer_id]
+    who = opts.loaded_by or _who()
+    default_source = _checked_source(opts.source) or _default_source(conn, table, layer)
+    stream: InsertStream | None = None
+    compared: str | None = None  # the records, staged for planning in the database
+    if _is_empty(conn, table):
+        if not opts.dry_run:  # the new rows go straight in
+            report.run_id = _start_run(conn, layer_id, path, prepared, who, default_source)
+            stream = InsertStream(conn, table)
+    else:
+        compared = _compare_stage(conn, table)
+        stream = InsertStream(conn, table, compared)
+    streamed = _checked_rows(prepared, opts, progress, stream,
+                             default_source if compared is None else None)
+    if stream is not None and compared is None and streamed:
+        _keep_inserted_ids(conn, table, report.run_id, streamed)
+    problems, records = prepared.problems, prepared.records
     report.skipped = problems
     _errors_workbook(opts, prepared, report)
     if problems and not opts.skip_bad and not opts.dry_run:
@@ -701,8 +657,9 @@ def _load(conn: Connection, layer_id: str, path: Path, opts: LoadOptions,
             f"\n{shown}{more}{saved}",
             problems,
         )
-    default_source = _checked_source(opts.source) or _default_source(conn, table, layer)
-    plan = plan_changes(conn, layer, records, opts, default_source, prepared.columns)
+    inserted = stream is not None and compared is None  # every record new and written
+    plan = Plan() if inserted else plan_changes(conn, layer, records, opts, default_source,
+                                               prepared.columns, compared)
     if plan.problems:
         report.skipped = problems = problems + plan.problems
         _errors_workbook(opts, prepared, report)
@@ -710,14 +667,16 @@ def _load(conn: Connection, layer_id: str, path: Path, opts: LoadOptions,
             raise LoadRejectedError(
                 f"{path.name}：有 {len(plan.problems)} 处数字与库中原有数字矛盾，什么也没有导入：\n"
                 + "\n".join(f"  {p}" for p in plan.problems[:50]), plan.problems)
-    inserted_keys = {r["external_id"] for r in plan.inserts}
+    # against a layer that was empty, the file's own rows are all there is to compare
+    inserted_keys = set() if inserted else {r["external_id"] for r in plan.inserts}
     report.near_duplicates = _duplicate_messages(conn, layer, records, inserted_keys)
     if opts.replace_township:
         retired = _retirements(conn, layer, records, opts.replace_township)
         plan.retire_ids = [row_id for row_id, _, _ in retired]
         report.retired = [f"{name}{key_note(key)}" for _, key, name in retired]
     report.inserted, report.updated, report.unchanged = (
-        len(plan.inserts), len(plan.updates), plan.unchanged)
+        len(plan.inserts) + (len(streamed) if inserted else 0), len(plan.updates),
+        plan.unchanged)
     report.changes = [change for _, _, change in plan.updates]
     if opts.dry_run:
         return report
@@ -726,26 +685,90 @@ def _load(conn: Connection, layer_id: str, path: Path, opts: LoadOptions,
         raise LoadRejectedError(
             f"{path.name}：有 {len(report.near_duplicates)} 处疑似重复，什么也没有导入"
             f"（确认不是重复后加 --allow-near-duplicates）：\n{shown}", [])
-    who = opts.loaded_by or _who()
-    run_id = conn.execute(ingest_runs.insert().values(
+    if report.run_id is None:
+        report.run_id = _start_run(conn, layer_id, path, prepared, who, default_source)
+    with _rejected_by_database():
+        write_plan(conn, table, plan, report.run_id, who, progress)
+    conn.execute(ingest_runs.update().where(ingest_runs.c.id == report.run_id).values(
+        rows_inserted=report.inserted, rows_updated=report.updated,
+        rows_unchanged=report.unchanged, rows_skipped=len(problems),
+        rows_retired=len(plan.retire_ids), problems=[p.as_dict() for p in problems]))
+    conn.execute(text(
+        "INSERT INTO audit_log (actor, role, action, table_name, record_id, note) "
+        "VALUES (:who, 'loader', 'other', :layer, :run, :note)"),
+        {"who": who, "layer": layer_id, "run": str(report.run_id), "note": report.summary()})
+    return report  # load_file indexes the records for search once this has committed
+
+
+def _is_empty(conn: Connection, table: Table) -> bool:
+    """Whether the layer has no rows at all."""
+    return not conn.execute(select(select(table.c.id).limit(1).exists())).scalar()
+
+
+def _start_run(conn: Connection, layer_id: str, path: Path, prepared: Prepared, who: str,
+               source: str) -> int:
+    """The load's ingest_runs row (its counts are filled in when it has written)."""
+    return conn.execute(ingest_runs.insert().values(
         layer=layer_id, file_name=path.name, file_sha256=prepared.sha256,
-        input_crs=prepared.crs.name, rows_read=report.rows_read, rows_inserted=report.inserted,
-        rows_updated=report.updated, rows_unchanged=report.unchanged,
-        rows_skipped=len(problems), rows_retired=len(plan.retire_ids),
-        problems=[p.as_dict() for p in problems], loaded_by=who, source=default_source,
+        input_crs=prepared.crs.name, rows_read=prepared.report.rows_read, rows_inserted=0,
+        rows_updated=0, rows_unchanged=0, rows_skipped=0, loaded_by=who, source=source,
     ).returning(ingest_runs.c.id)).scalar_one()
-    report.run_id = run_id
+
+
+@contextmanager
+def _rejected_by_database() -> Iterator[None]:
+    """A constraint the database enforces, broken by the file's rows: a rejected load."""
     try:
-        write_plan(conn, table, plan, run_id, who, progress)
+        yield
     except psycopg.errors.QueryCanceled:
         raise
     except psycopg.Error as exc:
         raise LoadRejectedError(f"数据库拒绝了这些行：{exc}", []) from exc
-    conn.execute(text(
-        "INSERT INTO audit_log (actor, role, action, table_name, record_id, note) "
-        "VALUES (:who, 'loader', 'other', :layer, :run, :note)"),
-        {"who": who, "layer": layer_id, "run": str(run_id), "note": report.summary()})
-    return report  # load_file indexes the records for search once this has committed
+
+
+def _checked_rows(prepared: Prepared, opts: LoadOptions, progress: ProgressFn | None,
+                  stream: InsertStream | None, default_source: str | None) -> list[str]:
+    """check_rows, streaming the good records into `stream` if there is one (as rows to
+    insert with `default_source`, or as plain values); returns the streamed records' keys.
+    Once a row is bad (and not skipped) nothing more is sent: the load will be rejected."""
+    if stream is None:
+        check_rows(prepared, progress)
+        return []
+
+    def send(chunk: list[dict]) -> None:
+        if prepared.problems and not opts.skip_bad and not opts.dry_run:
+            return
+        stream.put([record_values(r) if default_source is None
+                    else insert_values(r, default_source) for r in chunk])
+
+    try:
+        with _rejected_by_database():
+            check_rows(prepared, progress, send)
+            return stream.close()
+    finally:
+        stream.abort()
+
+
+def _compare_stage(conn: Connection, table: Table) -> str:
+    """An empty temporary table shaped like the layer (no constraints), for the records."""
+    name = "load_compare"
+    with raw_connection(conn).cursor() as cursor:
+        cursor.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(name)))
+        cursor.execute(sql.SQL(
+            "CREATE TEMP TABLE {} ON COMMIT DROP AS SELECT * FROM {} WITH NO DATA").format(
+                sql.Identifier(name), sql.Identifier(table.name)))
+    return name
+
+
+def _keep_inserted_ids(conn: Connection, table: Table, run_id: int | None,
+                       keys: list[str]) -> None:
+    """The ids of the rows streamed into the layer, in the run's record (for --undo)."""
+    with raw_connection(conn).cursor() as cursor:
+        cursor.execute(sql.SQL(
+            "UPDATE ingest_runs SET inserted_ids = ARRAY(SELECT id FROM {t}"
+            " WHERE external_id = ANY(%s) ORDER BY id) WHERE id = %s").format(
+                t=sql.Identifier(table.name)), (keys, run_id))
+        cursor.execute("ANALYZE place_search_pending")  # fresh statistics for the refresh
 
 
 def _who() -> str:

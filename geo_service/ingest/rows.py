@@ -35,6 +35,7 @@ EMPTY = "_empty"  # record key: fields whose cell was empty (kept on update unle
 DERIVED = "_derived"  # record key: fields filled in by the loader, not read from the file
 Converted = tuple[BaseGeometry | None, tuple[str, str | None] | None]
 Located = tuple[BaseGeometry, str | None]  # a point checked in the district, its township
+BATCH_ROWS = 10_000  # rows whose coordinates are converted and checked in one call
 
 
 @dataclass
@@ -395,6 +396,11 @@ class RowBuilder:
         read = {spec.name for spec, _ in self._read_fields}
         self._pairs = tuple(pair for pair in FIGURE_PAIRS if set(pair) <= read)  # checkable
         self._memo: dict[tuple[str, str], tuple[object, str | None]] = {}
+        self._name_header = columns.get("name")
+        self._kind_header = columns.get("kind")
+        self._key_header = columns.get("external_id")
+        self._provenance_read = not partial or any(
+            f in columns for f in ("is_public", "source", "geometry_accuracy"))
         self._kinds: dict[str, tuple[str | None, str | None]] = {}
 
     def extra_columns(self, headers: list[str]) -> list[str]:
@@ -433,10 +439,22 @@ class RowBuilder:
         self, rows: list[dict[str, str]], labels: list[str],
         geometries: list[BaseGeometry | None] | None, extra: list[str],
     ) -> Iterator[tuple[dict | None, list[Problem]]]:
-        """Records (or problems) for many rows, converting coordinates in one batch.
+        """Records (or problems) for many rows, converting coordinates in batches.
 
         Plain decimal lon/lat inside the district are converted, checked and placed in their
-        township as arrays; every other row takes the per-row path with its exact message."""
+        township as arrays; every other row takes the per-row path with its exact message.
+        Batches of BATCH_ROWS let the first records reach a streaming load early."""
+        for start in range(0, len(rows), BATCH_ROWS):
+            end = start + BATCH_ROWS
+            yield from self._build_batch(rows[start:end], labels[start:end],
+                                         None if geometries is None else geometries[start:end],
+                                         extra)
+
+    def _build_batch(
+        self, rows: list[dict[str, str]], labels: list[str],
+        geometries: list[BaseGeometry | None] | None, extra: list[str],
+    ) -> Iterator[tuple[dict | None, list[Problem]]]:
+        """build_many for one batch: its coordinates converted in one call."""
         located = self.located_points(rows) if geometries is None else {}
         slow = [i for i in range(len(rows)) if i not in located]
         sources = [self.source_geometry(rows[i], geometries[i] if geometries else None)
@@ -510,7 +528,7 @@ class RowBuilder:
 
         record: dict = {}
         empty: list[str] = []
-        name = self.cell(row, "name")
+        name = row.get(self._name_header, "") if self._name_header else ""
         if not name and not self.layer.name_optional:
             bad("名称为空", "name")
         record["name"] = name or (None if self.layer.name_optional else name)
@@ -544,7 +562,7 @@ class RowBuilder:
                 record[self.layer.area_column] = area
         if extra or not self.partial:
             record["extra"] = {h: row[h] for h in extra if row.get(h, "") != ""}
-        key = self.cell(row, "external_id")
+        key = row.get(self._key_header, "") if self._key_header else ""
         record["external_id"] = key or self._derived_key(record)
         if self.partial:
             record[EMPTY] = empty
@@ -552,7 +570,7 @@ class RowBuilder:
 
     def _kind(self, row: dict[str, str], record: dict, bad: Callable) -> None:
         """Kind from the row (or --kind), mapped onto the catalogue's names."""
-        given = self.cell(row, "kind")
+        given = row.get(self._kind_header, "") if self._kind_header else ""
         found = self._kinds.get(given)
         if found is None:
             found = self._kinds[given] = self._kind_of(given)
@@ -583,6 +601,10 @@ class RowBuilder:
     def _provenance(self, row: dict[str, str], record: dict, bad: Callable,
                     empty: list[str]) -> None:
         """is_public, source and geometry accuracy (absent columns stay absent when partial)."""
+        if not self._provenance_read:  # a file without these columns: only --source
+            if self.source_name:
+                record["source"] = self.source_name
+            return
         text = self.cell(row, "is_public")
         if text or not self.partial or self.has("is_public"):
             try:
