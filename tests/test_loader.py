@@ -1189,3 +1189,48 @@ def test_a_load_pauses_the_cycle_collector_and_restores_it(district_loaded, tmp_
         assert not gc.isenabled()  # a caller's own choice is kept
     finally:
         gc.enable()
+
+
+def test_a_load_into_an_empty_layer_streams_its_rows_and_stays_all_or_nothing(
+        district_loaded, tmp_path, monkeypatch):
+    """Rows go to the database chunk by chunk while later ones are checked (several COPY
+    statements); a bad row or a row the database refuses late in the file rolls back all."""
+    from geo_service.ingest import loader, writing
+    from geo_service.ingest.history import undo_run
+
+    monkeypatch.setattr(loader, "STREAM_CHUNK", 3)
+    monkeypatch.setattr(writing, "COPY_ROWS", 5)
+    chunks: list[int] = []
+    put = writing.InsertStream.put
+    monkeypatch.setattr(writing.InsertStream, "put",
+                        lambda self, rows: chunks.append(len(rows)) or put(self, rows))
+    frame = eldercare_frame(inside_points(district_loaded, 12))
+    path = tmp_path / "sites.csv"
+    bad = frame.copy()
+    bad.loc[10, "床位数"] = "十张"
+    bad.to_csv(path, index=False)
+    with pytest.raises(LoadRejectedError, match="第 12 行"):
+        load_file(district_loaded, "eldercare_sites", path)
+    assert count(district_loaded) == 0 and sum(chunks) == 9  # sent, then rolled back
+    chunks.clear()
+    real_values = loader.insert_values
+    monkeypatch.setattr(loader, "insert_values", lambda record, source: {
+        **real_values(record, source), **({"name": " "} if record["external_id"] == "T-010"
+                                           else {})})  # a name only the database refuses
+    frame.to_csv(path, index=False)
+    with pytest.raises(LoadRejectedError, match="数据库拒绝了这些行"):
+        load_file(district_loaded, "eldercare_sites", path)
+    assert count(district_loaded) == 0
+    monkeypatch.setattr(loader, "insert_values", real_values)
+    chunks.clear()
+    report = load_file(district_loaded, "eldercare_sites", path)
+    assert report.inserted == 12 and [n for n in chunks if n] == [3, 3, 3, 3]
+    with district_loaded.connect() as conn:
+        ids = conn.execute(text("SELECT id FROM eldercare_sites ORDER BY id")).scalars().all()
+        kept = conn.execute(text("SELECT inserted_ids, rows_inserted FROM ingest_runs "
+                                 "WHERE id = :run"), {"run": report.run_id}).one()
+    assert list(kept.inserted_ids) == ids and kept.rows_inserted == 12
+    assert set(stored_positions(district_loaded)) == {f"T-{i:03d}" for i in range(12)}
+    with district_loaded.begin() as conn:
+        undo_run(conn, report.run_id, "tester")
+    assert count(district_loaded) == 0

@@ -29,6 +29,7 @@ from geo_service.ingest.rows import Problem
 ProgressFn = Callable[[str, int, int], None]
 GEOMETRY_COLUMNS = ("geom", "rep_point", "site_area")
 RETIRED_STATUS = "停业"
+COPY_ROWS = 100_000  # rows per COPY statement of a stream
 _stage_names = count(1)
 
 
@@ -162,6 +163,7 @@ class InsertStream:
             queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
+        self._drained = False  # the thread has read the queue's end mark
         self._keys: list[str] = []
 
     def put(self, rows: list[dict]) -> None:
@@ -178,27 +180,41 @@ class InsertStream:
             self._thread.start()
 
     def _copy(self) -> None:
-        """The background thread: one COPY per set of columns, fed from the queue."""
+        """The background thread: COPY statements fed from the queue until its end mark."""
         try:
-            with self._connection.cursor() as cursor, ExitStack() as stack:
-                _pending_gin(cursor)
-                current: list[str] | None = None
-                copy = None
-                while (chunk := self._chunks.get()) is not None:
-                    columns, values = chunk
-                    if columns != current:  # a file's rows normally share their columns
-                        stack.close()
-                        cols = sql.SQL(", ").join(map(sql.Identifier, columns))
-                        copy = stack.enter_context(cursor.copy(sql.SQL(
-                            "COPY {t} ({cols}) FROM STDIN").format(
-                                t=sql.Identifier(self._into), cols=cols)))
-                        current = columns
-                    for row_values in zip(*values, strict=True):
-                        copy.write_row(row_values)  # type: ignore[union-attr]
+            self._copy_all()
         except BaseException as exc:  # handed to the caller's thread
             self._error = exc
-            while self._chunks.get() is not None:  # let the caller finish; drop the rest
-                pass
+            while not self._drained:  # let the caller finish queueing; drop the rest
+                self._drained = self._chunks.get() is None
+
+    def _copy_all(self) -> None:
+        """One COPY per set of columns (and per COPY_ROWS rows)."""
+        with self._connection.cursor() as cursor, ExitStack() as stack:
+            _pending_gin(cursor)
+            current: list[str] | None = None
+            copy = None
+            copied = 0  # rows in the current COPY statement
+            while True:
+                chunk = self._chunks.get()
+                if chunk is None:
+                    self._drained = True
+                    break  # the COPY ends as the stack closes: its error is raised there
+                columns, values = chunk
+                # a file's rows normally share their columns; a new statement every
+                # COPY_ROWS keeps each one well within the statement timeout, however
+                # slowly the rows are checked
+                if columns != current or copied >= COPY_ROWS:
+                    stack.close()
+                    copied = 0
+                    cols = sql.SQL(", ").join(map(sql.Identifier, columns))
+                    copy = stack.enter_context(cursor.copy(sql.SQL(
+                        "COPY {t} ({cols}) FROM STDIN").format(
+                            t=sql.Identifier(self._into), cols=cols)))
+                    current = columns
+                for row_values in zip(*values, strict=True):
+                    copy.write_row(row_values)  # type: ignore[union-attr]
+                copied += len(values[0]) if values else 0
 
     def _join(self) -> None:
         """Tell the thread the rows are all queued and wait for it."""
