@@ -1095,16 +1095,15 @@ def test_the_database_side_unchanged_check_plans_what_the_row_by_row_one_does(
     def planned(staged: bool) -> tuple:
         with district_loaded.begin() as conn:
             prepared = loader.prepare(conn, "eldercare_sites", reload, options)
-            compared = None
+            stage = None
             if staged:
-                compared = loader._compare_stage(conn, table)
-                stream = InsertStream(conn, table, compared)
+                stream = InsertStream(conn, table, loader._compare_stage(conn, table))
                 stream.put([loader.record_values(r) for r in prepared.records])
-                stream.close()
-                same = loader._unchanged_keys(conn, table, compared, sorted(
+                stage = loader.Staged("load_compare", set(stream.close()))
+                same = loader._unchanged_keys(conn, table, stage, sorted(
                     k for k in set().union(*prepared.records) if not k.startswith("_")))
             plan = loader.plan_changes(conn, layer, prepared.records, options, "x",
-                                       prepared.columns, compared)
+                                       prepared.columns, stage)
         updates = [(row_id, {k: v for k, v in final.items() if k != "geom"}, change.key,
                     sorted(change.fields)) for row_id, final, change in plan.updates]
         return (updates, plan.unchanged, [str(p) for p in plan.problems],
@@ -1213,15 +1212,21 @@ def test_a_load_into_an_empty_layer_streams_its_rows_and_stays_all_or_nothing(
         load_file(district_loaded, "eldercare_sites", path)
     assert count(district_loaded) == 0 and sum(chunks) == 9  # sent, then rolled back
     chunks.clear()
-    real_values = loader.insert_values
-    monkeypatch.setattr(loader, "insert_values", lambda record, source: {
-        **real_values(record, source), **({"name": " "} if record["external_id"] == "T-010"
-                                           else {})})  # a name only the database refuses
+    real_columns = writing._copy_columns
+
+    def blank_name(table, columns, rows, defaults=None):  # a name only the database refuses
+        values = real_columns(table, columns, rows, defaults)
+        names, keys = values[columns.index("name")], values[columns.index("external_id")]
+        names[:] = [" " if key == "T-010" else name for key, name in
+                    zip(keys, names, strict=True)]
+        return values
+
+    monkeypatch.setattr(writing, "_copy_columns", blank_name)
     frame.to_csv(path, index=False)
     with pytest.raises(LoadRejectedError, match="数据库拒绝了这些行"):
         load_file(district_loaded, "eldercare_sites", path)
     assert count(district_loaded) == 0
-    monkeypatch.setattr(loader, "insert_values", real_values)
+    monkeypatch.setattr(writing, "_copy_columns", real_columns)
     chunks.clear()
     report = load_file(district_loaded, "eldercare_sites", path)
     assert report.inserted == 12 and [n for n in chunks if n] == [3, 3, 3, 3]

@@ -52,11 +52,11 @@ from geo_service.ingest.writing import (
     Change,
     InsertStream,
     Plan,
+    ProgressFn,
     write_plan,
 )
 from geo_service.settings import DEFAULT_DISTRICT_TOLERANCE_M
 
-ProgressFn = Callable[[str, int, int], None]
 SinkFn = Callable[[list[dict]], None]
 STREAM_CHUNK = 10_000  # rows checked before their insert starts, when a load streams
 _GEOMETRY_TOLERANCE = 1e-9  # degrees (0.1 mm): closer is the same position
@@ -377,7 +377,16 @@ def insert_values(record: dict, default_source: str) -> dict:
     return values
 
 
-def _unchanged_keys(conn: Connection, table: Table, compared: str, columns: list[str]) -> set[str]:
+@dataclass
+class Staged:
+    """Records copied into a temporary table (record_values), and their keys."""
+
+    table: str
+    keys: set[str]
+
+
+def _unchanged_keys(conn: Connection, table: Table, staged: Staged, columns: list[str]
+                    ) -> set[str]:
     """Keys whose staged record equals the stored row in every column it carries (exactly:
     what is equal here is unchanged for the per-row comparison too) and whose stored figures
     agree: the common case of a reload, found by one join instead of row by row."""
@@ -388,24 +397,26 @@ def _unchanged_keys(conn: Connection, table: Table, compared: str, columns: list
                  sql.Identifier(part), sql.Identifier(whole))
              for part, whole in FIGURE_PAIRS if part in table.c and whole in table.c]
     with raw_connection(conn).cursor() as cursor:
-        cursor.execute(sql.SQL(
-            "SELECT s.external_id FROM {s} s JOIN {t} t ON t.external_id = s.external_id"
-            " WHERE {same}").format(s=sql.Identifier(compared), t=sql.Identifier(table.name),
-                                    same=sql.SQL(" AND ").join(same or [sql.SQL("true")])))
-        return {row[0] for row in cursor.fetchall()}
+        cursor.execute("SET LOCAL work_mem = '64MB'")  # the join's hash in memory, not on disk
+        cursor.execute(sql.SQL(  # the few others come back: new, changed or near-equal rows
+            "SELECT s.external_id FROM {s} s LEFT JOIN {t} t ON t.external_id = s.external_id"
+            " WHERE t.id IS NULL OR NOT ({same})").format(
+                s=sql.Identifier(staged.table), t=sql.Identifier(table.name),
+                same=sql.SQL(" AND ").join(same or [sql.SQL("true")])))
+        return staged.keys - {row[0] for row in cursor.fetchall()}
 
 
 def plan_changes(conn: Connection, layer: LayerSpec, records: list[dict],
                  options: LoadOptions, default_source: str,
-                 headers: dict[str, str] | None = None, compared: str | None = None) -> Plan:
+                 headers: dict[str, str] | None = None, staged: Staged | None = None) -> Plan:
     """Compare records with the stored rows: inserts, updates (with per-field diffs), unchanged.
 
-    `compared`: a temporary table holding the records (record_values), so the rows equal to
-    their stored version are found in the database; the others are compared field by field."""
+    `staged`: the records in a temporary table, so the rows equal to their stored version
+    are found in the database; the others are compared field by field."""
     table = LAYER_TABLES[layer.id]
     columns = sorted(k for k in set().union(*records) if not k.startswith("_"))
     figures = {f for pair in FIGURE_PAIRS for f in pair if f in table.c}
-    same = set() if compared is None else _unchanged_keys(conn, table, compared, columns)
+    same = set() if staged is None else _unchanged_keys(conn, table, staged, columns)
     stored = _stored_rows(conn, table, [r["external_id"] for r in records
                                         if r["external_id"] not in same],
                           sorted(set(columns) | figures))
@@ -635,12 +646,11 @@ def _load(conn: Connection, layer_id: str, path: Path, opts: LoadOptions,
     if _is_empty(conn, table):
         if not opts.dry_run:  # the new rows go straight in
             report.run_id = _start_run(conn, layer_id, path, prepared, who, default_source)
-            stream = InsertStream(conn, table)
+            stream = InsertStream(conn, table, defaults={"source": default_source})
     else:
         compared = _compare_stage(conn, table)
         stream = InsertStream(conn, table, compared)
-    streamed = _checked_rows(prepared, opts, progress, stream,
-                             default_source if compared is None else None)
+    streamed = _checked_rows(prepared, opts, progress, stream)
     if stream is not None and compared is None and streamed:
         _keep_inserted_ids(conn, table, report.run_id, streamed)
     problems, records = prepared.problems, prepared.records
@@ -658,8 +668,9 @@ def _load(conn: Connection, layer_id: str, path: Path, opts: LoadOptions,
             problems,
         )
     inserted = stream is not None and compared is None  # every record new and written
+    staged = None if compared is None else Staged(compared, set(streamed))
     plan = Plan() if inserted else plan_changes(conn, layer, records, opts, default_source,
-                                               prepared.columns, compared)
+                                               prepared.columns, staged)
     if plan.problems:
         report.skipped = problems = problems + plan.problems
         _errors_workbook(opts, prepared, report)
@@ -727,19 +738,17 @@ def _rejected_by_database() -> Iterator[None]:
 
 
 def _checked_rows(prepared: Prepared, opts: LoadOptions, progress: ProgressFn | None,
-                  stream: InsertStream | None, default_source: str | None) -> list[str]:
-    """check_rows, streaming the good records into `stream` if there is one (as rows to
-    insert with `default_source`, or as plain values); returns the streamed records' keys.
-    Once a row is bad (and not skipped) nothing more is sent: the load will be rejected."""
+                  stream: InsertStream | None) -> list[str]:
+    """check_rows, streaming the good records into `stream` if there is one; returns the
+    streamed records' keys. Once a row is bad (and not skipped) nothing more is sent: the
+    load will be rejected."""
     if stream is None:
         check_rows(prepared, progress)
         return []
 
     def send(chunk: list[dict]) -> None:
-        if prepared.problems and not opts.skip_bad and not opts.dry_run:
-            return
-        stream.put([record_values(r) if default_source is None
-                    else insert_values(r, default_source) for r in chunk])
+        if not (prepared.problems and not opts.skip_bad and not opts.dry_run):
+            stream.put(chunk)
 
     try:
         with _rejected_by_database():

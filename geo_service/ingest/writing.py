@@ -1,14 +1,13 @@
 """Write a load's plan to its layer: previous versions, inserts, updates and retirements.
 
 Rows travel by COPY into a temporary stage, then one set-based statement per kind of change.
-A load into an empty layer streams its new rows (InsertStream): the database inserts the
-rows already checked while the loader checks the next, so both cores work.
+A load streams its checked records (InsertStream) into the empty layer, or into a stage to
+plan a reload against: the database takes the rows already checked while the loader checks
+the next, so both cores work.
 """
 
 from __future__ import annotations
 
-import queue
-import threading
 from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ import numpy as np
 import psycopg
 import shapely
 from psycopg import sql
+from psycopg.copy import QueuedLibpqWriter
 from psycopg.types.json import Jsonb
 from sqlalchemy import Connection, Table
 from sqlalchemy.dialects.postgresql import JSONB
@@ -66,12 +66,14 @@ def _ewkb_hex(values: list) -> list:
                                include_srid=True))
 
 
-def _copy_columns(table: Table, columns: list[str], rows: list[dict]) -> list[list]:
+def _copy_columns(table: Table, columns: list[str], rows: list[dict],
+                  defaults: dict[str, object] | None = None) -> list[list]:
     """Rows' values column by column, as COPY takes them: geometries converted in one call
-    per column, JSON wrapped, the rest as they are."""
+    per column, JSON wrapped, the rest as they are (`defaults` for a field a row lacks)."""
     values: list[list] = []
     for c in columns:
-        column = [row.get(c) for row in rows]
+        default = (defaults or {}).get(c)
+        column = [row.get(c, default) for row in rows]
         if c in GEOMETRY_COLUMNS:
             column = _ewkb_hex(column)
         elif isinstance(table.c[c].type, JSONB):
@@ -150,86 +152,64 @@ def write_plan(conn: Connection, table: Table, plan: Plan, run_id: int, who: str
 
 
 class InsertStream:
-    """Rows COPYed by a background thread while the caller checks the next chunk:
-    PostgreSQL inserts (and indexes) them as they arrive. The target is the layer `table`
-    itself or a table shaped like it (`into`). The caller must not use the connection
-    until close() or abort()."""
+    """Checked records COPYed into the layer `table` (or a table shaped like it, `into`) as
+    they come: the rows are formatted here and sent by psycopg's writer thread, so
+    PostgreSQL inserts and indexes them while the caller checks the next ones. `defaults`
+    fill fields the records lack (e.g. the load's source); keys starting with "_" are the
+    loader's own and are not sent."""
 
-    def __init__(self, conn: Connection, table: Table, into: str | None = None) -> None:
-        self._connection = raw_connection(conn)
+    def __init__(self, conn: Connection, table: Table, into: str | None = None,
+                 defaults: dict[str, object] | None = None) -> None:
+        self._cursor = raw_connection(conn).cursor()
         self._table = table
         self._into = into or table.name
-        self._chunks: queue.SimpleQueue[tuple[list[str], list[list]] | None] = \
-            queue.SimpleQueue()
-        self._thread: threading.Thread | None = None
-        self._error: BaseException | None = None
-        self._drained = False  # the thread has read the queue's end mark
+        self._defaults = defaults or {}
+        self._statements = ExitStack()
+        self._copy: psycopg.Copy | None = None
+        self._columns: list[str] = []
+        self._copied = 0  # rows in the current COPY statement
         self._keys: list[str] = []
 
-    def put(self, rows: list[dict]) -> None:
-        """Queue rows for the COPY (their geometries converted here, in the caller's thread)."""
-        if self._error is not None:
-            raise self._error
-        if not rows:
+    def put(self, records: list[dict]) -> None:
+        """COPY these records (a new statement when their columns change, and every
+        COPY_ROWS rows, which keeps each well within the statement timeout)."""
+        if not records:
             return
-        columns = sorted(set().union(*rows))
-        self._keys.extend(row["external_id"] for row in rows)
-        self._chunks.put((columns, _copy_columns(self._table, columns, rows)))
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._copy, name="load-insert", daemon=True)
-            self._thread.start()
-
-    def _copy(self) -> None:
-        """The background thread: COPY statements fed from the queue until its end mark."""
-        try:
-            self._copy_all()
-        except BaseException as exc:  # handed to the caller's thread
-            self._error = exc
-            while not self._drained:  # let the caller finish queueing; drop the rest
-                self._drained = self._chunks.get() is None
-
-    def _copy_all(self) -> None:
-        """One COPY per set of columns (and per COPY_ROWS rows)."""
-        with self._connection.cursor() as cursor, ExitStack() as stack:
-            _pending_gin(cursor)
-            current: list[str] | None = None
-            copy = None
-            copied = 0  # rows in the current COPY statement
-            while True:
-                chunk = self._chunks.get()
-                if chunk is None:
-                    self._drained = True
-                    break  # the COPY ends as the stack closes: its error is raised there
-                columns, values = chunk
-                # a file's rows normally share their columns; a new statement every
-                # COPY_ROWS keeps each one well within the statement timeout, however
-                # slowly the rows are checked
-                if columns != current or copied >= COPY_ROWS:
-                    stack.close()
-                    copied = 0
-                    cols = sql.SQL(", ").join(map(sql.Identifier, columns))
-                    copy = stack.enter_context(cursor.copy(sql.SQL(
-                        "COPY {t} ({cols}) FROM STDIN").format(
-                            t=sql.Identifier(self._into), cols=cols)))
-                    current = columns
-                for row_values in zip(*values, strict=True):
-                    copy.write_row(row_values)  # type: ignore[union-attr]
-                copied += len(values[0]) if values else 0
-
-    def _join(self) -> None:
-        """Tell the thread the rows are all queued and wait for it."""
-        if self._thread is not None:
-            self._chunks.put(None)
-            self._thread.join()
-            self._thread = None
+        columns = sorted(k for k in set().union(*records, self._defaults)
+                         if not k.startswith("_"))
+        if self._copy is None or columns != self._columns or self._copied >= COPY_ROWS:
+            if self._copy is None and not self._keys:
+                _pending_gin(self._cursor)
+            self._statements.close()  # the previous COPY ends (its error is raised here)
+            cols = sql.SQL(", ").join(map(sql.Identifier, columns))
+            self._copy = self._statements.enter_context(self._cursor.copy(
+                sql.SQL("COPY {t} ({cols}) FROM STDIN").format(t=sql.Identifier(self._into),
+                                                                cols=cols),
+                writer=QueuedLibpqWriter(self._cursor)))
+            self._columns, self._copied = columns, 0
+        values = _copy_columns(self._table, columns, records, self._defaults)
+        for row_values in zip(*values, strict=True):
+            self._copy.write_row(row_values)
+        self._copied += len(records)
+        self._keys.extend(record["external_id"] for record in records)
 
     def close(self) -> list[str]:
-        """Wait for the COPY to end (its error is raised here); returns the rows' keys."""
-        self._join()
-        if self._error is not None:
-            raise self._error
+        """End the COPY (a row the database refuses raises here); returns the rows' keys."""
+        try:
+            self._statements.close()
+        finally:
+            self._copy = None
+            self._cursor.close()
         return self._keys
 
     def abort(self) -> None:
-        """Stop the COPY (the load fails and its transaction rolls back)."""
-        self._join()
+        """Stop streaming (the load has failed; its transaction rolls back)."""
+        if self._copy is None:
+            return
+        self._copy = None
+        try:
+            self._statements.close()
+        except psycopg.Error:
+            pass  # the load's own error is the one to report
+        finally:
+            self._cursor.close()
