@@ -633,8 +633,9 @@ def _load(conn: Connection, layer_id: str, path: Path, opts: LoadOptions,
           progress: ProgressFn | None) -> LoadReport:
     """The load inside its transaction.
 
-    Into an empty layer the new rows stream to the database while later rows are checked;
-    a file that is then rejected is rolled back with everything else."""
+    The checked records stream to the database while later rows are checked: into an empty
+    layer itself, else into a stage that planning compares with the layer in one join. A
+    file that is then rejected is rolled back with everything else."""
     prepared = open_source(conn, layer_id, path, opts)
     report = prepared.report
     layer = catalogue().layer(layer_id)
