@@ -1239,3 +1239,27 @@ def test_a_load_into_an_empty_layer_streams_its_rows_and_stays_all_or_nothing(
     with district_loaded.begin() as conn:
         undo_run(conn, report.run_id, "tester")
     assert count(district_loaded) == 0
+
+
+def test_the_name_index_takes_a_load_into_its_pending_list_and_is_merged_after(
+        district_loaded, tmp_path, monkeypatch):
+    """During the load new names wait in the GIN index's pending list; right after the
+    commit the loader merges them (gin_clean_pending_list then has nothing left to do)."""
+    from geo_service.ingest import loader
+
+    merge = text("SELECT gin_clean_pending_list('eldercare_sites_name_trgm_idx'::regclass)")
+    path = tmp_path / "sites.csv"
+    frame = eldercare_frame(inside_points(district_loaded, 20))
+    frame.iloc[:10].to_csv(path, index=False)
+    monkeypatch.setattr(loader, "_merge_pending_gin", lambda *_a: None)
+    load_file(district_loaded, "eldercare_sites", path)
+    with district_loaded.begin() as conn:
+        assert conn.execute(merge).scalar_one() > 0  # pages were left pending
+        found = conn.execute(text("SELECT count(*) FROM eldercare_sites "
+                                  "WHERE name LIKE '%养老服务站%'")).scalar_one()
+    assert found == 10
+    monkeypatch.undo()
+    frame.iloc[10:].to_csv(path, index=False)  # a load into the non-empty layer, merged
+    load_file(district_loaded, "eldercare_sites", path)
+    with district_loaded.begin() as conn:
+        assert conn.execute(merge).scalar_one() == 0

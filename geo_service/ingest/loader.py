@@ -392,7 +392,7 @@ def _unchanged_keys(conn: Connection, table: Table, staged: Staged, columns: lis
     agree: the common case of a reload, found by one join instead of row by row."""
     same: list[sql.Composable] = [
         sql.SQL("s.{0} IS NOT DISTINCT FROM t.{0}").format(sql.Identifier(c))
-            for c in columns if c in table.c and c != "external_id"]
+        for c in columns if c in table.c and c != "external_id"]
     same += [sql.SQL("NOT coalesce(t.{} > t.{}, false)").format(
                  sql.Identifier(part), sql.Identifier(whole))
              for part, whole in FIGURE_PAIRS if part in table.c and whole in table.c]
@@ -778,7 +778,6 @@ def _keep_inserted_ids(conn: Connection, table: Table, run_id: int | None,
             "UPDATE ingest_runs SET inserted_ids = ARRAY(SELECT id FROM {t}"
             " WHERE external_id = ANY(%s) ORDER BY id) WHERE id = %s").format(
                 t=sql.Identifier(table.name)), (keys, run_id))
-        cursor.execute("ANALYZE place_search_pending")  # fresh statistics for the refresh
 
 
 def _who() -> str:
